@@ -1,0 +1,264 @@
+//! Host arrays: the typed n-d data a chunk holds on the host (ndarray underneath).
+
+use crate::dtype::DType;
+use ndarray::{ArrayD, IxDyn, SliceInfoElem};
+use serde::{Deserialize, Serialize};
+
+/// An n-d array of any supported dtype, in host memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HostArray {
+    /// bool
+    Bool(ArrayD<bool>),
+    /// int32
+    I32(ArrayD<i32>),
+    /// int64
+    I64(ArrayD<i64>),
+    /// float32
+    F32(ArrayD<f32>),
+    /// float64
+    F64(ArrayD<f64>),
+}
+
+/// Runs `$body` with `$a` bound to the inner `ArrayD<T>` of a `HostArray`, re-wrapping when
+/// `$body` yields an array of the same element type.
+#[macro_export]
+macro_rules! with_array {
+    ($arr:expr, $a:ident => $body:expr) => {
+        match $arr {
+            $crate::array::HostArray::Bool($a) => $crate::array::HostArray::Bool($body),
+            $crate::array::HostArray::I32($a) => $crate::array::HostArray::I32($body),
+            $crate::array::HostArray::I64($a) => $crate::array::HostArray::I64($body),
+            $crate::array::HostArray::F32($a) => $crate::array::HostArray::F32($body),
+            $crate::array::HostArray::F64($a) => $crate::array::HostArray::F64($body),
+        }
+    };
+}
+
+/// Like [`with_array!`] but the body yields any value (no re-wrapping).
+#[macro_export]
+macro_rules! on_array {
+    ($arr:expr, $a:ident => $body:expr) => {
+        match $arr {
+            $crate::array::HostArray::Bool($a) => $body,
+            $crate::array::HostArray::I32($a) => $body,
+            $crate::array::HostArray::I64($a) => $body,
+            $crate::array::HostArray::F32($a) => $body,
+            $crate::array::HostArray::F64($a) => $body,
+        }
+    };
+}
+
+/// An element type a `HostArray` can hold.
+pub trait Elem: Copy + Send + Sync + PartialOrd + std::fmt::Debug + Default + 'static {
+    /// The dtype tag.
+    const DTYPE: DType;
+    /// Wraps an array.
+    fn wrap(a: ArrayD<Self>) -> HostArray;
+    /// Borrows the inner array when the dtype matches.
+    fn peel(a: &HostArray) -> Option<&ArrayD<Self>>;
+    /// Converts to f64 (numpy `astype(float64)`).
+    fn to_f64(self) -> f64;
+    /// Converts to i64 (truncation toward zero; NaN becomes 0, saturating).
+    fn to_i64(self) -> i64;
+    /// Truthiness.
+    fn to_bool(self) -> bool;
+    /// From f64 (`as` semantics).
+    fn from_f64(v: f64) -> Self;
+    /// From i64 (`as` semantics).
+    fn from_i64(v: i64) -> Self;
+    /// From bool.
+    fn from_bool(v: bool) -> Self;
+}
+
+macro_rules! elem_num {
+    ($t:ty, $v:ident) => {
+        impl Elem for $t {
+            const DTYPE: DType = DType::$v;
+            fn wrap(a: ArrayD<Self>) -> HostArray {
+                HostArray::$v(a)
+            }
+            fn peel(a: &HostArray) -> Option<&ArrayD<Self>> {
+                match a {
+                    HostArray::$v(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+            fn to_bool(self) -> bool {
+                self != (0 as $t)
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
+            fn from_bool(v: bool) -> Self {
+                (v as u8) as $t
+            }
+        }
+    };
+}
+elem_num!(i32, I32);
+elem_num!(i64, I64);
+elem_num!(f32, F32);
+elem_num!(f64, F64);
+
+impl Elem for bool {
+    const DTYPE: DType = DType::Bool;
+    fn wrap(a: ArrayD<Self>) -> HostArray {
+        HostArray::Bool(a)
+    }
+    fn peel(a: &HostArray) -> Option<&ArrayD<Self>> {
+        match a {
+            HostArray::Bool(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn to_f64(self) -> f64 {
+        self as u8 as f64
+    }
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+    fn to_bool(self) -> bool {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v != 0.0
+    }
+    fn from_i64(v: i64) -> Self {
+        v != 0
+    }
+    fn from_bool(v: bool) -> Self {
+        v
+    }
+}
+
+/// A half-open box `[start, stop)` per axis inside a larger array.
+pub type Region = Vec<(usize, usize)>;
+
+impl HostArray {
+    /// The dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            HostArray::Bool(_) => DType::Bool,
+            HostArray::I32(_) => DType::I32,
+            HostArray::I64(_) => DType::I64,
+            HostArray::F32(_) => DType::F32,
+            HostArray::F64(_) => DType::F64,
+        }
+    }
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        on_array!(self, a => a.shape())
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        on_array!(self, a => a.len())
+    }
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Bytes of element data.
+    pub fn nbytes(&self) -> usize {
+        self.len() * self.dtype().size()
+    }
+    /// An array of zeros (false) of the given dtype and shape.
+    pub fn zeros(dtype: DType, shape: &[usize]) -> HostArray {
+        let sh = IxDyn(shape);
+        match dtype {
+            DType::Bool => HostArray::Bool(ArrayD::from_elem(sh, false)),
+            DType::I32 => HostArray::I32(ArrayD::zeros(sh)),
+            DType::I64 => HostArray::I64(ArrayD::zeros(sh)),
+            DType::F32 => HostArray::F32(ArrayD::zeros(sh)),
+            DType::F64 => HostArray::F64(ArrayD::zeros(sh)),
+        }
+    }
+    /// Casts to another dtype with numpy's `astype` semantics (float to int truncates).
+    pub fn cast(&self, to: DType) -> HostArray {
+        if self.dtype() == to {
+            return self.clone();
+        }
+        fn conv<S: Elem, T: Elem>(a: &ArrayD<S>) -> ArrayD<T> {
+            match S::DTYPE {
+                DType::F32 | DType::F64 => a.mapv(|v| T::from_f64(v.to_f64())),
+                DType::Bool => a.mapv(|v| T::from_bool(v.to_bool())),
+                _ => a.mapv(|v| T::from_i64(v.to_i64())),
+            }
+        }
+        on_array!(self, a => match to {
+            DType::Bool => HostArray::Bool(a.mapv(|v| v.to_bool())),
+            DType::I32 => HostArray::I32(conv(a)),
+            DType::I64 => HostArray::I64(conv(a)),
+            DType::F32 => HostArray::F32(conv(a)),
+            DType::F64 => HostArray::F64(conv(a)),
+        })
+    }
+    /// Copies out the sub-box `region` with per-axis `step` (a positive or negative stride; a
+    /// negative step walks the box from its end), in standard layout.
+    pub fn slice_region(&self, region: &[(usize, usize)], steps: Option<&[isize]>) -> HostArray {
+        let info: Vec<SliceInfoElem> = region
+            .iter()
+            .enumerate()
+            .map(|(i, &(s, e))| SliceInfoElem::Slice {
+                start: s as isize,
+                end: Some(e as isize),
+                step: steps.map_or(1, |st| st[i]),
+            })
+            .collect();
+        with_array!(self, a => a.slice(info.as_slice()).as_standard_layout().into_owned())
+    }
+    /// Writes `src` into the sub-box of `self` starting at `offset`. Dtypes must match.
+    pub fn assign_region(&mut self, offset: &[usize], src: &HostArray) {
+        let info: Vec<SliceInfoElem> = offset
+            .iter()
+            .zip(src.shape())
+            .map(|(&o, &n)| SliceInfoElem::Slice {
+                start: o as isize,
+                end: Some((o + n) as isize),
+                step: 1,
+            })
+            .collect();
+        match (self, src) {
+            (HostArray::Bool(d), HostArray::Bool(s)) => d.slice_mut(info.as_slice()).assign(s),
+            (HostArray::I32(d), HostArray::I32(s)) => d.slice_mut(info.as_slice()).assign(s),
+            (HostArray::I64(d), HostArray::I64(s)) => d.slice_mut(info.as_slice()).assign(s),
+            (HostArray::F32(d), HostArray::F32(s)) => d.slice_mut(info.as_slice()).assign(s),
+            (HostArray::F64(d), HostArray::F64(s)) => d.slice_mut(info.as_slice()).assign(s),
+            (d, s) => panic!(
+                "assign_region: dtype {} into {} (internal invariant)",
+                s.dtype(),
+                d.dtype()
+            ),
+        }
+    }
+    /// Reshapes (row-major) to `shape`; the element count must match.
+    pub fn reshape(&self, shape: &[usize]) -> HostArray {
+        with_array!(self, a => a
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order(IxDyn(shape))
+            .expect("reshape with equal element count"))
+    }
+    /// Borrows as `ArrayD<T>`; `None` when the dtype differs.
+    pub fn as_array<T: Elem>(&self) -> Option<&ArrayD<T>> {
+        T::peel(self)
+    }
+    /// Converts to an `ArrayD<f64>` (for comparisons and references).
+    pub fn to_f64(&self) -> ArrayD<f64> {
+        on_array!(self, a => a.mapv(|v| v.to_f64()))
+    }
+}
+
+impl<T: Elem> From<ArrayD<T>> for HostArray {
+    fn from(a: ArrayD<T>) -> Self {
+        T::wrap(a)
+    }
+}

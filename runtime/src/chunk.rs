@@ -1,0 +1,308 @@
+//! The fine-grained chunk graph: what the Tiler produces and the Executor runs.
+//! Each chunk node is one task on one backend: a source, an elementwise op on chunks, a
+//! reduction partial/combine/final step, a movement piece, or a GEMM step.
+
+use crate::array::{HostArray, Region};
+use crate::dtype::{DType, Scalar};
+use crate::op::{ArgOp, BinaryOp, Dist, ReduceOp, UnaryOp};
+use std::sync::Arc;
+
+/// Index of a chunk node in its chunk graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkId(pub u32);
+
+/// The data of a chunk: one array, or several fields for reduction partials
+/// (e.g. mean and M2 for var, value and index for argmax).
+pub type ChunkData = Vec<HostArray>;
+
+/// What a chunk node computes.
+#[derive(Debug, Clone)]
+pub enum ChunkOp {
+    /// A box of user data.
+    Constant {
+        /// The whole constant.
+        data: Arc<HostArray>,
+        /// The box this chunk holds.
+        region: Region,
+    },
+    /// Every element `value` (cast to the chunk dtype).
+    Full {
+        /// The value.
+        value: Scalar,
+    },
+    /// `start + (offset + i) * step`.
+    Arange {
+        /// First value of the whole tensor.
+        start: f64,
+        /// Step.
+        step: f64,
+        /// Index of this chunk's first element.
+        offset: usize,
+    },
+    /// linspace values `start + (offset + i) * step`, with `stop` exactly at index `last`.
+    Linspace {
+        /// Start.
+        start: f64,
+        /// Step.
+        step: f64,
+        /// Stop value, placed at index `last` when `Some`.
+        stop: Option<(usize, f64)>,
+        /// Index of this chunk's first element.
+        offset: usize,
+    },
+    /// Identity-like: 1 where `col - row == k`.
+    Eye {
+        /// Diagonal.
+        k: i64,
+        /// First row of this chunk.
+        row0: usize,
+        /// First column of this chunk.
+        col0: usize,
+    },
+    /// Random values keyed by (seed, stream, global flat index).
+    Random {
+        /// Seed.
+        seed: u64,
+        /// Stream.
+        stream: u64,
+        /// Distribution.
+        dist: Dist,
+        /// Global coordinates of this chunk's first element.
+        offset: Vec<usize>,
+        /// Shape of the whole tensor.
+        full: Vec<usize>,
+    },
+    /// Unary elementwise.
+    Unary(UnaryOp),
+    /// Binary elementwise with numpy broadcasting between the two chunks.
+    Binary(BinaryOp),
+    /// `where(c, a, b)` with broadcasting.
+    Where,
+    /// Cast to the node dtype.
+    Cast,
+    /// Per-chunk partial of a reduction over `axes` (kept as size-1 axes).
+    ReducePartial {
+        /// Reduction.
+        op: ReduceOp,
+        /// Axes (of the chunk) reduced.
+        axes: Vec<usize>,
+    },
+    /// Combines partials of equal shape; `counts[i]` = elements behind input `i` (var/std).
+    ReduceCombine {
+        /// Reduction.
+        op: ReduceOp,
+        /// Element counts per input.
+        counts: Vec<f64>,
+    },
+    /// Turns a combined partial into the result.
+    ReduceFinal {
+        /// Reduction.
+        op: ReduceOp,
+        /// Reduced axes (size 1 in the partial).
+        axes: Vec<usize>,
+        /// Keep reduced axes.
+        keepdims: bool,
+        /// Delta degrees of freedom.
+        ddof: u32,
+        /// Total elements reduced into each output element.
+        count: f64,
+    },
+    /// argmin/argmax partial: (value, global index) along `axis`, kept as size 1.
+    ArgPartial {
+        /// Which.
+        op: ArgOp,
+        /// Axis.
+        axis: usize,
+        /// Global index of the chunk's first element along `axis`.
+        offset: usize,
+    },
+    /// Combines arg partials; ties go to the lower index.
+    ArgCombine {
+        /// Which.
+        op: ArgOp,
+    },
+    /// Extracts the index field and drops `axis`.
+    ArgFinal {
+        /// Axis.
+        axis: usize,
+    },
+    /// Axis permutation of one chunk.
+    Transpose {
+        /// Permutation.
+        perm: Vec<usize>,
+    },
+    /// Chunk-local reshape (only size-1 axes inserted or removed).
+    Reshape,
+    /// Broadcast one chunk to the node shape.
+    BroadcastTo,
+    /// A strided box of one chunk.
+    Slice {
+        /// Box in the input chunk.
+        region: Region,
+        /// Step per axis (negative walks the box backwards).
+        steps: Vec<isize>,
+    },
+    /// Builds a chunk from boxes of several input chunks: input `i` contributes its box
+    /// `pieces[i].0` at offset `pieces[i].1` of the output.
+    Assemble {
+        /// (source box, destination offset) per input.
+        pieces: Vec<(Region, Vec<usize>)>,
+    },
+    /// General row-major reshape of a box: output box at `out_offset` of a tensor of shape
+    /// `out_full`, gathered from input chunks at `in_offsets` of a tensor of shape `in_full`.
+    ReshapeGather {
+        /// Input tensor shape.
+        in_full: Vec<usize>,
+        /// Global offset of each input chunk.
+        in_offsets: Vec<Vec<usize>>,
+        /// Output tensor shape.
+        out_full: Vec<usize>,
+        /// Global offset of the output chunk.
+        out_offset: Vec<usize>,
+    },
+    /// `out = a @ b (+ acc)` over broadcast batch dims.
+    MatMul {
+        /// When true a third input is added (the running sum over K).
+        accumulate: bool,
+    },
+}
+
+impl ChunkOp {
+    /// Short name for stats.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChunkOp::Constant { .. } => "constant",
+            ChunkOp::Full { .. } => "full",
+            ChunkOp::Arange { .. } => "arange",
+            ChunkOp::Linspace { .. } => "linspace",
+            ChunkOp::Eye { .. } => "eye",
+            ChunkOp::Random { .. } => "random",
+            ChunkOp::Unary(_) => "unary",
+            ChunkOp::Binary(_) => "binary",
+            ChunkOp::Where => "where",
+            ChunkOp::Cast => "cast",
+            ChunkOp::ReducePartial { .. } => "reduce_partial",
+            ChunkOp::ReduceCombine { .. } => "reduce_combine",
+            ChunkOp::ReduceFinal { .. } => "reduce_final",
+            ChunkOp::ArgPartial { .. } => "arg_partial",
+            ChunkOp::ArgCombine { .. } => "arg_combine",
+            ChunkOp::ArgFinal { .. } => "arg_final",
+            ChunkOp::Transpose { .. } => "transpose",
+            ChunkOp::Reshape => "reshape",
+            ChunkOp::BroadcastTo => "broadcast_to",
+            ChunkOp::Slice { .. } => "slice",
+            ChunkOp::Assemble { .. } => "assemble",
+            ChunkOp::ReshapeGather { .. } => "reshape_gather",
+            ChunkOp::MatMul { .. } => "matmul",
+        }
+    }
+}
+
+/// One task of the chunk graph.
+#[derive(Debug, Clone)]
+pub struct ChunkNode {
+    /// What it computes.
+    pub op: ChunkOp,
+    /// Input chunks.
+    pub inputs: Vec<ChunkId>,
+    /// Shape of the (first field of the) output.
+    pub shape: Vec<usize>,
+    /// Dtype of the (first field of the) output.
+    pub dtype: DType,
+}
+
+impl ChunkNode {
+    /// Bytes of the output's first field (partials with two fields count twice).
+    pub fn nbytes(&self) -> usize {
+        let fields = match &self.op {
+            ChunkOp::ReducePartial { op, .. } | ChunkOp::ReduceCombine { op, .. }
+                if matches!(op, ReduceOp::Var | ReduceOp::Std) =>
+            {
+                2
+            }
+            ChunkOp::ArgPartial { .. } | ChunkOp::ArgCombine { .. } => 2,
+            _ => 1,
+        };
+        fields * self.shape.iter().product::<usize>() * self.dtype.size()
+    }
+}
+
+/// The fine-grained graph: chunk nodes in topological order.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkGraph {
+    /// Nodes; inputs always precede their users.
+    pub nodes: Vec<ChunkNode>,
+}
+
+impl ChunkGraph {
+    /// Appends a node.
+    pub fn push(&mut self, node: ChunkNode) -> ChunkId {
+        self.nodes.push(node);
+        ChunkId(self.nodes.len() as u32 - 1)
+    }
+    /// The node.
+    pub fn node(&self, id: ChunkId) -> &ChunkNode {
+        &self.nodes[id.0 as usize]
+    }
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// A tensor cut into chunks: chunk sizes per axis, and the chunk ids in row-major grid order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tiled {
+    /// Chunk sizes along each axis (they sum to the axis length).
+    pub grid: Vec<Vec<usize>>,
+    /// Chunk ids, row-major over the grid.
+    pub chunks: Vec<ChunkId>,
+}
+
+impl Tiled {
+    /// Number of chunks along each axis.
+    pub fn counts(&self) -> Vec<usize> {
+        self.grid.iter().map(|g| g.len()).collect()
+    }
+    /// The chunk at grid index `idx`.
+    pub fn at(&self, idx: &[usize]) -> ChunkId {
+        self.chunks[ravel(idx, &self.counts())]
+    }
+    /// The box of the chunk at grid index `idx`.
+    pub fn region(&self, idx: &[usize]) -> Region {
+        idx.iter()
+            .zip(&self.grid)
+            .map(|(&i, g)| {
+                let s: usize = g[..i].iter().sum();
+                (s, s + g[i])
+            })
+            .collect()
+    }
+}
+
+/// Row-major flat index of `idx` in a grid of `dims`.
+pub fn ravel(idx: &[usize], dims: &[usize]) -> usize {
+    idx.iter().zip(dims).fold(0, |acc, (&i, &d)| acc * d + i)
+}
+
+/// Every multi-index of a grid of `dims`, row-major.
+pub fn grid_indices(dims: &[usize]) -> Vec<Vec<usize>> {
+    let total: usize = dims.iter().product();
+    let mut out = Vec::with_capacity(total);
+    let mut idx = vec![0usize; dims.len()];
+    for _ in 0..total {
+        out.push(idx.clone());
+        for a in (0..dims.len()).rev() {
+            idx[a] += 1;
+            if idx[a] < dims[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    out
+}

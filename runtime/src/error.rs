@@ -1,0 +1,153 @@
+//! Errors of the core runtime: every failure is a typed value naming the op and the operands.
+
+use crate::dtype::DType;
+use thiserror::Error;
+
+/// Result alias used throughout the runtime.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A memory tier, for out-of-memory reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Tier {
+    /// A device's own memory.
+    Device(usize),
+    /// Host RAM.
+    Host,
+    /// The spill directory on disk.
+    Disk,
+}
+
+/// Everything that can go wrong while building or running a graph.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum Error {
+    /// Two operands cannot be broadcast together or have incompatible core shapes.
+    #[error("{op}: shapes {lhs:?} and {rhs:?} are not compatible")]
+    ShapeMismatch {
+        /// The operation.
+        op: String,
+        /// Left operand shape.
+        lhs: Vec<usize>,
+        /// Right operand shape.
+        rhs: Vec<usize>,
+    },
+    /// An axis argument is outside `-ndim..ndim`.
+    #[error("{op}: axis {axis} is out of range for an array of {ndim} dimensions (shape {shape:?})")]
+    AxisOutOfRange {
+        /// The operation.
+        op: String,
+        /// The axis as given.
+        axis: isize,
+        /// Number of dimensions.
+        ndim: usize,
+        /// The operand's shape.
+        shape: Vec<usize>,
+    },
+    /// A reshape to a shape with a different number of elements.
+    #[error("reshape: cannot reshape array of shape {from:?} ({from_size} elements) into shape {to:?}")]
+    BadReshape {
+        /// Source shape.
+        from: Vec<usize>,
+        /// Number of elements in the source.
+        from_size: usize,
+        /// Requested shape (-1 shown as usize::MAX).
+        to: Vec<isize>,
+    },
+    /// A dtype an op does not accept.
+    #[error("{op}: unsupported dtype{}: {dtypes:?}", if .dtypes.len() > 1 { " combination" } else { "" })]
+    UnsupportedDType {
+        /// The operation.
+        op: String,
+        /// The operand dtypes.
+        dtypes: Vec<DType>,
+    },
+    /// A generic invalid argument (bad permutation, bad slice step, ...).
+    #[error("{op}: invalid argument: {msg}")]
+    InvalidArgument {
+        /// The operation.
+        op: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A reduction without identity over an empty extent (numpy raises ValueError).
+    #[error("{op}: zero-size array (shape {shape:?}) to reduction operation which has no identity")]
+    EmptyReduction {
+        /// The operation.
+        op: String,
+        /// Operand shape.
+        shape: Vec<usize>,
+    },
+    /// Tensors from different sessions were combined.
+    #[error("{op}: operands belong to different sessions")]
+    SessionMismatch {
+        /// The operation.
+        op: String,
+    },
+    /// A feature the backend does not provide.
+    #[error("{op} is not supported by backend {backend}")]
+    Unsupported {
+        /// The operation.
+        op: String,
+        /// The backend.
+        backend: String,
+    },
+    /// A tier ran out of memory and nothing could be spilled.
+    #[error("out of memory on {tier:?}: requested {requested} bytes, {available} available")]
+    OutOfMemory {
+        /// The tier.
+        tier: Tier,
+        /// Bytes requested.
+        requested: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// No backend of the requested kind is available on this machine.
+    #[error("backend {backend} is not available: {reason}")]
+    BackendUnavailable {
+        /// The backend.
+        backend: String,
+        /// Why.
+        reason: String,
+    },
+    /// An error raised inside a backend.
+    #[error("backend {backend}: {msg}")]
+    Backend {
+        /// The backend.
+        backend: String,
+        /// Message.
+        msg: String,
+    },
+    /// Serialization failed.
+    #[error("serialization: {0}")]
+    Serde(String),
+    /// I/O error (spill files, fixtures).
+    #[error("i/o: {0}")]
+    Io(String),
+}
+
+impl Error {
+    pub(crate) fn shape(op: &str, lhs: &[usize], rhs: &[usize]) -> Self {
+        Error::ShapeMismatch {
+            op: op.to_string(),
+            lhs: lhs.to_vec(),
+            rhs: rhs.to_vec(),
+        }
+    }
+    pub(crate) fn invalid(op: &str, msg: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op: op.to_string(),
+            msg: msg.into(),
+        }
+    }
+    pub(crate) fn dtype(op: &str, dtypes: &[DType]) -> Self {
+        Error::UnsupportedDType {
+            op: op.to_string(),
+            dtypes: dtypes.to_vec(),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}

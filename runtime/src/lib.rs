@@ -1,0 +1,26 @@
+//! tessera-runtime: the backend-neutral core of Tessera.
+//!
+//! Data path: `Tensor` methods record nodes in a `Graph` -> the `Tiler` cuts it into a
+//! `ChunkGraph` -> the `Executor` (`exec::run`) runs chunk tasks on a `Backend` -> host arrays.
+#![warn(missing_docs)]
+
+pub mod array;
+pub mod backend;
+pub mod chunk;
+pub mod dtype;
+pub mod error;
+pub mod exec;
+pub mod graph;
+pub mod op;
+pub mod philox;
+pub mod session;
+pub mod tensor;
+pub mod tile;
+
+pub use array::{Elem, HostArray};
+pub use backend::{Backend, DeviceInfo, NullBackend};
+pub use dtype::{DType, Scalar};
+pub use error::{Error, Result, Tier};
+pub use graph::{Graph, Node, NodeId};
+pub use session::{Config, Generator, Session};
+pub use tensor::{all, broadcast_shapes, concatenate, s, stack, where_, Axes, Operand, SliceArg, Tensor};

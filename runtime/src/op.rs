@@ -1,0 +1,384 @@
+//! Operators of the coarse graph: one enum, grouped into sources, elementwise, reductions,
+//! movement and library ops. Dtype rules live here so every backend sees operands already cast.
+
+use crate::dtype::{DType, Scalar, F64};
+use serde::{Deserialize, Serialize};
+
+/// One-input elementwise operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum UnaryOp {
+    Neg,
+    Abs,
+    Sign,
+    Sqrt,
+    Exp,
+    Log,
+    Log1p,
+    Expm1,
+    Sin,
+    Cos,
+    Tan,
+    Tanh,
+    Arcsin,
+    Arccos,
+    Arctan,
+    Floor,
+    Ceil,
+    Round,
+    LogicalNot,
+    IsNan,
+    IsInf,
+    IsFinite,
+}
+
+impl UnaryOp {
+    /// numpy's name.
+    pub fn name(self) -> &'static str {
+        use UnaryOp::*;
+        match self {
+            Neg => "negative",
+            Abs => "absolute",
+            Sign => "sign",
+            Sqrt => "sqrt",
+            Exp => "exp",
+            Log => "log",
+            Log1p => "log1p",
+            Expm1 => "expm1",
+            Sin => "sin",
+            Cos => "cos",
+            Tan => "tan",
+            Tanh => "tanh",
+            Arcsin => "arcsin",
+            Arccos => "arccos",
+            Arctan => "arctan",
+            Floor => "floor",
+            Ceil => "ceil",
+            Round => "round",
+            LogicalNot => "logical_not",
+            IsNan => "isnan",
+            IsInf => "isinf",
+            IsFinite => "isfinite",
+        }
+    }
+    /// True for the transcendental functions that compute in floating point.
+    pub fn is_transcendental(self) -> bool {
+        use UnaryOp::*;
+        matches!(
+            self,
+            Sqrt | Exp | Log | Log1p | Expm1 | Sin | Cos | Tan | Tanh | Arcsin | Arccos | Arctan
+        )
+    }
+    /// (dtype the operand is cast to, result dtype), or `None` when numpy rejects the dtype.
+    pub fn dtypes(self, x: DType) -> Option<(DType, DType)> {
+        use UnaryOp::*;
+        match self {
+            _ if self.is_transcendental() => Some((x.float_of(), x.float_of())),
+            Neg | Sign if x == DType::Bool => None,
+            Neg | Abs | Sign | Floor | Ceil | Round => Some((x, x)),
+            LogicalNot => Some((DType::Bool, DType::Bool)),
+            IsNan | IsInf | IsFinite => Some((x, DType::Bool)),
+            _ => None,
+        }
+    }
+}
+
+/// Two-input elementwise operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
+    Maximum,
+    Minimum,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+    Xor,
+}
+
+impl BinaryOp {
+    /// numpy's name.
+    pub fn name(self) -> &'static str {
+        use BinaryOp::*;
+        match self {
+            Add => "add",
+            Sub => "subtract",
+            Mul => "multiply",
+            Div => "true_divide",
+            FloorDiv => "floor_divide",
+            Mod => "remainder",
+            Pow => "power",
+            Maximum => "maximum",
+            Minimum => "minimum",
+            Eq => "equal",
+            Ne => "not_equal",
+            Lt => "less",
+            Le => "less_equal",
+            Gt => "greater",
+            Ge => "greater_equal",
+            And => "logical_and",
+            Or => "logical_or",
+            Xor => "logical_xor",
+        }
+    }
+    /// True for comparisons and logical ops (bool result).
+    pub fn is_predicate(self) -> bool {
+        use BinaryOp::*;
+        matches!(self, Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor)
+    }
+    /// (dtype both operands are cast to, result dtype) given the promoted dtype, or `None` when
+    /// numpy rejects it.
+    pub fn dtypes(self, promoted: DType) -> Option<(DType, DType)> {
+        use BinaryOp::*;
+        match self {
+            Div => Some((promoted.float_of(), promoted.float_of())),
+            And | Or | Xor => Some((DType::Bool, DType::Bool)),
+            Sub | FloorDiv | Mod | Pow if promoted == DType::Bool => None,
+            _ if self.is_predicate() => Some((promoted, DType::Bool)),
+            _ => Some((promoted, promoted)),
+        }
+    }
+}
+
+/// Reductions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum ReduceOp {
+    Sum,
+    Prod,
+    Mean,
+    Var,
+    Std,
+    Min,
+    Max,
+    Any,
+    All,
+}
+
+impl ReduceOp {
+    /// numpy's name.
+    pub fn name(self) -> &'static str {
+        use ReduceOp::*;
+        match self {
+            Sum => "sum",
+            Prod => "prod",
+            Mean => "mean",
+            Var => "var",
+            Std => "std",
+            Min => "min",
+            Max => "max",
+            Any => "any",
+            All => "all",
+        }
+    }
+    /// Result dtype (numpy: integer sums widen to int64, means of integers are float64).
+    pub fn result_dtype(self, x: DType) -> DType {
+        use ReduceOp::*;
+        match self {
+            Sum | Prod => match x {
+                DType::Bool | DType::I32 | DType::I64 => DType::I64,
+                d => d,
+            },
+            Mean | Var | Std => match x {
+                DType::F32 => DType::F32,
+                _ => DType::F64,
+            },
+            Min | Max => x,
+            Any | All => DType::Bool,
+        }
+    }
+    /// True when a reduction over zero elements has no identity.
+    pub fn needs_nonempty(self) -> bool {
+        matches!(self, ReduceOp::Min | ReduceOp::Max)
+    }
+}
+
+/// Arg-reductions (index of the extreme along one axis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum ArgOp {
+    ArgMin,
+    ArgMax,
+}
+
+/// Distributions of the random source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dist {
+    /// Uniform in [low, high).
+    Uniform {
+        /// Lower bound.
+        low: F64,
+        /// Upper bound.
+        high: F64,
+    },
+    /// Normal with mean and standard deviation.
+    Normal {
+        /// Mean.
+        mean: F64,
+        /// Standard deviation.
+        std: F64,
+    },
+    /// Integers uniform in [low, high).
+    RandInt {
+        /// Lower bound.
+        low: i64,
+        /// Upper bound (exclusive).
+        high: i64,
+    },
+}
+
+/// One axis of a basic slice, normalized (numpy semantics) against the axis length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AxisSlice {
+    /// First index taken.
+    pub start: usize,
+    /// Number of elements taken.
+    pub len: usize,
+    /// Step (never 0; negative walks backwards).
+    pub step: isize,
+}
+
+impl AxisSlice {
+    /// The index of the `i`-th element taken.
+    pub fn index(&self, i: usize) -> usize {
+        (self.start as isize + i as isize * self.step) as usize
+    }
+}
+
+/// The operators of the coarse graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Op {
+    /// User data, stored in the graph's constant table under this id.
+    Constant {
+        /// Constant id.
+        id: u64,
+    },
+    /// Every element equal to `value`.
+    Full {
+        /// The value.
+        value: Scalar,
+    },
+    /// `start + i * step` (1-D).
+    Arange {
+        /// First value.
+        start: F64,
+        /// Step.
+        step: F64,
+    },
+    /// numpy's linspace (1-D): `start + i * step`, last element exactly `stop` when `endpoint`.
+    Linspace {
+        /// First value.
+        start: F64,
+        /// Last value.
+        stop: F64,
+        /// Whether `stop` is included.
+        endpoint: bool,
+    },
+    /// Ones on the `k`-th diagonal (2-D).
+    Eye {
+        /// Diagonal offset.
+        k: i64,
+    },
+    /// Random values from the counter-based generator.
+    Random {
+        /// Seed.
+        seed: u64,
+        /// Draw number within the generator (so consecutive draws differ).
+        stream: u64,
+        /// Distribution.
+        dist: Dist,
+    },
+    /// One-input elementwise op (operand already cast).
+    Unary(UnaryOp),
+    /// Two-input elementwise op with broadcasting (operands already cast to one dtype).
+    Binary(BinaryOp),
+    /// `where(cond, a, b)`: cond is bool, a and b share the result dtype.
+    Where,
+    /// `astype`; the target is the node's dtype.
+    Cast,
+    /// Reduction over a set of axes (sorted, unique).
+    Reduce {
+        /// The reduction.
+        op: ReduceOp,
+        /// Axes reduced.
+        axes: Vec<usize>,
+        /// Keep reduced axes as size 1.
+        keepdims: bool,
+        /// Delta degrees of freedom (var/std).
+        ddof: u32,
+    },
+    /// argmin/argmax over one axis.
+    ArgReduce {
+        /// Which.
+        op: ArgOp,
+        /// The axis.
+        axis: usize,
+    },
+    /// Row-major reshape; the target is the node's shape.
+    Reshape,
+    /// Axis permutation.
+    Transpose {
+        /// `out.axis(i) = in.axis(perm[i])`.
+        perm: Vec<usize>,
+    },
+    /// Broadcast to the node's shape.
+    BroadcastTo,
+    /// Basic slicing, one entry per axis.
+    Slice {
+        /// Per-axis slices.
+        axes: Vec<AxisSlice>,
+    },
+    /// Concatenation along an axis (operands share dtype).
+    Concat {
+        /// The axis.
+        axis: usize,
+    },
+    /// Batched matrix product of two arrays of the same ndim (>= 2), batch dims broadcast.
+    MatMul,
+    /// Change the chunking; the target chunk shape is the node's chunk hint.
+    Rechunk,
+}
+
+impl Op {
+    /// A short name for errors and stats.
+    pub fn name(&self) -> String {
+        match self {
+            Op::Unary(u) => u.name().to_string(),
+            Op::Binary(b) => b.name().to_string(),
+            Op::Reduce { op, .. } => op.name().to_string(),
+            Op::ArgReduce { op, .. } => format!("{op:?}").to_lowercase(),
+            o => format!("{o:?}")
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("op")
+                .to_lowercase(),
+        }
+    }
+    /// True for ops that create data with no inputs.
+    pub fn is_source(&self) -> bool {
+        matches!(
+            self,
+            Op::Constant { .. }
+                | Op::Full { .. }
+                | Op::Arange { .. }
+                | Op::Linspace { .. }
+                | Op::Eye { .. }
+                | Op::Random { .. }
+        )
+    }
+    /// True for elementwise ops.
+    pub fn is_elementwise(&self) -> bool {
+        matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast)
+    }
+}

@@ -1,0 +1,757 @@
+//! The Tiler: coarse `Graph` -> fine `ChunkGraph`.
+//!
+//! Every node is cut into a grid of chunks. Sources take their chunk shape from the node's hint
+//! (Mars's `chunk_size=`) or from the chunk byte budget; other ops derive their grid from their
+//! inputs, rechunking inputs whose grids disagree (the union of their boundaries). Reductions
+//! become per-chunk partials combined in a tree; matmul becomes chunk products accumulated along
+//! K in order, each step runnable as soon as its product's inputs exist.
+
+use crate::array::Region;
+use crate::chunk::{grid_indices, ChunkGraph, ChunkId, ChunkNode, ChunkOp, Tiled};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{Graph, NodeId};
+use crate::op::{Op, ReduceOp};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Fan-in of the reduction combine tree.
+pub const COMBINE_FAN_IN: usize = 4;
+
+/// Cuts a graph into chunks.
+pub struct Tiler<'g> {
+    graph: &'g Graph,
+    chunk_bytes: usize,
+    /// The chunk graph being built.
+    pub cg: ChunkGraph,
+    tiled: HashMap<NodeId, Tiled>,
+}
+
+/// Splits `len` into pieces of at most `size` (a zero-length axis is one empty piece).
+pub fn split(len: usize, size: usize) -> Vec<usize> {
+    if len == 0 {
+        return vec![0];
+    }
+    let size = size.clamp(1, len);
+    let mut v = vec![size; len / size];
+    if len % size != 0 {
+        v.push(len % size);
+    }
+    v
+}
+
+/// Chunk shape for `shape` so one chunk holds at most `budget` bytes: halve the largest extent
+/// until it fits.
+pub fn auto_chunk_shape(shape: &[usize], dtype: DType, budget: usize) -> Vec<usize> {
+    let mut cs: Vec<usize> = shape.iter().map(|&d| d.max(1)).collect();
+    let max_elems = (budget / dtype.size()).max(1);
+    while cs.iter().product::<usize>() > max_elems {
+        let (ax, _) = cs
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &c)| (c, usize::MAX - i))
+            .expect("non-empty shape when over budget");
+        cs[ax] = cs[ax].div_ceil(2);
+    }
+    cs
+}
+
+fn boundaries(sizes: &[usize]) -> Vec<usize> {
+    let mut b = Vec::with_capacity(sizes.len() + 1);
+    let mut acc = 0;
+    b.push(0);
+    for &s in sizes {
+        acc += s;
+        b.push(acc);
+    }
+    b
+}
+
+fn union_grid(grids: &[&Vec<usize>]) -> Vec<usize> {
+    let mut bs: Vec<usize> = grids.iter().flat_map(|g| boundaries(g)).collect();
+    bs.sort_unstable();
+    bs.dedup();
+    if bs.len() <= 1 {
+        return vec![0];
+    }
+    bs.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+fn region_size(r: &Region) -> Vec<usize> {
+    r.iter().map(|&(s, e)| e - s).collect()
+}
+
+impl<'g> Tiler<'g> {
+    /// A tiler over `graph` with a per-chunk byte budget for automatic chunking.
+    pub fn new(graph: &'g Graph, chunk_bytes: usize) -> Self {
+        Tiler {
+            graph,
+            chunk_bytes,
+            cg: ChunkGraph::default(),
+            tiled: HashMap::new(),
+        }
+    }
+
+    /// Tiles every node reachable from `roots`; returns their tilings.
+    ///
+    /// # Errors
+    /// Invalid chunk hints.
+    pub fn tile(&mut self, roots: &[NodeId]) -> Result<Vec<Tiled>> {
+        for id in self.graph.reachable(roots) {
+            if !self.tiled.contains_key(&id) {
+                let t = self.tile_node(id)?;
+                self.tiled.insert(id, t);
+            }
+        }
+        Ok(roots.iter().map(|r| self.tiled[r].clone()).collect())
+    }
+
+    fn push(&mut self, op: ChunkOp, inputs: Vec<ChunkId>, shape: Vec<usize>, dtype: DType) -> ChunkId {
+        self.cg.push(ChunkNode {
+            op,
+            inputs,
+            shape,
+            dtype,
+        })
+    }
+
+    fn source_grid(&self, id: NodeId) -> Result<Vec<Vec<usize>>> {
+        let n = self.graph.node(id);
+        let cs = match &n.chunk {
+            Some(h) if h.len() == 1 && n.shape.len() != 1 => vec![h[0]; n.shape.len()],
+            Some(h) if h.len() == n.shape.len() => h.clone(),
+            Some(h) => {
+                return Err(Error::invalid(
+                    "chunk_size",
+                    format!("chunk shape {h:?} does not fit array shape {:?}", n.shape),
+                ))
+            }
+            None => auto_chunk_shape(&n.shape, n.dtype, self.chunk_bytes),
+        };
+        Ok(n.shape.iter().zip(&cs).map(|(&d, &c)| split(d, c)).collect())
+    }
+
+    /// Re-cuts `t` (a tensor of `dtype`) to `grid`, reusing chunks whose box is unchanged.
+    fn rechunk(&mut self, t: &Tiled, grid: &[Vec<usize>], dtype: DType) -> Tiled {
+        if t.grid == grid {
+            return t.clone();
+        }
+        let in_b: Vec<Vec<usize>> = t.grid.iter().map(|g| boundaries(g)).collect();
+        let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
+        let tmp = Tiled {
+            grid: grid.to_vec(),
+            chunks: vec![],
+        };
+        let mut chunks = Vec::new();
+        for idx in grid_indices(&counts) {
+            let region = tmp.region(&idx);
+            // Input chunk index ranges overlapping the region, per axis.
+            let ranges: Vec<(usize, usize)> = region
+                .iter()
+                .zip(&in_b)
+                .map(|(&(s, e), b)| {
+                    let lo = b.partition_point(|&x| x <= s).saturating_sub(1);
+                    let hi = if e == s { lo + 1 } else { b.partition_point(|&x| x < e) };
+                    (lo, hi.max(lo + 1))
+                })
+                .collect();
+            let sub: Vec<usize> = ranges.iter().map(|&(l, h)| h - l).collect();
+            let first: Vec<usize> = ranges.iter().map(|&(l, _)| l).collect();
+            if sub.iter().all(|&n| n == 1) && t.region(&first) == region {
+                chunks.push(t.at(&first));
+                continue;
+            }
+            let mut inputs = Vec::new();
+            let mut pieces = Vec::new();
+            for off in grid_indices(&sub) {
+                let in_idx: Vec<usize> = off.iter().zip(&first).map(|(&o, &l)| l + o).collect();
+                let in_region = t.region(&in_idx);
+                // Overlap of the input chunk's box and the target box, in each one's coordinates.
+                let src: Region = in_region
+                    .iter()
+                    .zip(&region)
+                    .map(|(&(is, ie), &(s, e))| (s.max(is) - is, e.min(ie) - is))
+                    .collect();
+                let dst: Vec<usize> = in_region.iter().zip(&region).map(|(&(is, _), &(s, _))| s.max(is) - s).collect();
+                inputs.push(t.at(&in_idx));
+                pieces.push((src, dst));
+            }
+            let shape = region_size(&region);
+            chunks.push(self.push(ChunkOp::Assemble { pieces }, inputs, shape, dtype));
+        }
+        Tiled {
+            grid: grid.to_vec(),
+            chunks,
+        }
+    }
+
+    fn tile_node(&mut self, id: NodeId) -> Result<Tiled> {
+        let g = self.graph;
+        let node = g.node(id);
+        let shape = node.shape.clone();
+        let dtype = node.dtype;
+        let size: usize = shape.iter().product();
+        // Zero-size tensors are one empty chunk whatever the op.
+        if size == 0 && !matches!(node.op, Op::Constant { .. }) {
+            let c = self.push(ChunkOp::Full { value: crate::dtype::Scalar::Int(0) }, vec![], shape.clone(), dtype);
+            return Ok(Tiled {
+                grid: shape.iter().map(|&d| vec![d]).collect(),
+                chunks: vec![c],
+            });
+        }
+        let inputs: Vec<Tiled> = node.inputs.iter().map(|i| self.tiled[i].clone()).collect();
+        let in_shapes: Vec<Vec<usize>> = node.inputs.iter().map(|&i| g.node(i).shape.clone()).collect();
+        let in_dtypes: Vec<DType> = node.inputs.iter().map(|&i| g.node(i).dtype).collect();
+        match &node.op {
+            Op::Constant { id: cid } => {
+                let data = Arc::new(
+                    g.constant(*cid)
+                        .ok_or_else(|| Error::invalid("constant", format!("missing constant {cid}")))?
+                        .clone(),
+                );
+                let grid = self.source_grid(id)?;
+                self.per_chunk(grid, dtype, |_, region| (ChunkOp::Constant { data: data.clone(), region }, vec![]))
+            }
+            Op::Full { value } => {
+                let v = *value;
+                let grid = self.source_grid(id)?;
+                self.per_chunk(grid, dtype, |_, _| (ChunkOp::Full { value: v }, vec![]))
+            }
+            Op::Arange { start, step } => {
+                let (start, step) = (start.0, step.0);
+                let grid = self.source_grid(id)?;
+                self.per_chunk(grid, dtype, |_, r| (ChunkOp::Arange { start, step, offset: r[0].0 }, vec![]))
+            }
+            Op::Linspace { start, stop, endpoint } => {
+                let n = shape[0];
+                let div = if *endpoint { n.saturating_sub(1) } else { n };
+                let step = if div > 0 { (stop.0 - start.0) / div as f64 } else { f64::NAN };
+                let last = (*endpoint && n > 1).then_some((n - 1, stop.0));
+                let start = start.0;
+                let grid = self.source_grid(id)?;
+                self.per_chunk(grid, dtype, |_, r| {
+                    (ChunkOp::Linspace { start, step, stop: last, offset: r[0].0 }, vec![])
+                })
+            }
+            Op::Eye { k } => {
+                let k = *k;
+                let grid = self.source_grid(id)?;
+                self.per_chunk(grid, dtype, |_, r| (ChunkOp::Eye { k, row0: r[0].0, col0: r[1].0 }, vec![]))
+            }
+            Op::Random { seed, stream, dist } => {
+                let (seed, stream, dist) = (*seed, *stream, *dist);
+                let grid = self.source_grid(id)?;
+                let full = shape.clone();
+                self.per_chunk(grid, dtype, |_, r| {
+                    (
+                        ChunkOp::Random { seed, stream, dist, offset: r.iter().map(|x| x.0).collect(), full: full.clone() },
+                        vec![],
+                    )
+                })
+            }
+            Op::Unary(u) => self.elementwise(ChunkOp::Unary(*u), &inputs, &in_shapes, &in_dtypes, &shape, dtype),
+            Op::Binary(b) => self.elementwise(ChunkOp::Binary(*b), &inputs, &in_shapes, &in_dtypes, &shape, dtype),
+            Op::Where => self.elementwise(ChunkOp::Where, &inputs, &in_shapes, &in_dtypes, &shape, dtype),
+            Op::Cast => self.elementwise(ChunkOp::Cast, &inputs, &in_shapes, &in_dtypes, &shape, dtype),
+            Op::Reduce { op, axes, keepdims, ddof } => {
+                Ok(self.reduce(&inputs[0], &in_shapes[0], in_dtypes[0], *op, axes, *keepdims, *ddof, dtype))
+            }
+            Op::ArgReduce { op, axis } => {
+                let t = &inputs[0];
+                let axis = *axis;
+                let counts = t.counts();
+                let mut out_counts = counts.clone();
+                out_counts[axis] = 1;
+                let mut partials: HashMap<Vec<usize>, Vec<ChunkId>> = HashMap::new();
+                for idx in grid_indices(&counts) {
+                    let region = t.region(&idx);
+                    let mut pshape = region_size(&region);
+                    pshape[axis] = 1;
+                    let c = self.push(
+                        ChunkOp::ArgPartial { op: *op, axis, offset: region[axis].0 },
+                        vec![t.at(&idx)],
+                        pshape,
+                        in_dtypes[0],
+                    );
+                    let mut key = idx.clone();
+                    key[axis] = 0;
+                    partials.entry(key).or_default().push(c);
+                }
+                let mut chunks = Vec::new();
+                for key in grid_indices(&out_counts) {
+                    let parts = partials.remove(&key).expect("partials for every output chunk");
+                    let pshape = self.cg.node(parts[0]).shape.clone();
+                    let root = self.tree(parts, |_| ChunkOp::ArgCombine { op: *op }, pshape.clone(), in_dtypes[0]);
+                    let mut oshape = pshape;
+                    oshape.remove(axis);
+                    chunks.push(self.push(ChunkOp::ArgFinal { axis }, vec![root], oshape, DType::I64));
+                }
+                let mut grid = t.grid.clone();
+                grid.remove(axis);
+                Ok(Tiled { grid, chunks })
+            }
+            Op::Transpose { perm } => {
+                let t = &inputs[0];
+                let grid: Vec<Vec<usize>> = perm.iter().map(|&p| t.grid[p].clone()).collect();
+                let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
+                let mut chunks = Vec::new();
+                for idx in grid_indices(&counts) {
+                    let mut in_idx = vec![0; idx.len()];
+                    for (i, &p) in perm.iter().enumerate() {
+                        in_idx[p] = idx[i];
+                    }
+                    let src = t.at(&in_idx);
+                    let sh: Vec<usize> = perm.iter().map(|&p| self.cg.node(src).shape[p]).collect();
+                    chunks.push(self.push(ChunkOp::Transpose { perm: perm.clone() }, vec![src], sh, dtype));
+                }
+                Ok(Tiled { grid, chunks })
+            }
+            Op::Reshape => Ok(self.reshape(&inputs[0], &in_shapes[0], &shape, dtype)),
+            Op::BroadcastTo => {
+                let t = &inputs[0];
+                let ins = &in_shapes[0];
+                let d = shape.len() - ins.len();
+                let hint = auto_chunk_shape(&shape, dtype, self.chunk_bytes);
+                let grid: Vec<Vec<usize>> = (0..shape.len())
+                    .map(|a| {
+                        if a >= d && ins[a - d] == shape[a] {
+                            t.grid[a - d].clone()
+                        } else {
+                            split(shape[a], hint[a])
+                        }
+                    })
+                    .collect();
+                self.per_chunk(grid, dtype, |idx, _| {
+                    let in_idx: Vec<usize> =
+                        (0..ins.len()).map(|b| if ins[b] == shape[b + d] { idx[b + d] } else { 0 }).collect();
+                    (ChunkOp::BroadcastTo, vec![t.at(&in_idx)])
+                })
+            }
+            Op::Slice { axes } => {
+                let t = &inputs[0];
+                // Per axis: (output sizes, input chunk index, local (start, stop), step) per output chunk.
+                let mut per_axis: Vec<Vec<(usize, usize, (usize, usize))>> = Vec::new();
+                for (a, sl) in axes.iter().enumerate() {
+                    let b = boundaries(&t.grid[a]);
+                    let mut runs = Vec::new();
+                    for c in 0..t.grid[a].len() {
+                        let (c0, c1) = (b[c], b[c + 1]);
+                        let (lo, hi) = selected_range(sl.start, sl.len, sl.step, c0, c1);
+                        if lo < hi {
+                            let first = sl.index(lo) - c0;
+                            let last = sl.index(hi - 1) - c0;
+                            let local = if sl.step > 0 { (first, last + 1) } else { (last, first + 1) };
+                            runs.push((hi - lo, c, local));
+                        }
+                    }
+                    if sl.step < 0 {
+                        runs.reverse();
+                    }
+                    per_axis.push(runs);
+                }
+                let grid: Vec<Vec<usize>> = per_axis.iter().map(|r| r.iter().map(|x| x.0).collect()).collect();
+                let steps: Vec<isize> = axes.iter().map(|s| s.step).collect();
+                self.per_chunk(grid, dtype, |idx, _| {
+                    let in_idx: Vec<usize> = idx.iter().enumerate().map(|(a, &i)| per_axis[a][i].1).collect();
+                    let region: Region = idx.iter().enumerate().map(|(a, &i)| per_axis[a][i].2).collect();
+                    (ChunkOp::Slice { region, steps: steps.clone() }, vec![t.at(&in_idx)])
+                })
+            }
+            Op::Concat { axis } => {
+                let axis = *axis;
+                let nd = shape.len();
+                let live: Vec<usize> = (0..inputs.len()).filter(|&i| in_shapes[i][axis] > 0).collect();
+                let mut grid: Vec<Vec<usize>> = (0..nd)
+                    .map(|a| {
+                        if a == axis {
+                            vec![]
+                        } else {
+                            union_grid(&live.iter().map(|&i| &inputs[i].grid[a]).collect::<Vec<_>>())
+                        }
+                    })
+                    .collect();
+                let mut parts = Vec::new();
+                for &i in &live {
+                    let mut target = grid.clone();
+                    target[axis] = inputs[i].grid[axis].clone();
+                    parts.push(self.rechunk(&inputs[i], &target, dtype));
+                }
+                grid[axis] = parts.iter().flat_map(|p| p.grid[axis].clone()).collect();
+                let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
+                let mut chunks = Vec::new();
+                for idx in grid_indices(&counts) {
+                    let mut k = idx[axis];
+                    let mut p = 0;
+                    while k >= parts[p].grid[axis].len() {
+                        k -= parts[p].grid[axis].len();
+                        p += 1;
+                    }
+                    let mut in_idx = idx.clone();
+                    in_idx[axis] = k;
+                    chunks.push(parts[p].at(&in_idx));
+                }
+                Ok(Tiled { grid, chunks })
+            }
+            Op::MatMul => Ok(self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype)),
+            Op::Rechunk => {
+                let grid = self.source_grid(id)?;
+                Ok(self.rechunk(&inputs[0], &grid, dtype))
+            }
+        }
+    }
+
+    fn per_chunk(
+        &mut self,
+        grid: Vec<Vec<usize>>,
+        dtype: DType,
+        mut f: impl FnMut(&[usize], Region) -> (ChunkOp, Vec<ChunkId>),
+    ) -> Result<Tiled> {
+        let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
+        let tmp = Tiled { grid, chunks: vec![] };
+        let mut chunks = Vec::new();
+        for idx in grid_indices(&counts) {
+            let region = tmp.region(&idx);
+            let shape = region_size(&region);
+            let (op, ins) = f(&idx, region);
+            chunks.push(self.push(op, ins, shape, dtype));
+        }
+        Ok(Tiled { grid: tmp.grid, chunks })
+    }
+
+    fn elementwise(
+        &mut self,
+        op: ChunkOp,
+        inputs: &[Tiled],
+        in_shapes: &[Vec<usize>],
+        in_dtypes: &[DType],
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Tiled> {
+        let n = shape.len();
+        let grid: Vec<Vec<usize>> = (0..n)
+            .map(|a| {
+                let contributing: Vec<&Vec<usize>> = inputs
+                    .iter()
+                    .zip(in_shapes)
+                    .filter_map(|(t, s)| {
+                        let d = n - s.len();
+                        (a >= d && s[a - d] == shape[a]).then(|| &t.grid[a - d])
+                    })
+                    .collect();
+                if contributing.is_empty() {
+                    vec![shape[a]]
+                } else {
+                    union_grid(&contributing)
+                }
+            })
+            .collect();
+        let mut aligned = Vec::new();
+        for ((t, s), &dt) in inputs.iter().zip(in_shapes).zip(in_dtypes) {
+            let d = n - s.len();
+            let target: Vec<Vec<usize>> =
+                (0..s.len()).map(|b| if s[b] == shape[b + d] { grid[b + d].clone() } else { vec![s[b]] }).collect();
+            aligned.push((self.rechunk(t, &target, dt), s.clone()));
+        }
+        self.per_chunk(grid, dtype, |idx, _| {
+            let ins = aligned
+                .iter()
+                .map(|(t, s)| {
+                    let d = n - s.len();
+                    let in_idx: Vec<usize> = (0..s.len()).map(|b| if s[b] == shape[b + d] { idx[b + d] } else { 0 }).collect();
+                    t.at(&in_idx)
+                })
+                .collect();
+            (op.clone(), ins)
+        })
+    }
+
+    /// Combines `parts` in a tree of fan-in [`COMBINE_FAN_IN`], in order.
+    fn tree(
+        &mut self,
+        mut parts: Vec<ChunkId>,
+        mut mk: impl FnMut(&[ChunkId]) -> ChunkOp,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> ChunkId {
+        while parts.len() > 1 {
+            let mut next = Vec::new();
+            for group in parts.chunks(COMBINE_FAN_IN) {
+                if group.len() == 1 {
+                    next.push(group[0]);
+                } else {
+                    let op = mk(group);
+                    next.push(self.push(op, group.to_vec(), shape.clone(), dtype));
+                }
+            }
+            parts = next;
+        }
+        parts[0]
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reduce(
+        &mut self,
+        t: &Tiled,
+        in_shape: &[usize],
+        in_dtype: DType,
+        op: ReduceOp,
+        axes: &[usize],
+        keepdims: bool,
+        ddof: u32,
+        dtype: DType,
+    ) -> Tiled {
+        let counts = t.counts();
+        let pdtype = partial_dtype(op, in_dtype);
+        let mut groups: Vec<(Vec<usize>, Vec<(ChunkId, f64)>)> = Vec::new();
+        let mut index: HashMap<Vec<usize>, usize> = HashMap::new();
+        for idx in grid_indices(&counts) {
+            let region = t.region(&idx);
+            let mut pshape = region_size(&region);
+            let n: usize = axes.iter().map(|&a| pshape[a]).product();
+            for &a in axes {
+                pshape[a] = 1;
+            }
+            let c = self.push(ChunkOp::ReducePartial { op, axes: axes.to_vec() }, vec![t.at(&idx)], pshape, pdtype);
+            let mut key = idx.clone();
+            for &a in axes {
+                key[a] = 0;
+            }
+            let gi = *index.entry(key.clone()).or_insert_with(|| {
+                groups.push((key, vec![]));
+                groups.len() - 1
+            });
+            groups[gi].1.push((c, n as f64));
+        }
+        let count: f64 = axes.iter().map(|&a| in_shape[a] as f64).product();
+        let mut chunks = Vec::new();
+        for (_, mut parts) in groups {
+            let pshape = self.cg.node(parts[0].0).shape.clone();
+            // Tree combine, tracking element counts for the var/std merge.
+            while parts.len() > 1 {
+                let mut next = Vec::new();
+                for group in parts.chunks(COMBINE_FAN_IN) {
+                    if group.len() == 1 {
+                        next.push(group[0]);
+                        continue;
+                    }
+                    let cs: Vec<f64> = group.iter().map(|p| p.1).collect();
+                    let total = cs.iter().sum();
+                    let c = self.push(
+                        ChunkOp::ReduceCombine { op, counts: cs },
+                        group.iter().map(|p| p.0).collect(),
+                        pshape.clone(),
+                        pdtype,
+                    );
+                    next.push((c, total));
+                }
+                parts = next;
+            }
+            let oshape: Vec<usize> = if keepdims {
+                pshape.clone()
+            } else {
+                pshape.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, &d)| d).collect()
+            };
+            chunks.push(self.push(
+                ChunkOp::ReduceFinal { op, axes: axes.to_vec(), keepdims, ddof, count },
+                vec![parts[0].0],
+                oshape,
+                dtype,
+            ));
+        }
+        let grid = t
+            .grid
+            .iter()
+            .enumerate()
+            .filter_map(|(a, g)| {
+                if axes.contains(&a) {
+                    keepdims.then(|| vec![1])
+                } else {
+                    Some(g.clone())
+                }
+            })
+            .collect();
+        Tiled { grid, chunks }
+    }
+
+    fn reshape(&mut self, t: &Tiled, in_shape: &[usize], shape: &[usize], dtype: DType) -> Tiled {
+        let strip = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+        if strip(in_shape) == strip(shape) {
+            // Only size-1 axes move: chunk-local.
+            let big_in: Vec<usize> = (0..in_shape.len()).filter(|&a| in_shape[a] != 1).collect();
+            let big_out: Vec<usize> = (0..shape.len()).filter(|&a| shape[a] != 1).collect();
+            let grid: Vec<Vec<usize>> = (0..shape.len())
+                .map(|a| match big_out.iter().position(|&b| b == a) {
+                    Some(k) => t.grid[big_in[k]].clone(),
+                    None => vec![1],
+                })
+                .collect();
+            let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
+            let tmp = Tiled { grid: grid.clone(), chunks: vec![] };
+            let mut chunks = Vec::new();
+            for idx in grid_indices(&counts) {
+                let mut in_idx = vec![0; in_shape.len()];
+                for (k, &b) in big_out.iter().enumerate() {
+                    in_idx[big_in[k]] = idx[b];
+                }
+                let src = t.at(&in_idx);
+                let sh = region_size(&tmp.region(&idx));
+                chunks.push(self.push(ChunkOp::Reshape, vec![src], sh, dtype));
+            }
+            return Tiled { grid, chunks };
+        }
+        // General case: each output box gathers from the input chunks overlapping its flat range.
+        let max_chunk = t
+            .chunks
+            .iter()
+            .map(|&c| self.cg.node(c).shape.iter().product::<usize>())
+            .max()
+            .unwrap_or(1);
+        let cs = auto_chunk_shape(shape, dtype, max_chunk * dtype.size());
+        let grid: Vec<Vec<usize>> = shape.iter().zip(&cs).map(|(&d, &c)| split(d, c)).collect();
+        let in_counts = t.counts();
+        let in_boxes: Vec<(Region, ChunkId, usize, usize)> = grid_indices(&in_counts)
+            .into_iter()
+            .map(|idx| {
+                let r = t.region(&idx);
+                let (lo, hi) = flat_range(&r, in_shape);
+                (r, t.at(&idx), lo, hi)
+            })
+            .collect();
+        let in_full = in_shape.to_vec();
+        let out_full = shape.to_vec();
+        self.per_chunk(grid, dtype, |_, region| {
+            let (lo, hi) = flat_range(&region, &out_full);
+            let mut ins = Vec::new();
+            let mut offs = Vec::new();
+            for (r, c, a, b) in &in_boxes {
+                if *a <= hi && lo <= *b {
+                    ins.push(*c);
+                    offs.push(r.iter().map(|x| x.0).collect());
+                }
+            }
+            (
+                ChunkOp::ReshapeGather {
+                    in_full: in_full.clone(),
+                    in_offsets: offs,
+                    out_full: out_full.clone(),
+                    out_offset: region.iter().map(|x| x.0).collect(),
+                },
+                ins,
+            )
+        })
+        .expect("per_chunk does not fail")
+    }
+
+    fn matmul(&mut self, a: &Tiled, b: &Tiled, sa: &[usize], sb: &[usize], dtype: DType) -> Tiled {
+        let n = sa.len();
+        let nb = n - 2;
+        let mut grid: Vec<Vec<usize>> = Vec::new();
+        let mut ga = Vec::new();
+        let mut gb = Vec::new();
+        for ax in 0..nb {
+            let mut contrib = Vec::new();
+            if sa[ax] != 1 {
+                contrib.push(&a.grid[ax]);
+            }
+            if sb[ax] != 1 {
+                contrib.push(&b.grid[ax]);
+            }
+            let u = if contrib.is_empty() { vec![1] } else { union_grid(&contrib) };
+            ga.push(if sa[ax] == 1 { vec![1] } else { u.clone() });
+            gb.push(if sb[ax] == 1 { vec![1] } else { u.clone() });
+            grid.push(u);
+        }
+        let gk = union_grid(&[&a.grid[n - 1], &b.grid[n - 2]]);
+        ga.push(a.grid[n - 2].clone());
+        ga.push(gk.clone());
+        gb.push(gk.clone());
+        gb.push(b.grid[n - 1].clone());
+        grid.push(a.grid[n - 2].clone());
+        grid.push(b.grid[n - 1].clone());
+        let a2 = self.rechunk(a, &ga, dtype);
+        let b2 = self.rechunk(b, &gb, dtype);
+        let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
+        let tmp = Tiled { grid: grid.clone(), chunks: vec![] };
+        let mut chunks = Vec::new();
+        for idx in grid_indices(&counts) {
+            let shape = region_size(&tmp.region(&idx));
+            let mut acc: Option<ChunkId> = None;
+            for k in 0..gk.len() {
+                let mut ia: Vec<usize> = (0..nb).map(|x| if sa[x] == 1 { 0 } else { idx[x] }).collect();
+                ia.push(idx[nb]);
+                ia.push(k);
+                let mut ib: Vec<usize> = (0..nb).map(|x| if sb[x] == 1 { 0 } else { idx[x] }).collect();
+                ib.push(k);
+                ib.push(idx[nb + 1]);
+                let mut ins = vec![a2.at(&ia), b2.at(&ib)];
+                if let Some(p) = acc {
+                    ins.push(p);
+                }
+                acc = Some(self.push(ChunkOp::MatMul { accumulate: acc.is_some() }, ins, shape.clone(), dtype));
+            }
+            chunks.push(acc.expect("at least one K chunk"));
+        }
+        Tiled { grid, chunks }
+    }
+}
+
+/// Dtype of a reduction's partials: float sums accumulate in f64, integer sums in i64.
+pub fn partial_dtype(op: ReduceOp, x: DType) -> DType {
+    match op {
+        ReduceOp::Sum | ReduceOp::Prod => {
+            if x.is_float() {
+                DType::F64
+            } else {
+                DType::I64
+            }
+        }
+        ReduceOp::Mean | ReduceOp::Var | ReduceOp::Std => DType::F64,
+        ReduceOp::Min | ReduceOp::Max => x,
+        ReduceOp::Any | ReduceOp::All => DType::Bool,
+    }
+}
+
+/// Row-major flat indices of the first and last element of a non-empty box.
+fn flat_range(r: &Region, shape: &[usize]) -> (usize, usize) {
+    let first: Vec<usize> = r.iter().map(|x| x.0).collect();
+    let last: Vec<usize> = r.iter().map(|x| x.1 - 1).collect();
+    (crate::chunk::ravel(&first, shape), crate::chunk::ravel(&last, shape))
+}
+
+/// The range `[lo, hi)` of output positions `i` whose index `start + i*step` lies in `[c0, c1)`.
+fn selected_range(start: usize, len: usize, step: isize, c0: usize, c1: usize) -> (usize, usize) {
+    if len == 0 {
+        return (0, 0);
+    }
+    let (s, st) = (start as i128, step as i128);
+    let (c0, c1) = (c0 as i128, c1 as i128);
+    let (lo, hi) = if st > 0 {
+        // s + i*st >= c0  and  s + i*st < c1
+        ((c0 - s + st - 1).div_euclid(st), (c1 - s + st - 1).div_euclid(st))
+    } else {
+        let a = -st;
+        // s - i*a < c1  =>  i > (s - c1)/a ;  s - i*a >= c0  =>  i <= (s - c0)/a
+        ((s - c1).div_euclid(a) + 1, (s - c0).div_euclid(a) + 1)
+    };
+    (lo.clamp(0, len as i128) as usize, hi.clamp(0, len as i128) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn split_and_auto() {
+        assert_eq!(split(10, 4), vec![4, 4, 2]);
+        assert_eq!(split(0, 4), vec![0]);
+        assert_eq!(auto_chunk_shape(&[1000, 2000], DType::F32, 4 * 500 * 1000), vec![500, 1000]);
+        assert_eq!(union_grid(&[&vec![5, 5], &vec![3, 7]]), vec![3, 2, 5]);
+    }
+    #[test]
+    fn selected_ranges() {
+        // indices 1,3,5,7,9 of a length-10 axis; chunk [4,8) holds 5 and 7 (positions 2,3)
+        assert_eq!(selected_range(1, 5, 2, 4, 8), (2, 4));
+        // indices 9,6,3,0 (step -3); chunk [0,5) holds 3 and 0 (positions 2,3)
+        assert_eq!(selected_range(9, 4, -3, 0, 5), (2, 4));
+        assert_eq!(selected_range(9, 4, -3, 5, 10), (0, 2));
+    }
+}
