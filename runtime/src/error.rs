@@ -151,3 +151,10 @@ impl From<std::io::Error> for Error {
         Error::Io(e.to_string())
     }
 }
+
+impl Error {
+    /// `UnsupportedDType` for one operand.
+    pub fn dtype_unsupported(op: &str, d: DType) -> Self {
+        Error::dtype(op, &[d])
+    }
+}

@@ -1038,7 +1038,7 @@ macro_rules! op_impls {
                 std::ops::$tr::$m(&self, &o)
             }
         }
-        op_impls!(@scalars $tr $m $op; f64, f32, i64, i32);
+        op_impls!(@scalars $tr $m $op; f64, i64);
     )*};
     (@scalars $tr:ident $m:ident $op:ident; $($s:ty),*) => {$(
         impl std::ops::$tr<$s> for &Tensor {

@@ -1,1 +1,130 @@
-pub fn x(){}
+//! tessera-cpu: the CPU backend. Runs chunk tasks on ndarray host arrays; rayon parallelizes
+//! inside large chunks while the executor runs independent chunks side by side.
+
+mod elementwise;
+mod gemm;
+mod movement;
+mod reduce;
+mod source;
+
+use tessera_runtime::chunk::{ChunkData, ChunkNode, ChunkOp};
+use tessera_runtime::{Backend, DeviceInfo, Error, HostArray, Result};
+
+pub use reduce::merge_moments;
+
+/// The CPU backend.
+#[derive(Debug, Default, Clone)]
+pub struct CpuBackend;
+
+impl CpuBackend {
+    /// A CPU backend using rayon's global pool.
+    pub fn new() -> Self {
+        CpuBackend
+    }
+}
+
+fn total_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn one(x: HostArray) -> ChunkData {
+    vec![x]
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> &str {
+        "cpu"
+    }
+
+    fn devices(&self) -> Vec<DeviceInfo> {
+        vec![DeviceInfo {
+            name: format!("host CPU ({} threads)", rayon::current_num_threads()),
+            kind: "cpu".into(),
+            memory_bytes: total_memory(),
+            details: vec![("threads".into(), rayon::current_num_threads().to_string())],
+        }]
+    }
+
+    fn run_chunk(&self, node: &ChunkNode, inputs: &[&ChunkData]) -> Result<ChunkData> {
+        let shape = &node.shape;
+        let dt = node.dtype;
+        let x = |i: usize| -> &HostArray { &inputs[i][0] };
+        Ok(match &node.op {
+            ChunkOp::Constant { data, region } => one(data.slice_region(region, None)),
+            ChunkOp::Full { value } => one(source::full(shape, *value, dt)),
+            ChunkOp::Arange { start, step, offset } => {
+                let (a, s) = (*start, *step);
+                one(source::ramp(shape[0], *offset, dt, |i| a + i as f64 * s))
+            }
+            ChunkOp::Linspace { start, step, stop, offset } => {
+                let (a, s, stop) = (*start, *step, *stop);
+                one(source::ramp(shape[0], *offset, dt, |i| match stop {
+                    Some((last, v)) if i == last => v,
+                    _ => a + i as f64 * s,
+                }))
+            }
+            ChunkOp::Eye { k, row0, col0 } => one(source::eye(shape, *k, *row0, *col0, dt)),
+            ChunkOp::Random { seed, stream, dist, offset, full } => {
+                one(source::random(*seed, *stream, *dist, shape, offset, full, dt))
+            }
+            ChunkOp::Unary(op) => one(elementwise::unary(*op, x(0))?),
+            ChunkOp::Binary(op) => one(elementwise::binary(*op, x(0), x(1), shape)?),
+            ChunkOp::Where => one(elementwise::where_(x(0), x(1), x(2), shape)?),
+            ChunkOp::Cast => one(x(0).cast(dt)),
+            ChunkOp::ReducePartial { op, axes } => reduce::partial(*op, x(0), axes),
+            ChunkOp::ReduceCombine { op, counts } => reduce::combine(*op, inputs, counts)?,
+            ChunkOp::ReduceFinal { op, ddof, count, .. } => {
+                one(reduce::finalize(*op, inputs[0], *count, *ddof, shape, dt))
+            }
+            ChunkOp::ArgPartial { op, axis, offset } => reduce::arg_partial(*op, x(0), *axis, *offset),
+            ChunkOp::ArgCombine { op } => reduce::arg_combine(*op, inputs),
+            ChunkOp::ArgFinal { axis } => one(reduce::arg_final(inputs[0], *axis)),
+            ChunkOp::Transpose { perm } => one(movement::transpose(x(0), perm)),
+            ChunkOp::Reshape => one(x(0).reshape(shape)),
+            ChunkOp::BroadcastTo => one(movement::broadcast(x(0), shape)),
+            ChunkOp::Slice { region, steps } => one(x(0).slice_region(region, Some(steps))),
+            ChunkOp::Assemble { pieces } => {
+                let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+                one(movement::assemble(&ins, pieces, shape))
+            }
+            ChunkOp::ReshapeGather { in_full, in_offsets, out_full, out_offset } => {
+                let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+                one(movement::reshape_gather(&ins, in_full, in_offsets, out_full, out_offset, shape))
+            }
+            ChunkOp::MatMul { accumulate } => {
+                let acc = if *accumulate { Some(x(2)) } else { None };
+                one(gemm::matmul(x(0), x(1), acc, shape)?)
+            }
+        })
+    }
+}
+
+/// Checks that a chunk result has the shape and dtype the tiler planned.
+pub fn check_chunk(node: &ChunkNode, out: &ChunkData) -> Result<()> {
+    match out.first() {
+        Some(a) if a.shape() == node.shape.as_slice() && a.dtype() == node.dtype => Ok(()),
+        Some(a) => Err(Error::Backend {
+            backend: "cpu".into(),
+            msg: format!(
+                "{} produced {:?} {} where {:?} {} was planned",
+                node.op.name(),
+                a.shape(),
+                a.dtype(),
+                node.shape,
+                node.dtype
+            ),
+        }),
+        None => Err(Error::Backend {
+            backend: "cpu".into(),
+            msg: format!("{} produced no data", node.op.name()),
+        }),
+    }
+}
