@@ -20,9 +20,15 @@ pub fn cpu_session() -> Session {
     Session::new(Arc::new(CpuBackend::new()))
 }
 
+/// A backend compiled into this build: its name, and the backend or why it is unusable here.
+pub type BackendEntry = (String, std::result::Result<Arc<dyn Backend>, Error>);
+
 /// The backends compiled into this build, with whether each is usable here and why not.
-pub fn backends() -> Vec<(String, std::result::Result<Arc<dyn Backend>, Error>)> {
-    vec![("cpu".to_string(), Ok(Arc::new(CpuBackend::new()) as Arc<dyn Backend>))]
+pub fn backends() -> Vec<BackendEntry> {
+    vec![(
+        "cpu".to_string(),
+        Ok(Arc::new(CpuBackend::new()) as Arc<dyn Backend>),
+    )]
 }
 
 /// A session on the named backend ("cpu"), or on the best one present for "auto".
@@ -39,8 +45,9 @@ pub fn session(kind: &str) -> Result<Session> {
             None => None,
         }
     };
-    pick.map(Session::new).ok_or_else(|| Error::BackendUnavailable {
-        backend: kind.to_string(),
-        reason: "not compiled into this build".into(),
-    })
+    pick.map(Session::new)
+        .ok_or_else(|| Error::BackendUnavailable {
+            backend: kind.to_string(),
+            reason: "not compiled into this build".into(),
+        })
 }

@@ -15,7 +15,7 @@ struct Cli {
 enum Cmd {
     /// List the backends compiled in, whether each is usable, and their devices.
     Info,
-    /// Run a workload: pi, std-expr, add-mul-sum.
+    /// Run a workload: all, pi, std-expr, add-mul-sum.
     Run {
         /// Workload name.
         workload: String,
@@ -61,7 +61,12 @@ fn real_main() -> Result<(), String> {
                     Ok(b) => {
                         println!("backend {name}: available");
                         for d in b.devices() {
-                            println!("  device: {} [{}], memory {:.1} GiB", d.name, d.kind, d.memory_bytes as f64 / (1u64 << 30) as f64);
+                            println!(
+                                "  device: {} [{}], memory {:.1} GiB",
+                                d.name,
+                                d.kind,
+                                d.memory_bytes as f64 / (1u64 << 30) as f64
+                            );
                             for (k, v) in d.details {
                                 println!("    {k}: {v}");
                             }
@@ -72,35 +77,73 @@ fn real_main() -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Run { workload, n, chunk, backend, seed, stats } => {
-            let n = parse_count(&n)?;
+        Cmd::Run {
+            workload,
+            n,
+            chunk,
+            backend,
+            seed,
+            stats,
+        } => {
             let s = tessera::session(&backend).map_err(|e| e.to_string())?;
             let chunk = chunk.map(|c| parse_count(&c)).transpose()?;
-            let t0 = Instant::now();
-            let value = match workload.as_str() {
-                "pi" => workloads::pi(&s, n, chunk.unwrap_or(1 << 22), seed),
-                "add-mul-sum" => workloads::add_mul_sum(&s, n, chunk.unwrap_or(1 << 22), seed),
-                "std-expr" => {
-                    let a = s.random(seed).rand(&[n, n], tessera::DType::F32);
-                    let a = match chunk {
-                        Some(c) => a.with_chunks(&[c]).map_err(|e| e.to_string())?,
-                        None => a,
-                    };
-                    workloads::std_expr(&s, &a)
+            if workload == "all" {
+                // The headline workloads at sizes that suit a workstation.
+                for (w, n) in [
+                    ("pi", 100_000_000),
+                    ("add-mul-sum", 100_000_000),
+                    ("std-expr", 4000),
+                ] {
+                    run_one(&s, w, n, chunk, seed, stats)?;
                 }
-                w => return Err(format!("unknown workload {w} (pi, std-expr, add-mul-sum)")),
+                return Ok(());
             }
-            .map_err(|e| e.to_string())?;
-            let dt = t0.elapsed();
-            println!("{workload} n={n} backend={}: {value} in {:.3} s", s.backend().name(), dt.as_secs_f64());
-            if stats {
-                let st = s.last_stats();
-                println!("tasks {} peak chunk bytes {}", st.tasks, st.peak_bytes);
-                for (op, c) in st.per_op {
-                    println!("  {op}: {c}");
-                }
-            }
-            Ok(())
+            run_one(&s, &workload, parse_count(&n)?, chunk, seed, stats)
         }
     }
+}
+
+fn run_one(
+    s: &tessera::Session,
+    workload: &str,
+    n: usize,
+    chunk: Option<usize>,
+    seed: u64,
+    stats: bool,
+) -> Result<(), String> {
+    let t0 = Instant::now();
+    let value = match workload {
+        "pi" => workloads::pi(s, n, chunk.unwrap_or(1 << 22), seed),
+        "add-mul-sum" => workloads::add_mul_sum(s, n, chunk.unwrap_or(1 << 22), seed),
+        "std-expr" => {
+            let a = s.random(seed).rand(&[n, n], tessera::DType::F32);
+            let a = a
+                .with_chunks(&[chunk.unwrap_or(1000)])
+                .map_err(|e| e.to_string())?;
+            workloads::std_expr(s, &a)
+        }
+        w => {
+            return Err(format!(
+                "unknown workload {w} (all, pi, std-expr, add-mul-sum)"
+            ))
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    let dt = t0.elapsed();
+    println!(
+        "{workload} n={n} backend={}: {value} in {:.3} s",
+        s.backend().name(),
+        dt.as_secs_f64()
+    );
+    if stats {
+        let st = s.last_stats();
+        println!(
+            "  tasks {}, peak live chunk bytes {}",
+            st.tasks, st.peak_bytes
+        );
+        for (op, c) in st.per_op {
+            println!("    {op}: {c}");
+        }
+    }
+    Ok(())
 }

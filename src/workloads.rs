@@ -29,6 +29,9 @@ pub fn std_expr(s: &Session, a: &Tensor) -> Result<f64> {
 /// # Errors
 /// Graph or backend errors.
 pub fn add_mul_sum(s: &Session, n: usize, chunk: usize, seed: u64) -> Result<f64> {
-    let x = s.random(seed).rand(&[n], DType::F32).with_chunks(&[chunk])?;
+    let x = s
+        .random(seed)
+        .rand(&[n], DType::F32)
+        .with_chunks(&[chunk])?;
     ((x + 1.0) * 2.0).sum(Axes::All, false)?.item()
 }

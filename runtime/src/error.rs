@@ -31,7 +31,9 @@ pub enum Error {
         rhs: Vec<usize>,
     },
     /// An axis argument is outside `-ndim..ndim`.
-    #[error("{op}: axis {axis} is out of range for an array of {ndim} dimensions (shape {shape:?})")]
+    #[error(
+        "{op}: axis {axis} is out of range for an array of {ndim} dimensions (shape {shape:?})"
+    )]
     AxisOutOfRange {
         /// The operation.
         op: String,
@@ -43,7 +45,9 @@ pub enum Error {
         shape: Vec<usize>,
     },
     /// A reshape to a shape with a different number of elements.
-    #[error("reshape: cannot reshape array of shape {from:?} ({from_size} elements) into shape {to:?}")]
+    #[error(
+        "reshape: cannot reshape array of shape {from:?} ({from_size} elements) into shape {to:?}"
+    )]
     BadReshape {
         /// Source shape.
         from: Vec<usize>,
@@ -69,7 +73,9 @@ pub enum Error {
         msg: String,
     },
     /// A reduction without identity over an empty extent (numpy raises ValueError).
-    #[error("{op}: zero-size array (shape {shape:?}) to reduction operation which has no identity")]
+    #[error(
+        "{op}: zero-size array (shape {shape:?}) to reduction operation which has no identity"
+    )]
     EmptyReduction {
         /// The operation.
         op: String,

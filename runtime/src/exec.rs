@@ -30,7 +30,11 @@ struct State {
 ///
 /// # Errors
 /// The first error a backend returns.
-pub fn run(cg: &ChunkGraph, backend: &dyn Backend, outputs: &[ChunkId]) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
+pub fn run(
+    cg: &ChunkGraph,
+    backend: &dyn Backend,
+    outputs: &[ChunkId],
+) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
     let n = cg.len();
     // Only nodes the outputs depend on.
     let mut needed = vec![false; n];
@@ -74,18 +78,17 @@ pub fn run(cg: &ChunkGraph, backend: &dyn Backend, outputs: &[ChunkId]) -> Resul
         .filter(|&i| needed[i as usize] && cg.nodes[i as usize].inputs.is_empty())
         .collect();
 
-    fn task<'s>(
-        s: &rayon::Scope<'s>,
-        i: u32,
-        ctx: &'s Ctx<'s>,
-    ) {
+    fn task<'s>(s: &rayon::Scope<'s>, i: u32, ctx: &'s Ctx<'s>) {
         let node = &ctx.cg.nodes[i as usize];
         let inputs: Option<Vec<Arc<ChunkData>>> = {
             let st = ctx.state.lock().expect("executor state");
             if st.error.is_some() {
                 return;
             }
-            node.inputs.iter().map(|c| st.values[c.0 as usize].clone()).collect()
+            node.inputs
+                .iter()
+                .map(|c| st.values[c.0 as usize].clone())
+                .collect()
         };
         let Some(inputs) = inputs else { return };
         let refs: Vec<&ChunkData> = inputs.iter().map(|a| a.as_ref()).collect();
@@ -103,7 +106,11 @@ pub fn run(cg: &ChunkGraph, backend: &dyn Backend, outputs: &[ChunkId]) -> Resul
                 let now = ctx.live.fetch_add(bytes, Ordering::SeqCst) + bytes;
                 ctx.peak.fetch_max(now, Ordering::SeqCst);
                 ctx.tasks.fetch_add(1, Ordering::Relaxed);
-                *ctx.per_op.lock().expect("stats").entry(node.op.name()).or_default() += 1;
+                *ctx.per_op
+                    .lock()
+                    .expect("stats")
+                    .entry(node.op.name())
+                    .or_default() += 1;
                 st.values[i as usize] = Some(Arc::new(out));
                 for inp in &node.inputs {
                     let k = inp.0 as usize;
@@ -168,8 +175,12 @@ pub fn run(cg: &ChunkGraph, backend: &dyn Backend, outputs: &[ChunkId]) -> Resul
             .ok_or_else(|| Error::invalid("execute", format!("chunk {} was not computed", o.0)))?;
         out.insert(*o, v);
     }
-    let mut per_op: Vec<(String, usize)> =
-        per_op.into_inner().expect("stats").into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut per_op: Vec<(String, usize)> = per_op
+        .into_inner()
+        .expect("stats")
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     per_op.sort();
     Ok((
         out,

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::op::Op;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Index of a node in its graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -32,7 +33,7 @@ pub struct Node {
 pub struct Graph {
     nodes: Vec<Node>,
     /// User data referenced by `Op::Constant`.
-    constants: BTreeMap<u64, HostArray>,
+    constants: BTreeMap<u64, Arc<HostArray>>,
     #[serde(skip)]
     intern: HashMap<Node, NodeId>,
     next_constant: u64,
@@ -64,7 +65,7 @@ impl Graph {
             dtype: data.dtype(),
             chunk,
         };
-        self.constants.insert(id, data);
+        self.constants.insert(id, Arc::new(data));
         self.add(node)
     }
     /// The node with this id.
@@ -80,7 +81,7 @@ impl Graph {
         self.nodes.is_empty()
     }
     /// The data of a constant.
-    pub fn constant(&self, id: u64) -> Option<&HostArray> {
+    pub fn constant(&self, id: u64) -> Option<&Arc<HostArray>> {
         self.constants.get(&id)
     }
     /// All nodes in id order (a topological order: inputs always precede users).

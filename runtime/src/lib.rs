@@ -23,4 +23,6 @@ pub use dtype::{DType, Scalar};
 pub use error::{Error, Result, Tier};
 pub use graph::{Graph, Node, NodeId};
 pub use session::{Config, Generator, Session};
-pub use tensor::{all, broadcast_shapes, concatenate, s, stack, where_, Axes, Operand, SliceArg, Tensor};
+pub use tensor::{
+    all, broadcast_shapes, concatenate, s, stack, where_, Axes, Operand, SliceArg, Tensor,
+};

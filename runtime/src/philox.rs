@@ -30,7 +30,12 @@ pub fn philox4x32_10(mut ctr: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
 #[inline]
 pub fn draw(seed: u64, stream: u64, index: u64) -> [u32; 4] {
     philox4x32_10(
-        [index as u32, (index >> 32) as u32, stream as u32, (stream >> 32) as u32],
+        [
+            index as u32,
+            (index >> 32) as u32,
+            stream as u32,
+            (stream >> 32) as u32,
+        ],
         [seed as u32, (seed >> 32) as u32],
     )
 }

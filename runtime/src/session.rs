@@ -3,7 +3,7 @@
 
 use crate::array::{Elem, HostArray};
 use crate::backend::Backend;
-use crate::chunk::grid_indices;
+use crate::chunk::{grid_indices, ChunkGraph, Tiled};
 use crate::dtype::{DType, Scalar, F64};
 use crate::error::{Error, Result};
 use crate::exec::{self, RunStats};
@@ -97,8 +97,18 @@ impl Session {
         let t = Tensor::from_node(self.clone(), id, shape, dtype);
         if self.config().eager && !is_source {
             let data = self.execute_many(&[&t])?.pop().expect("one result");
-            let id = self.inner.graph.lock().expect("graph").add_constant(data, chunk);
-            return Ok(Tensor::from_node(self.clone(), id, t.shape().to_vec(), dtype));
+            let id = self
+                .inner
+                .graph
+                .lock()
+                .expect("graph")
+                .add_constant(data, chunk);
+            return Ok(Tensor::from_node(
+                self.clone(),
+                id,
+                t.shape().to_vec(),
+                dtype,
+            ));
         }
         Ok(t)
     }
@@ -124,7 +134,13 @@ impl Session {
     }
     /// An array filled with `value`.
     pub fn full(&self, shape: &[usize], value: impl Into<Scalar>, dtype: DType) -> Tensor {
-        self.source(Op::Full { value: value.into() }, shape, dtype)
+        self.source(
+            Op::Full {
+                value: value.into(),
+            },
+            shape,
+            dtype,
+        )
     }
     /// numpy's `arange(start, stop, step)`.
     ///
@@ -132,7 +148,10 @@ impl Session {
     /// A zero step.
     pub fn arange(&self, start: f64, stop: f64, step: f64, dtype: DType) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() {
-            return Err(Error::invalid("arange", format!("step must be finite and non-zero, got {step}")));
+            return Err(Error::invalid(
+                "arange",
+                format!("step must be finite and non-zero, got {step}"),
+            ));
         }
         let n = ((stop - start) / step).ceil().max(0.0) as usize;
         Ok(self.source(
@@ -145,7 +164,14 @@ impl Session {
         ))
     }
     /// numpy's `linspace(start, stop, num, endpoint)`.
-    pub fn linspace(&self, start: f64, stop: f64, num: usize, endpoint: bool, dtype: DType) -> Tensor {
+    pub fn linspace(
+        &self,
+        start: f64,
+        stop: f64,
+        num: usize,
+        endpoint: bool,
+        dtype: DType,
+    ) -> Tensor {
         self.source(
             Op::Linspace {
                 start: F64(start),
@@ -167,7 +193,12 @@ impl Session {
     /// A tensor holding `data` (any dtype).
     pub fn from_host(&self, data: HostArray) -> Tensor {
         let (shape, dtype) = (data.shape().to_vec(), data.dtype());
-        let id = self.inner.graph.lock().expect("graph").add_constant(data, None);
+        let id = self
+            .inner
+            .graph
+            .lock()
+            .expect("graph")
+            .add_constant(data, None);
         Tensor::from_node(self.clone(), id, shape, dtype)
     }
     /// A tensor of `shape` from a flat row-major vector.
@@ -193,26 +224,37 @@ impl Session {
         }
     }
 
-    /// Executes several tensors in one run (shared subexpressions computed once).
+    /// Tiles the graph behind `tensors` into a chunk graph without running it.
     ///
     /// # Errors
-    /// Deferred graph-building errors of the tensors, tiling and backend errors.
-    pub fn execute_many(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
+    /// Deferred graph-building errors of the tensors; invalid chunk hints.
+    pub fn plan(&self, tensors: &[&Tensor]) -> Result<(ChunkGraph, Vec<Tiled>)> {
         let mut roots = Vec::new();
         for t in tensors {
             roots.push(t.node_id()?);
         }
         let chunk_bytes = self.config().chunk_bytes;
-        let graph = self.inner.graph.lock().expect("graph").clone();
+        let graph = self.inner.graph.lock().expect("graph");
         let mut tiler = Tiler::new(&graph, chunk_bytes);
         let tiled = tiler.tile(&roots)?;
-        let outputs: Vec<_> = tiled.iter().flat_map(|t| t.chunks.iter().copied()).collect();
-        let (values, stats) = exec::run(&tiler.cg, self.inner.backend.as_ref(), &outputs)?;
+        Ok((tiler.cg, tiled))
+    }
+
+    /// Executes several tensors in one run (shared subexpressions computed once).
+    ///
+    /// # Errors
+    /// Deferred graph-building errors of the tensors, tiling and backend errors.
+    pub fn execute_many(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
+        let (cg, tiled) = self.plan(tensors)?;
+        let outputs: Vec<_> = tiled
+            .iter()
+            .flat_map(|t| t.chunks.iter().copied())
+            .collect();
+        let (values, stats) = exec::run(&cg, self.inner.backend.as_ref(), &outputs)?;
         *self.inner.last_stats.lock().expect("stats") = stats;
         let mut results = Vec::new();
-        for (t, root) in tiled.iter().zip(&roots) {
-            let node = graph.node(*root);
-            let mut out = HostArray::zeros(node.dtype, &node.shape);
+        for (t, x) in tiled.iter().zip(tensors) {
+            let mut out = HostArray::zeros(x.dtype(), x.shape());
             for idx in grid_indices(&t.counts()) {
                 let c = t.at(&idx);
                 let data = match values.get(&c) {

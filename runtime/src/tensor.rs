@@ -27,7 +27,11 @@ pub struct Tensor {
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.state {
-            Ok(n) => write!(f, "Tensor(node={}, shape={:?}, dtype={})", n.id.0, n.shape, n.dtype),
+            Ok(n) => write!(
+                f,
+                "Tensor(node={}, shape={:?}, dtype={})",
+                n.id.0, n.shape, n.dtype
+            ),
             Err(e) => write!(f, "Tensor(error: {e})"),
         }
     }
@@ -144,8 +148,16 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -202,7 +214,10 @@ impl Tensor {
     }
     /// Shape (empty for a tensor carrying an error).
     pub fn shape(&self) -> &[usize] {
-        self.state.as_ref().map(|n| n.shape.as_slice()).unwrap_or(&[])
+        self.state
+            .as_ref()
+            .map(|n| n.shape.as_slice())
+            .unwrap_or(&[])
     }
     /// Dtype (bool for a tensor carrying an error).
     pub fn dtype(&self) -> DType {
@@ -225,7 +240,13 @@ impl Tensor {
         }
     }
 
-    fn record(&self, op: Op, inputs: &[&Tensor], shape: Vec<usize>, dtype: DType) -> Result<Tensor> {
+    fn record(
+        &self,
+        op: Op,
+        inputs: &[&Tensor],
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> Result<Tensor> {
         let mut ids = Vec::with_capacity(inputs.len());
         for t in inputs {
             self.same_session(t, &op.name())?;
@@ -262,7 +283,10 @@ impl Tensor {
     pub fn item(&self) -> Result<f64> {
         let a = self.to_array::<f64>()?;
         if a.len() != 1 {
-            return Err(Error::invalid("item", format!("tensor of shape {:?} is not a scalar", a.shape())));
+            return Err(Error::invalid(
+                "item",
+                format!("tensor of shape {:?} is not a scalar", a.shape()),
+            ));
         }
         Ok(a.iter().next().copied().expect("one element"))
     }
@@ -277,10 +301,20 @@ impl Tensor {
         if chunk.len() != 1 && chunk.len() != n.shape.len() {
             return Err(Error::invalid(
                 "chunk_size",
-                format!("chunk shape {chunk:?} does not fit array shape {:?}", n.shape),
+                format!(
+                    "chunk shape {chunk:?} does not fit array shape {:?}",
+                    n.shape
+                ),
             ));
         }
-        let node = self.sess.inner.graph.lock().expect("graph").node(n.id).clone();
+        let node = self
+            .sess
+            .inner
+            .graph
+            .lock()
+            .expect("graph")
+            .node(n.id)
+            .clone();
         let new = if node.op.is_source() {
             Node {
                 chunk: Some(chunk.to_vec()),
@@ -296,7 +330,12 @@ impl Tensor {
             }
         };
         let id = self.sess.inner.graph.lock().expect("graph").add(new);
-        Ok(Tensor::from_node(self.sess.clone(), id, n.shape.clone(), n.dtype))
+        Ok(Tensor::from_node(
+            self.sess.clone(),
+            id,
+            n.shape.clone(),
+            n.dtype,
+        ))
     }
 
     fn scalar(&self, s: Scalar, dtype: DType) -> Tensor {
@@ -325,8 +364,12 @@ impl Tensor {
     fn promoted(&self, op: &str, a: Operand<'_>, b: Operand<'_>) -> Result<DType> {
         Ok(match (a, b) {
             (Operand::T(x), Operand::T(y)) => DType::promote(x.tn()?.dtype, y.tn()?.dtype),
-            (Operand::T(x), Operand::S(s)) | (Operand::S(s), Operand::T(x)) => x.tn()?.dtype.promote_weak(&s),
-            (Operand::S(_), Operand::S(_)) => return Err(Error::invalid(op, "needs at least one tensor operand")),
+            (Operand::T(x), Operand::S(s)) | (Operand::S(s), Operand::T(x)) => {
+                x.tn()?.dtype.promote_weak(&s)
+            }
+            (Operand::S(_), Operand::S(_)) => {
+                return Err(Error::invalid(op, "needs at least one tensor operand"))
+            }
         })
     }
 
@@ -343,7 +386,12 @@ impl Tensor {
     /// # Errors
     /// `ShapeMismatch` for shapes that do not broadcast, `UnsupportedDType` for dtypes numpy
     /// rejects (e.g. subtracting booleans).
-    pub fn binary_op<'a>(&self, op: BinaryOp, a: impl Into<Operand<'a>>, b: impl Into<Operand<'a>>) -> Result<Tensor> {
+    pub fn binary_op<'a>(
+        &self,
+        op: BinaryOp,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+    ) -> Result<Tensor> {
         let (a, b) = (a.into(), b.into());
         let promoted = self.promoted(op.name(), a, b)?;
         let (cdt, rdt) = op
@@ -362,7 +410,9 @@ impl Tensor {
 
     fn un(&self, op: UnaryOp) -> Result<Tensor> {
         let n = self.tn()?;
-        let (cdt, rdt) = op.dtypes(n.dtype).ok_or_else(|| Error::dtype(op.name(), &[n.dtype]))?;
+        let (cdt, rdt) = op
+            .dtypes(n.dtype)
+            .ok_or_else(|| Error::dtype(op.name(), &[n.dtype]))?;
         let x = self.astype(cdt)?;
         self.record(Op::Unary(op), &[&x], n.shape.clone(), rdt)
     }
@@ -445,7 +495,11 @@ impl Tensor {
     ///
     /// # Errors
     /// As the binary ops.
-    pub fn clip<'a>(&self, lo: impl Into<Operand<'a>>, hi: impl Into<Operand<'a>>) -> Result<Tensor> {
+    pub fn clip<'a>(
+        &self,
+        lo: impl Into<Operand<'a>>,
+        hi: impl Into<Operand<'a>>,
+    ) -> Result<Tensor> {
         self.maximum(lo)?.minimum(hi)
     }
 
@@ -453,7 +507,11 @@ impl Tensor {
     ///
     /// # Errors
     /// Shapes that do not broadcast.
-    pub fn where_<'a>(&self, a: impl Into<Operand<'a>>, b: impl Into<Operand<'a>>) -> Result<Tensor> {
+    pub fn where_<'a>(
+        &self,
+        a: impl Into<Operand<'a>>,
+        b: impl Into<Operand<'a>>,
+    ) -> Result<Tensor> {
         let (a, b) = (a.into(), b.into());
         let cond = self.astype(DType::Bool)?;
         let dt = match (a, b) {
@@ -490,7 +548,13 @@ impl Tensor {
     ///
     /// # Errors
     /// Axes out of range or repeated; min/max over an empty extent.
-    pub fn reduce(&self, op: ReduceOp, axes: impl Into<Axes>, keepdims: bool, ddof: u32) -> Result<Tensor> {
+    pub fn reduce(
+        &self,
+        op: ReduceOp,
+        axes: impl Into<Axes>,
+        keepdims: bool,
+        ddof: u32,
+    ) -> Result<Tensor> {
         let n = self.tn()?.clone();
         let axes = self.norm_axes(op.name(), axes.into())?;
         if op.needs_nonempty() && axes.iter().any(|&a| n.shape[a] == 0) {
@@ -588,7 +652,11 @@ impl Tensor {
     }
 
     fn arg(&self, op: ArgOp, axis: Option<isize>) -> Result<Tensor> {
-        let name = if op == ArgOp::ArgMax { "argmax" } else { "argmin" };
+        let name = if op == ArgOp::ArgMax {
+            "argmax"
+        } else {
+            "argmin"
+        };
         let x = match axis {
             None => self.reshape(&[-1])?,
             Some(_) => self.clone(),
@@ -636,10 +704,14 @@ impl Tensor {
         if unknown.len() > 1 || shape.iter().any(|&d| d < -1) {
             return Err(bad());
         }
-        let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+        let known: usize = shape
+            .iter()
+            .filter(|&&d| d >= 0)
+            .map(|&d| d as usize)
+            .product();
         let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(&u) = unknown.first() {
-            if known == 0 || size % known != 0 {
+            if known == 0 || !size.is_multiple_of(known) {
                 return Err(bad());
             }
             out[u] = size / known;
@@ -662,15 +734,23 @@ impl Tensor {
             None => (0..nd).rev().collect(),
             Some(a) => {
                 if a.len() != nd {
-                    return Err(Error::invalid("transpose", format!("axes {a:?} don't match array of shape {:?}", n.shape)));
+                    return Err(Error::invalid(
+                        "transpose",
+                        format!("axes {a:?} don't match array of shape {:?}", n.shape),
+                    ));
                 }
-                a.iter().map(|&x| norm_axis("transpose", x, nd, &n.shape)).collect::<Result<_>>()?
+                a.iter()
+                    .map(|&x| norm_axis("transpose", x, nd, &n.shape))
+                    .collect::<Result<_>>()?
             }
         };
         let mut seen = vec![false; nd];
         for &p in &perm {
             if std::mem::replace(&mut seen[p], true) {
-                return Err(Error::invalid("transpose", format!("repeated axis in transpose {perm:?}")));
+                return Err(Error::invalid(
+                    "transpose",
+                    format!("repeated axis in transpose {perm:?}"),
+                ));
             }
         }
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
@@ -719,7 +799,10 @@ impl Tensor {
         let drop: Vec<usize> = match axes {
             None => (0..nd).filter(|&a| n.shape[a] == 1).collect(),
             Some(list) => {
-                let v = list.iter().map(|&a| norm_axis("squeeze", a, nd, &n.shape)).collect::<Result<Vec<_>>>()?;
+                let v = list
+                    .iter()
+                    .map(|&a| norm_axis("squeeze", a, nd, &n.shape))
+                    .collect::<Result<Vec<_>>>()?;
                 if let Some(&a) = v.iter().find(|&&a| n.shape[a] != 1) {
                     return Err(Error::invalid(
                         "squeeze",
@@ -729,7 +812,10 @@ impl Tensor {
                 v
             }
         };
-        let shape: Vec<isize> = (0..nd).filter(|a| !drop.contains(a)).map(|a| n.shape[a] as isize).collect();
+        let shape: Vec<isize> = (0..nd)
+            .filter(|a| !drop.contains(a))
+            .map(|a| n.shape[a] as isize)
+            .collect();
         self.reshape(&shape)
     }
     /// Broadcasts to `shape`.
@@ -755,7 +841,10 @@ impl Tensor {
     pub fn slice(&self, args: &[SliceArg]) -> Result<Tensor> {
         let n = self.tn()?.clone();
         let nd = n.shape.len();
-        let consumed = args.iter().filter(|a| matches!(a, SliceArg::Range { .. } | SliceArg::Index(_))).count();
+        let consumed = args
+            .iter()
+            .filter(|a| matches!(a, SliceArg::Range { .. } | SliceArg::Index(_)))
+            .count();
         if consumed > nd || args.iter().filter(|a| **a == SliceArg::Ellipsis).count() > 1 {
             return Err(Error::invalid(
                 "index",
@@ -791,7 +880,11 @@ impl Tensor {
                             format!("index {i} is out of bounds for axis {ax} with size {d} (shape {:?})", n.shape),
                         ));
                     }
-                    axes.push(AxisSlice { start: j as usize, len: 1, step: 1 });
+                    axes.push(AxisSlice {
+                        start: j as usize,
+                        len: 1,
+                        step: 1,
+                    });
                     ax += 1;
                 }
                 SliceArg::Range { start, stop, step } => {
@@ -806,7 +899,10 @@ impl Tensor {
                 SliceArg::Ellipsis => unreachable!("expanded above"),
             }
         }
-        let identity = axes.iter().zip(&n.shape).all(|(s, &d)| s.start == 0 && s.step == 1 && s.len == d);
+        let identity = axes
+            .iter()
+            .zip(&n.shape)
+            .all(|(s, &d)| s.start == 0 && s.step == 1 && s.len == d);
         let sliced = if identity {
             self.clone()
         } else {
@@ -889,10 +985,19 @@ impl Tensor {
     pub fn tensordot(&self, other: &Tensor, axes_a: &[isize], axes_b: &[isize]) -> Result<Tensor> {
         let (sa, sb) = (self.tn()?.shape.clone(), other.tn()?.shape.clone());
         if axes_a.len() != axes_b.len() {
-            return Err(Error::invalid("tensordot", "shape-mismatch for sum: axis lists differ in length"));
+            return Err(Error::invalid(
+                "tensordot",
+                "shape-mismatch for sum: axis lists differ in length",
+            ));
         }
-        let aa = axes_a.iter().map(|&x| norm_axis("tensordot", x, sa.len(), &sa)).collect::<Result<Vec<_>>>()?;
-        let ab = axes_b.iter().map(|&x| norm_axis("tensordot", x, sb.len(), &sb)).collect::<Result<Vec<_>>>()?;
+        let aa = axes_a
+            .iter()
+            .map(|&x| norm_axis("tensordot", x, sa.len(), &sa))
+            .collect::<Result<Vec<_>>>()?;
+        let ab = axes_b
+            .iter()
+            .map(|&x| norm_axis("tensordot", x, sb.len(), &sb))
+            .collect::<Result<Vec<_>>>()?;
         if aa.iter().zip(&ab).any(|(&x, &y)| sa[x] != sb[y]) {
             return Err(Error::shape("tensordot", &sa, &sb));
         }
@@ -903,9 +1008,17 @@ impl Tensor {
         let m: usize = free_a.iter().map(|&x| sa[x]).product();
         let k: usize = aa.iter().map(|&x| sa[x]).product();
         let nn: usize = free_b.iter().map(|&x| sb[x]).product();
-        let a2 = self.transpose(Some(&pa))?.reshape(&[m as isize, k as isize])?;
-        let b2 = other.transpose(Some(&pb))?.reshape(&[k as isize, nn as isize])?;
-        let out: Vec<isize> = free_a.iter().map(|&x| sa[x] as isize).chain(free_b.iter().map(|&x| sb[x] as isize)).collect();
+        let a2 = self
+            .transpose(Some(&pa))?
+            .reshape(&[m as isize, k as isize])?;
+        let b2 = other
+            .transpose(Some(&pb))?
+            .reshape(&[k as isize, nn as isize])?;
+        let out: Vec<isize> = free_a
+            .iter()
+            .map(|&x| sa[x] as isize)
+            .chain(free_b.iter().map(|&x| sb[x] as isize))
+            .collect();
         a2.matmul(&b2)?.reshape(&out)
     }
     /// `tensordot(a, b, axes=n)`: the last `n` axes of `a` with the first `n` of `b`.
@@ -915,7 +1028,10 @@ impl Tensor {
     pub fn tensordot_n(&self, other: &Tensor, n: usize) -> Result<Tensor> {
         let (na, nb) = (self.ndim(), other.ndim());
         if n > na || n > nb {
-            return Err(Error::invalid("tensordot", format!("axes={n} exceeds the dimensions of the operands")));
+            return Err(Error::invalid(
+                "tensordot",
+                format!("axes={n} exceeds the dimensions of the operands"),
+            ));
         }
         let aa: Vec<isize> = (na - n..na).map(|x| x as isize).collect();
         let ab: Vec<isize> = (0..n).map(|x| x as isize).collect();
@@ -928,10 +1044,15 @@ impl Tensor {
 /// # Errors
 /// No tensors, 0-d tensors, dims that differ off the axis, axis out of range.
 pub fn concatenate(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
-    let first = tensors.first().ok_or_else(|| Error::invalid("concatenate", "need at least one array"))?;
+    let first = tensors
+        .first()
+        .ok_or_else(|| Error::invalid("concatenate", "need at least one array"))?;
     let s0 = first.tn()?.shape.clone();
     if s0.is_empty() {
-        return Err(Error::invalid("concatenate", "zero-dimensional arrays cannot be concatenated"));
+        return Err(Error::invalid(
+            "concatenate",
+            "zero-dimensional arrays cannot be concatenated",
+        ));
     }
     let ax = norm_axis("concatenate", axis, s0.len(), &s0)?;
     let mut dt = first.dtype();
@@ -942,7 +1063,10 @@ pub fn concatenate(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
         }
         dt = DType::promote(dt, t.dtype());
     }
-    let cast: Vec<Tensor> = tensors.iter().map(|t| t.astype(dt)).collect::<Result<_>>()?;
+    let cast: Vec<Tensor> = tensors
+        .iter()
+        .map(|t| t.astype(dt))
+        .collect::<Result<_>>()?;
     let mut shape = s0.clone();
     shape[ax] = cast.iter().map(|t| t.shape()[ax]).sum();
     let refs: Vec<&Tensor> = cast.iter().collect();
@@ -954,13 +1078,18 @@ pub fn concatenate(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
 /// # Errors
 /// No tensors; shapes that differ.
 pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
-    let first = tensors.first().ok_or_else(|| Error::invalid("stack", "need at least one array"))?;
+    let first = tensors
+        .first()
+        .ok_or_else(|| Error::invalid("stack", "need at least one array"))?;
     for t in tensors {
         if t.tn()?.shape != first.tn()?.shape {
             return Err(Error::shape("stack", first.shape(), t.shape()));
         }
     }
-    let ex: Vec<Tensor> = tensors.iter().map(|t| t.expand_dims(axis)).collect::<Result<_>>()?;
+    let ex: Vec<Tensor> = tensors
+        .iter()
+        .map(|t| t.expand_dims(axis))
+        .collect::<Result<_>>()?;
     concatenate(&ex.iter().collect::<Vec<_>>(), axis)
 }
 
@@ -968,7 +1097,11 @@ pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
 ///
 /// # Errors
 /// Shapes that do not broadcast.
-pub fn where_<'a>(cond: &Tensor, a: impl Into<Operand<'a>>, b: impl Into<Operand<'a>>) -> Result<Tensor> {
+pub fn where_<'a>(
+    cond: &Tensor,
+    a: impl Into<Operand<'a>>,
+    b: impl Into<Operand<'a>>,
+) -> Result<Tensor> {
     cond.where_(a, b)
 }
 

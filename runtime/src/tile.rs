@@ -15,6 +15,11 @@ use crate::op::{Op, ReduceOp};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// One output chunk of a sliced axis: (length, input chunk index, local (start, stop)).
+type SliceRun = (usize, usize, (usize, usize));
+/// A partial and the number of elements behind it.
+type Counted = (ChunkId, f64);
+
 /// Fan-in of the reduction combine tree.
 pub const COMBINE_FAN_IN: usize = 4;
 
@@ -34,7 +39,7 @@ pub fn split(len: usize, size: usize) -> Vec<usize> {
     }
     let size = size.clamp(1, len);
     let mut v = vec![size; len / size];
-    if len % size != 0 {
+    if !len.is_multiple_of(size) {
         v.push(len % size);
     }
     v
@@ -106,7 +111,13 @@ impl<'g> Tiler<'g> {
         Ok(roots.iter().map(|r| self.tiled[r].clone()).collect())
     }
 
-    fn push(&mut self, op: ChunkOp, inputs: Vec<ChunkId>, shape: Vec<usize>, dtype: DType) -> ChunkId {
+    fn push(
+        &mut self,
+        op: ChunkOp,
+        inputs: Vec<ChunkId>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> ChunkId {
         self.cg.push(ChunkNode {
             op,
             inputs,
@@ -128,7 +139,11 @@ impl<'g> Tiler<'g> {
             }
             None => auto_chunk_shape(&n.shape, n.dtype, self.chunk_bytes),
         };
-        Ok(n.shape.iter().zip(&cs).map(|(&d, &c)| split(d, c)).collect())
+        Ok(n.shape
+            .iter()
+            .zip(&cs)
+            .map(|(&d, &c)| split(d, c))
+            .collect())
     }
 
     /// Re-cuts `t` (a tensor of `dtype`) to `grid`, reusing chunks whose box is unchanged.
@@ -151,7 +166,11 @@ impl<'g> Tiler<'g> {
                 .zip(&in_b)
                 .map(|(&(s, e), b)| {
                     let lo = b.partition_point(|&x| x <= s).saturating_sub(1);
-                    let hi = if e == s { lo + 1 } else { b.partition_point(|&x| x < e) };
+                    let hi = if e == s {
+                        lo + 1
+                    } else {
+                        b.partition_point(|&x| x < e)
+                    };
                     (lo, hi.max(lo + 1))
                 })
                 .collect();
@@ -172,7 +191,11 @@ impl<'g> Tiler<'g> {
                     .zip(&region)
                     .map(|(&(is, ie), &(s, e))| (s.max(is) - is, e.min(ie) - is))
                     .collect();
-                let dst: Vec<usize> = in_region.iter().zip(&region).map(|(&(is, _), &(s, _))| s.max(is) - s).collect();
+                let dst: Vec<usize> = in_region
+                    .iter()
+                    .zip(&region)
+                    .map(|(&(is, _), &(s, _))| s.max(is) - s)
+                    .collect();
                 inputs.push(t.at(&in_idx));
                 pieces.push((src, dst));
             }
@@ -193,24 +216,42 @@ impl<'g> Tiler<'g> {
         let size: usize = shape.iter().product();
         // Zero-size tensors are one empty chunk whatever the op.
         if size == 0 && !matches!(node.op, Op::Constant { .. }) {
-            let c = self.push(ChunkOp::Full { value: crate::dtype::Scalar::Int(0) }, vec![], shape.clone(), dtype);
+            let c = self.push(
+                ChunkOp::Full {
+                    value: crate::dtype::Scalar::Int(0),
+                },
+                vec![],
+                shape.clone(),
+                dtype,
+            );
             return Ok(Tiled {
                 grid: shape.iter().map(|&d| vec![d]).collect(),
                 chunks: vec![c],
             });
         }
         let inputs: Vec<Tiled> = node.inputs.iter().map(|i| self.tiled[i].clone()).collect();
-        let in_shapes: Vec<Vec<usize>> = node.inputs.iter().map(|&i| g.node(i).shape.clone()).collect();
+        let in_shapes: Vec<Vec<usize>> = node
+            .inputs
+            .iter()
+            .map(|&i| g.node(i).shape.clone())
+            .collect();
         let in_dtypes: Vec<DType> = node.inputs.iter().map(|&i| g.node(i).dtype).collect();
         match &node.op {
             Op::Constant { id: cid } => {
-                let data = Arc::new(
-                    g.constant(*cid)
-                        .ok_or_else(|| Error::invalid("constant", format!("missing constant {cid}")))?
-                        .clone(),
-                );
+                let data: Arc<_> = g
+                    .constant(*cid)
+                    .ok_or_else(|| Error::invalid("constant", format!("missing constant {cid}")))?
+                    .clone();
                 let grid = self.source_grid(id)?;
-                self.per_chunk(grid, dtype, |_, region| (ChunkOp::Constant { data: data.clone(), region }, vec![]))
+                self.per_chunk(grid, dtype, |_, region| {
+                    (
+                        ChunkOp::Constant {
+                            data: data.clone(),
+                            region,
+                        },
+                        vec![],
+                    )
+                })
             }
             Op::Full { value } => {
                 let v = *value;
@@ -220,23 +261,57 @@ impl<'g> Tiler<'g> {
             Op::Arange { start, step } => {
                 let (start, step) = (start.0, step.0);
                 let grid = self.source_grid(id)?;
-                self.per_chunk(grid, dtype, |_, r| (ChunkOp::Arange { start, step, offset: r[0].0 }, vec![]))
+                self.per_chunk(grid, dtype, |_, r| {
+                    (
+                        ChunkOp::Arange {
+                            start,
+                            step,
+                            offset: r[0].0,
+                        },
+                        vec![],
+                    )
+                })
             }
-            Op::Linspace { start, stop, endpoint } => {
+            Op::Linspace {
+                start,
+                stop,
+                endpoint,
+            } => {
                 let n = shape[0];
                 let div = if *endpoint { n.saturating_sub(1) } else { n };
-                let step = if div > 0 { (stop.0 - start.0) / div as f64 } else { f64::NAN };
+                let step = if div > 0 {
+                    (stop.0 - start.0) / div as f64
+                } else {
+                    f64::NAN
+                };
                 let last = (*endpoint && n > 1).then_some((n - 1, stop.0));
                 let start = start.0;
                 let grid = self.source_grid(id)?;
                 self.per_chunk(grid, dtype, |_, r| {
-                    (ChunkOp::Linspace { start, step, stop: last, offset: r[0].0 }, vec![])
+                    (
+                        ChunkOp::Linspace {
+                            start,
+                            step,
+                            stop: last,
+                            offset: r[0].0,
+                        },
+                        vec![],
+                    )
                 })
             }
             Op::Eye { k } => {
                 let k = *k;
                 let grid = self.source_grid(id)?;
-                self.per_chunk(grid, dtype, |_, r| (ChunkOp::Eye { k, row0: r[0].0, col0: r[1].0 }, vec![]))
+                self.per_chunk(grid, dtype, |_, r| {
+                    (
+                        ChunkOp::Eye {
+                            k,
+                            row0: r[0].0,
+                            col0: r[1].0,
+                        },
+                        vec![],
+                    )
+                })
             }
             Op::Random { seed, stream, dist } => {
                 let (seed, stream, dist) = (*seed, *stream, *dist);
@@ -244,18 +319,64 @@ impl<'g> Tiler<'g> {
                 let full = shape.clone();
                 self.per_chunk(grid, dtype, |_, r| {
                     (
-                        ChunkOp::Random { seed, stream, dist, offset: r.iter().map(|x| x.0).collect(), full: full.clone() },
+                        ChunkOp::Random {
+                            seed,
+                            stream,
+                            dist,
+                            offset: r.iter().map(|x| x.0).collect(),
+                            full: full.clone(),
+                        },
                         vec![],
                     )
                 })
             }
-            Op::Unary(u) => self.elementwise(ChunkOp::Unary(*u), &inputs, &in_shapes, &in_dtypes, &shape, dtype),
-            Op::Binary(b) => self.elementwise(ChunkOp::Binary(*b), &inputs, &in_shapes, &in_dtypes, &shape, dtype),
-            Op::Where => self.elementwise(ChunkOp::Where, &inputs, &in_shapes, &in_dtypes, &shape, dtype),
-            Op::Cast => self.elementwise(ChunkOp::Cast, &inputs, &in_shapes, &in_dtypes, &shape, dtype),
-            Op::Reduce { op, axes, keepdims, ddof } => {
-                Ok(self.reduce(&inputs[0], &in_shapes[0], in_dtypes[0], *op, axes, *keepdims, *ddof, dtype))
-            }
+            Op::Unary(u) => self.elementwise(
+                ChunkOp::Unary(*u),
+                &inputs,
+                &in_shapes,
+                &in_dtypes,
+                &shape,
+                dtype,
+            ),
+            Op::Binary(b) => self.elementwise(
+                ChunkOp::Binary(*b),
+                &inputs,
+                &in_shapes,
+                &in_dtypes,
+                &shape,
+                dtype,
+            ),
+            Op::Where => self.elementwise(
+                ChunkOp::Where,
+                &inputs,
+                &in_shapes,
+                &in_dtypes,
+                &shape,
+                dtype,
+            ),
+            Op::Cast => self.elementwise(
+                ChunkOp::Cast,
+                &inputs,
+                &in_shapes,
+                &in_dtypes,
+                &shape,
+                dtype,
+            ),
+            Op::Reduce {
+                op,
+                axes,
+                keepdims,
+                ddof,
+            } => Ok(self.reduce(
+                &inputs[0],
+                &in_shapes[0],
+                in_dtypes[0],
+                *op,
+                axes,
+                *keepdims,
+                *ddof,
+                dtype,
+            )),
             Op::ArgReduce { op, axis } => {
                 let t = &inputs[0];
                 let axis = *axis;
@@ -268,7 +389,11 @@ impl<'g> Tiler<'g> {
                     let mut pshape = region_size(&region);
                     pshape[axis] = 1;
                     let c = self.push(
-                        ChunkOp::ArgPartial { op: *op, axis, offset: region[axis].0 },
+                        ChunkOp::ArgPartial {
+                            op: *op,
+                            axis,
+                            offset: region[axis].0,
+                        },
                         vec![t.at(&idx)],
                         pshape,
                         in_dtypes[0],
@@ -279,12 +404,24 @@ impl<'g> Tiler<'g> {
                 }
                 let mut chunks = Vec::new();
                 for key in grid_indices(&out_counts) {
-                    let parts = partials.remove(&key).expect("partials for every output chunk");
+                    let parts = partials
+                        .remove(&key)
+                        .expect("partials for every output chunk");
                     let pshape = self.cg.node(parts[0]).shape.clone();
-                    let root = self.tree(parts, |_| ChunkOp::ArgCombine { op: *op }, pshape.clone(), in_dtypes[0]);
+                    let root = self.tree(
+                        parts,
+                        |_| ChunkOp::ArgCombine { op: *op },
+                        pshape.clone(),
+                        in_dtypes[0],
+                    );
                     let mut oshape = pshape;
                     oshape.remove(axis);
-                    chunks.push(self.push(ChunkOp::ArgFinal { axis }, vec![root], oshape, DType::I64));
+                    chunks.push(self.push(
+                        ChunkOp::ArgFinal { axis },
+                        vec![root],
+                        oshape,
+                        DType::I64,
+                    ));
                 }
                 let mut grid = t.grid.clone();
                 grid.remove(axis);
@@ -302,7 +439,12 @@ impl<'g> Tiler<'g> {
                     }
                     let src = t.at(&in_idx);
                     let sh: Vec<usize> = perm.iter().map(|&p| self.cg.node(src).shape[p]).collect();
-                    chunks.push(self.push(ChunkOp::Transpose { perm: perm.clone() }, vec![src], sh, dtype));
+                    chunks.push(self.push(
+                        ChunkOp::Transpose { perm: perm.clone() },
+                        vec![src],
+                        sh,
+                        dtype,
+                    ));
                 }
                 Ok(Tiled { grid, chunks })
             }
@@ -322,15 +464,22 @@ impl<'g> Tiler<'g> {
                     })
                     .collect();
                 self.per_chunk(grid, dtype, |idx, _| {
-                    let in_idx: Vec<usize> =
-                        (0..ins.len()).map(|b| if ins[b] == shape[b + d] { idx[b + d] } else { 0 }).collect();
+                    let in_idx: Vec<usize> = (0..ins.len())
+                        .map(|b| {
+                            if ins[b] == shape[b + d] {
+                                idx[b + d]
+                            } else {
+                                0
+                            }
+                        })
+                        .collect();
                     (ChunkOp::BroadcastTo, vec![t.at(&in_idx)])
                 })
             }
             Op::Slice { axes } => {
                 let t = &inputs[0];
                 // Per axis: (output sizes, input chunk index, local (start, stop), step) per output chunk.
-                let mut per_axis: Vec<Vec<(usize, usize, (usize, usize))>> = Vec::new();
+                let mut per_axis: Vec<Vec<SliceRun>> = Vec::new();
                 for (a, sl) in axes.iter().enumerate() {
                     let b = boundaries(&t.grid[a]);
                     let mut runs = Vec::new();
@@ -340,7 +489,11 @@ impl<'g> Tiler<'g> {
                         if lo < hi {
                             let first = sl.index(lo) - c0;
                             let last = sl.index(hi - 1) - c0;
-                            let local = if sl.step > 0 { (first, last + 1) } else { (last, first + 1) };
+                            let local = if sl.step > 0 {
+                                (first, last + 1)
+                            } else {
+                                (last, first + 1)
+                            };
                             runs.push((hi - lo, c, local));
                         }
                     }
@@ -349,24 +502,45 @@ impl<'g> Tiler<'g> {
                     }
                     per_axis.push(runs);
                 }
-                let grid: Vec<Vec<usize>> = per_axis.iter().map(|r| r.iter().map(|x| x.0).collect()).collect();
+                let grid: Vec<Vec<usize>> = per_axis
+                    .iter()
+                    .map(|r| r.iter().map(|x| x.0).collect())
+                    .collect();
                 let steps: Vec<isize> = axes.iter().map(|s| s.step).collect();
                 self.per_chunk(grid, dtype, |idx, _| {
-                    let in_idx: Vec<usize> = idx.iter().enumerate().map(|(a, &i)| per_axis[a][i].1).collect();
-                    let region: Region = idx.iter().enumerate().map(|(a, &i)| per_axis[a][i].2).collect();
-                    (ChunkOp::Slice { region, steps: steps.clone() }, vec![t.at(&in_idx)])
+                    let in_idx: Vec<usize> = idx
+                        .iter()
+                        .enumerate()
+                        .map(|(a, &i)| per_axis[a][i].1)
+                        .collect();
+                    let region: Region = idx
+                        .iter()
+                        .enumerate()
+                        .map(|(a, &i)| per_axis[a][i].2)
+                        .collect();
+                    (
+                        ChunkOp::Slice {
+                            region,
+                            steps: steps.clone(),
+                        },
+                        vec![t.at(&in_idx)],
+                    )
                 })
             }
             Op::Concat { axis } => {
                 let axis = *axis;
                 let nd = shape.len();
-                let live: Vec<usize> = (0..inputs.len()).filter(|&i| in_shapes[i][axis] > 0).collect();
+                let live: Vec<usize> = (0..inputs.len())
+                    .filter(|&i| in_shapes[i][axis] > 0)
+                    .collect();
                 let mut grid: Vec<Vec<usize>> = (0..nd)
                     .map(|a| {
                         if a == axis {
                             vec![]
                         } else {
-                            union_grid(&live.iter().map(|&i| &inputs[i].grid[a]).collect::<Vec<_>>())
+                            union_grid(
+                                &live.iter().map(|&i| &inputs[i].grid[a]).collect::<Vec<_>>(),
+                            )
                         }
                     })
                     .collect();
@@ -392,7 +566,9 @@ impl<'g> Tiler<'g> {
                 }
                 Ok(Tiled { grid, chunks })
             }
-            Op::MatMul => Ok(self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype)),
+            Op::MatMul => {
+                Ok(self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype))
+            }
             Op::Rechunk => {
                 let grid = self.source_grid(id)?;
                 Ok(self.rechunk(&inputs[0], &grid, dtype))
@@ -407,7 +583,10 @@ impl<'g> Tiler<'g> {
         mut f: impl FnMut(&[usize], Region) -> (ChunkOp, Vec<ChunkId>),
     ) -> Result<Tiled> {
         let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
-        let tmp = Tiled { grid, chunks: vec![] };
+        let tmp = Tiled {
+            grid,
+            chunks: vec![],
+        };
         let mut chunks = Vec::new();
         for idx in grid_indices(&counts) {
             let region = tmp.region(&idx);
@@ -415,7 +594,10 @@ impl<'g> Tiler<'g> {
             let (op, ins) = f(&idx, region);
             chunks.push(self.push(op, ins, shape, dtype));
         }
-        Ok(Tiled { grid: tmp.grid, chunks })
+        Ok(Tiled {
+            grid: tmp.grid,
+            chunks,
+        })
     }
 
     fn elementwise(
@@ -448,8 +630,15 @@ impl<'g> Tiler<'g> {
         let mut aligned = Vec::new();
         for ((t, s), &dt) in inputs.iter().zip(in_shapes).zip(in_dtypes) {
             let d = n - s.len();
-            let target: Vec<Vec<usize>> =
-                (0..s.len()).map(|b| if s[b] == shape[b + d] { grid[b + d].clone() } else { vec![s[b]] }).collect();
+            let target: Vec<Vec<usize>> = (0..s.len())
+                .map(|b| {
+                    if s[b] == shape[b + d] {
+                        grid[b + d].clone()
+                    } else {
+                        vec![s[b]]
+                    }
+                })
+                .collect();
             aligned.push((self.rechunk(t, &target, dt), s.clone()));
         }
         self.per_chunk(grid, dtype, |idx, _| {
@@ -457,7 +646,9 @@ impl<'g> Tiler<'g> {
                 .iter()
                 .map(|(t, s)| {
                     let d = n - s.len();
-                    let in_idx: Vec<usize> = (0..s.len()).map(|b| if s[b] == shape[b + d] { idx[b + d] } else { 0 }).collect();
+                    let in_idx: Vec<usize> = (0..s.len())
+                        .map(|b| if s[b] == shape[b + d] { idx[b + d] } else { 0 })
+                        .collect();
                     t.at(&in_idx)
                 })
                 .collect();
@@ -502,7 +693,7 @@ impl<'g> Tiler<'g> {
     ) -> Tiled {
         let counts = t.counts();
         let pdtype = partial_dtype(op, in_dtype);
-        let mut groups: Vec<(Vec<usize>, Vec<(ChunkId, f64)>)> = Vec::new();
+        let mut groups: Vec<(Vec<usize>, Vec<Counted>)> = Vec::new();
         let mut index: HashMap<Vec<usize>, usize> = HashMap::new();
         for idx in grid_indices(&counts) {
             let region = t.region(&idx);
@@ -511,7 +702,15 @@ impl<'g> Tiler<'g> {
             for &a in axes {
                 pshape[a] = 1;
             }
-            let c = self.push(ChunkOp::ReducePartial { op, axes: axes.to_vec() }, vec![t.at(&idx)], pshape, pdtype);
+            let c = self.push(
+                ChunkOp::ReducePartial {
+                    op,
+                    axes: axes.to_vec(),
+                },
+                vec![t.at(&idx)],
+                pshape,
+                pdtype,
+            );
             let mut key = idx.clone();
             for &a in axes {
                 key[a] = 0;
@@ -549,10 +748,21 @@ impl<'g> Tiler<'g> {
             let oshape: Vec<usize> = if keepdims {
                 pshape.clone()
             } else {
-                pshape.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, &d)| d).collect()
+                pshape
+                    .iter()
+                    .enumerate()
+                    .filter(|(a, _)| !axes.contains(a))
+                    .map(|(_, &d)| d)
+                    .collect()
             };
             chunks.push(self.push(
-                ChunkOp::ReduceFinal { op, axes: axes.to_vec(), keepdims, ddof, count },
+                ChunkOp::ReduceFinal {
+                    op,
+                    axes: axes.to_vec(),
+                    keepdims,
+                    ddof,
+                    count,
+                },
                 vec![parts[0].0],
                 oshape,
                 dtype,
@@ -586,7 +796,10 @@ impl<'g> Tiler<'g> {
                 })
                 .collect();
             let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
-            let tmp = Tiled { grid: grid.clone(), chunks: vec![] };
+            let tmp = Tiled {
+                grid: grid.clone(),
+                chunks: vec![],
+            };
             let mut chunks = Vec::new();
             for idx in grid_indices(&counts) {
                 let mut in_idx = vec![0; in_shape.len()];
@@ -656,7 +869,11 @@ impl<'g> Tiler<'g> {
             if sb[ax] != 1 {
                 contrib.push(&b.grid[ax]);
             }
-            let u = if contrib.is_empty() { vec![1] } else { union_grid(&contrib) };
+            let u = if contrib.is_empty() {
+                vec![1]
+            } else {
+                union_grid(&contrib)
+            };
             ga.push(if sa[ax] == 1 { vec![1] } else { u.clone() });
             gb.push(if sb[ax] == 1 { vec![1] } else { u.clone() });
             grid.push(u);
@@ -671,23 +888,37 @@ impl<'g> Tiler<'g> {
         let a2 = self.rechunk(a, &ga, dtype);
         let b2 = self.rechunk(b, &gb, dtype);
         let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
-        let tmp = Tiled { grid: grid.clone(), chunks: vec![] };
+        let tmp = Tiled {
+            grid: grid.clone(),
+            chunks: vec![],
+        };
         let mut chunks = Vec::new();
         for idx in grid_indices(&counts) {
             let shape = region_size(&tmp.region(&idx));
             let mut acc: Option<ChunkId> = None;
             for k in 0..gk.len() {
-                let mut ia: Vec<usize> = (0..nb).map(|x| if sa[x] == 1 { 0 } else { idx[x] }).collect();
+                let mut ia: Vec<usize> = (0..nb)
+                    .map(|x| if sa[x] == 1 { 0 } else { idx[x] })
+                    .collect();
                 ia.push(idx[nb]);
                 ia.push(k);
-                let mut ib: Vec<usize> = (0..nb).map(|x| if sb[x] == 1 { 0 } else { idx[x] }).collect();
+                let mut ib: Vec<usize> = (0..nb)
+                    .map(|x| if sb[x] == 1 { 0 } else { idx[x] })
+                    .collect();
                 ib.push(k);
                 ib.push(idx[nb + 1]);
                 let mut ins = vec![a2.at(&ia), b2.at(&ib)];
                 if let Some(p) = acc {
                     ins.push(p);
                 }
-                acc = Some(self.push(ChunkOp::MatMul { accumulate: acc.is_some() }, ins, shape.clone(), dtype));
+                acc = Some(self.push(
+                    ChunkOp::MatMul {
+                        accumulate: acc.is_some(),
+                    },
+                    ins,
+                    shape.clone(),
+                    dtype,
+                ));
             }
             chunks.push(acc.expect("at least one K chunk"));
         }
@@ -715,7 +946,10 @@ pub fn partial_dtype(op: ReduceOp, x: DType) -> DType {
 fn flat_range(r: &Region, shape: &[usize]) -> (usize, usize) {
     let first: Vec<usize> = r.iter().map(|x| x.0).collect();
     let last: Vec<usize> = r.iter().map(|x| x.1 - 1).collect();
-    (crate::chunk::ravel(&first, shape), crate::chunk::ravel(&last, shape))
+    (
+        crate::chunk::ravel(&first, shape),
+        crate::chunk::ravel(&last, shape),
+    )
 }
 
 /// The range `[lo, hi)` of output positions `i` whose index `start + i*step` lies in `[c0, c1)`.
@@ -727,13 +961,19 @@ fn selected_range(start: usize, len: usize, step: isize, c0: usize, c1: usize) -
     let (c0, c1) = (c0 as i128, c1 as i128);
     let (lo, hi) = if st > 0 {
         // s + i*st >= c0  and  s + i*st < c1
-        ((c0 - s + st - 1).div_euclid(st), (c1 - s + st - 1).div_euclid(st))
+        (
+            (c0 - s + st - 1).div_euclid(st),
+            (c1 - s + st - 1).div_euclid(st),
+        )
     } else {
         let a = -st;
         // s - i*a < c1  =>  i > (s - c1)/a ;  s - i*a >= c0  =>  i <= (s - c0)/a
         ((s - c1).div_euclid(a) + 1, (s - c0).div_euclid(a) + 1)
     };
-    (lo.clamp(0, len as i128) as usize, hi.clamp(0, len as i128) as usize)
+    (
+        lo.clamp(0, len as i128) as usize,
+        hi.clamp(0, len as i128) as usize,
+    )
 }
 
 #[cfg(test)]
@@ -743,7 +983,10 @@ mod tests {
     fn split_and_auto() {
         assert_eq!(split(10, 4), vec![4, 4, 2]);
         assert_eq!(split(0, 4), vec![0]);
-        assert_eq!(auto_chunk_shape(&[1000, 2000], DType::F32, 4 * 500 * 1000), vec![500, 1000]);
+        assert_eq!(
+            auto_chunk_shape(&[1000, 2000], DType::F32, 4 * 500 * 1000),
+            vec![500, 1000]
+        );
         assert_eq!(union_grid(&[&vec![5, 5], &vec![3, 7]]), vec![3, 2, 5]);
     }
     #[test]

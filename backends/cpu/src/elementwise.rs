@@ -23,7 +23,9 @@ pub(crate) fn map2<T: Elem, U: Elem>(
     f: impl Fn(T, T) -> U + Sync + Send,
 ) -> ArrayD<U> {
     let sh = IxDyn(shape);
-    let av = a.broadcast(sh.clone()).expect("tiler broadcasts chunk shapes");
+    let av = a
+        .broadcast(sh.clone())
+        .expect("tiler broadcasts chunk shapes");
     let bv = b.broadcast(sh).expect("tiler broadcasts chunk shapes");
     let z = Zip::from(&av).and(&bv);
     if av.len() >= PAR_MIN {
@@ -49,7 +51,11 @@ fn divmod_f<T: Float>(a: T, b: T) -> (T, T) {
     } else {
         md = T::zero().copysign(b);
     }
-    let mut fl = if div != T::zero() { div.floor() } else { T::zero().copysign(a / b) };
+    let mut fl = if div != T::zero() {
+        div.floor()
+    } else {
+        T::zero().copysign(a / b)
+    };
     if div != T::zero() && div - fl > T::from(0.5).expect("0.5") {
         fl = fl + T::one();
     }
@@ -75,7 +81,12 @@ fn nan_min<T: Float>(x: T, y: T) -> T {
     }
 }
 
-fn float_binary<T: Elem + Float>(op: BinaryOp, a: &ArrayD<T>, b: &ArrayD<T>, shape: &[usize]) -> HostArray {
+fn float_binary<T: Elem + Float>(
+    op: BinaryOp,
+    a: &ArrayD<T>,
+    b: &ArrayD<T>,
+    shape: &[usize],
+) -> HostArray {
     use BinaryOp::*;
     match op {
         Add => T::wrap(map2(a, b, shape, |x, y| x + y)),
@@ -213,7 +224,12 @@ fn int_binary<T: Int>(op: BinaryOp, a: &ArrayD<T>, b: &ArrayD<T>, shape: &[usize
     }
 }
 
-fn bool_binary(op: BinaryOp, a: &ArrayD<bool>, b: &ArrayD<bool>, shape: &[usize]) -> Result<HostArray> {
+fn bool_binary(
+    op: BinaryOp,
+    a: &ArrayD<bool>,
+    b: &ArrayD<bool>,
+    shape: &[usize],
+) -> Result<HostArray> {
     use BinaryOp::*;
     Ok(match op {
         Add | Or | Maximum => map2(a, b, shape, |x, y| x | y).into(),
@@ -224,7 +240,9 @@ fn bool_binary(op: BinaryOp, a: &ArrayD<bool>, b: &ArrayD<bool>, shape: &[usize]
         Le => map2(a, b, shape, |x, y| x <= y).into(),
         Gt => map2(a, b, shape, |x, y| x & !y).into(),
         Ge => map2(a, b, shape, |x, y| x >= y).into(),
-        Sub | Div | FloorDiv | Mod | Pow => return Err(Error::dtype_unsupported(op.name(), DType::Bool)),
+        Sub | Div | FloorDiv | Mod | Pow => {
+            return Err(Error::dtype_unsupported(op.name(), DType::Bool))
+        }
     })
 }
 
@@ -330,13 +348,23 @@ pub fn unary(op: UnaryOp, a: &HostArray) -> Result<HostArray> {
 
 /// `where(c, a, b)` broadcast to `shape`.
 pub fn where_(c: &HostArray, a: &HostArray, b: &HostArray, shape: &[usize]) -> Result<HostArray> {
-    let c = c.as_array::<bool>().ok_or_else(|| Error::dtype_unsupported("where", c.dtype()))?;
+    let c = c
+        .as_array::<bool>()
+        .ok_or_else(|| Error::dtype_unsupported("where", c.dtype()))?;
     let sh = IxDyn(shape);
     let cv = c.broadcast(sh.clone()).expect("tiler broadcasts");
-    fn pick<T: Elem>(cv: &ndarray::ArrayViewD<bool>, x: &ArrayD<T>, y: &ArrayD<T>, sh: &IxDyn) -> ArrayD<T> {
+    fn pick<T: Elem>(
+        cv: &ndarray::ArrayViewD<bool>,
+        x: &ArrayD<T>,
+        y: &ArrayD<T>,
+        sh: &IxDyn,
+    ) -> ArrayD<T> {
         let xv = x.broadcast(sh.clone()).expect("tiler broadcasts");
         let yv = y.broadcast(sh.clone()).expect("tiler broadcasts");
-        Zip::from(cv).and(&xv).and(&yv).par_map_collect(|&c, &x, &y| if c { x } else { y })
+        Zip::from(cv)
+            .and(&xv)
+            .and(&yv)
+            .par_map_collect(|&c, &x, &y| if c { x } else { y })
     }
     Ok(match (a, b) {
         (HostArray::F32(x), HostArray::F32(y)) => pick(&cv, x, y, &sh).into(),

@@ -10,16 +10,31 @@ fn batch_view<'a, T>(a: &'a ArrayD<T>, bidx: &[usize]) -> ArrayView2<'a, T> {
     let info: Vec<SliceInfoElem> = (0..a.ndim())
         .map(|d| {
             if d < nb {
-                SliceInfoElem::Index(if a.shape()[d] == 1 { 0 } else { bidx[d] as isize })
+                SliceInfoElem::Index(if a.shape()[d] == 1 {
+                    0
+                } else {
+                    bidx[d] as isize
+                })
             } else {
-                SliceInfoElem::Slice { start: 0, end: None, step: 1 }
+                SliceInfoElem::Slice {
+                    start: 0,
+                    end: None,
+                    step: 1,
+                }
             }
         })
         .collect();
-    a.slice(info.as_slice()).into_dimensionality::<Ix2>().expect("two trailing axes")
+    a.slice(info.as_slice())
+        .into_dimensionality::<Ix2>()
+        .expect("two trailing axes")
 }
 
-fn naive<T: Elem>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>, madd: impl Fn(T, T, T) -> T) {
+fn naive<T: Elem>(
+    a: ArrayView2<T>,
+    b: ArrayView2<T>,
+    mut c: ArrayViewMut2<T>,
+    madd: impl Fn(T, T, T) -> T,
+) {
     let (m, k) = a.dim();
     let n = b.dim().1;
     for i in 0..m {
@@ -50,28 +65,46 @@ fn batched<T: Elem>(
                 if d < nb {
                     SliceInfoElem::Index(bidx[d] as isize)
                 } else {
-                    SliceInfoElem::Slice { start: 0, end: None, step: 1 }
+                    SliceInfoElem::Slice {
+                        start: 0,
+                        end: None,
+                        step: 1,
+                    }
                 }
             })
             .collect();
-        let cv = out.slice_mut(info.as_slice()).into_dimensionality::<Ix2>().expect("two trailing axes");
+        let cv = out
+            .slice_mut(info.as_slice())
+            .into_dimensionality::<Ix2>()
+            .expect("two trailing axes");
         kernel(batch_view(a, &bidx), batch_view(b, &bidx), cv);
     }
     out
 }
 
 /// `a @ b (+ acc)` for chunks with broadcast batch dims; `shape` is the output chunk shape.
-pub fn matmul(a: &HostArray, b: &HostArray, acc: Option<&HostArray>, shape: &[usize]) -> Result<HostArray> {
+pub fn matmul(
+    a: &HostArray,
+    b: &HostArray,
+    acc: Option<&HostArray>,
+    shape: &[usize],
+) -> Result<HostArray> {
     macro_rules! float {
         ($t:ty, $x:expr, $y:expr) => {{
             let c = acc.map(|c| c.as_array::<$t>().expect("accumulator dtype"));
-            batched($x, $y, c, shape, |a, b, mut c| general_mat_mul(1.0, &a, &b, 1.0, &mut c)).into()
+            batched($x, $y, c, shape, |a, b, mut c| {
+                general_mat_mul(1.0, &a, &b, 1.0, &mut c)
+            })
+            .into()
         }};
     }
     macro_rules! int {
         ($t:ty, $x:expr, $y:expr) => {{
             let c = acc.map(|c| c.as_array::<$t>().expect("accumulator dtype"));
-            batched($x, $y, c, shape, |a, b, c| naive(a, b, c, |c, x: $t, y| c.wrapping_add(x.wrapping_mul(y)))).into()
+            batched($x, $y, c, shape, |a, b, c| {
+                naive(a, b, c, |c, x: $t, y| c.wrapping_add(x.wrapping_mul(y)))
+            })
+            .into()
         }};
     }
     Ok(match (a, b) {
@@ -81,7 +114,10 @@ pub fn matmul(a: &HostArray, b: &HostArray, acc: Option<&HostArray>, shape: &[us
         (HostArray::I64(x), HostArray::I64(y)) => int!(i64, x, y),
         (HostArray::Bool(x), HostArray::Bool(y)) => {
             let c = acc.map(|c| c.as_array::<bool>().expect("accumulator dtype"));
-            batched(x, y, c, shape, |a, b, c| naive(a, b, c, |c, x, y| c | (x & y))).into()
+            batched(x, y, c, shape, |a, b, c| {
+                naive(a, b, c, |c, x, y| c | (x & y))
+            })
+            .into()
         }
         _ => {
             return Err(Error::UnsupportedDType {

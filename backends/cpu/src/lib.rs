@@ -60,11 +60,20 @@ impl Backend for CpuBackend {
         Ok(match &node.op {
             ChunkOp::Constant { data, region } => one(data.slice_region(region, None)),
             ChunkOp::Full { value } => one(source::full(shape, *value, dt)),
-            ChunkOp::Arange { start, step, offset } => {
+            ChunkOp::Arange {
+                start,
+                step,
+                offset,
+            } => {
                 let (a, s) = (*start, *step);
                 one(source::ramp(shape[0], *offset, dt, |i| a + i as f64 * s))
             }
-            ChunkOp::Linspace { start, step, stop, offset } => {
+            ChunkOp::Linspace {
+                start,
+                step,
+                stop,
+                offset,
+            } => {
                 let (a, s, stop) = (*start, *step, *stop);
                 one(source::ramp(shape[0], *offset, dt, |i| match stop {
                     Some((last, v)) if i == last => v,
@@ -72,19 +81,27 @@ impl Backend for CpuBackend {
                 }))
             }
             ChunkOp::Eye { k, row0, col0 } => one(source::eye(shape, *k, *row0, *col0, dt)),
-            ChunkOp::Random { seed, stream, dist, offset, full } => {
-                one(source::random(*seed, *stream, *dist, shape, offset, full, dt))
-            }
+            ChunkOp::Random {
+                seed,
+                stream,
+                dist,
+                offset,
+                full,
+            } => one(source::random(
+                *seed, *stream, *dist, shape, offset, full, dt,
+            )),
             ChunkOp::Unary(op) => one(elementwise::unary(*op, x(0))?),
             ChunkOp::Binary(op) => one(elementwise::binary(*op, x(0), x(1), shape)?),
             ChunkOp::Where => one(elementwise::where_(x(0), x(1), x(2), shape)?),
             ChunkOp::Cast => one(x(0).cast(dt)),
             ChunkOp::ReducePartial { op, axes } => reduce::partial(*op, x(0), axes),
             ChunkOp::ReduceCombine { op, counts } => reduce::combine(*op, inputs, counts)?,
-            ChunkOp::ReduceFinal { op, ddof, count, .. } => {
-                one(reduce::finalize(*op, inputs[0], *count, *ddof, shape, dt))
+            ChunkOp::ReduceFinal {
+                op, ddof, count, ..
+            } => one(reduce::finalize(*op, inputs[0], *count, *ddof, shape, dt)),
+            ChunkOp::ArgPartial { op, axis, offset } => {
+                reduce::arg_partial(*op, x(0), *axis, *offset)
             }
-            ChunkOp::ArgPartial { op, axis, offset } => reduce::arg_partial(*op, x(0), *axis, *offset),
             ChunkOp::ArgCombine { op } => reduce::arg_combine(*op, inputs),
             ChunkOp::ArgFinal { axis } => one(reduce::arg_final(inputs[0], *axis)),
             ChunkOp::Transpose { perm } => one(movement::transpose(x(0), perm)),
@@ -95,9 +112,16 @@ impl Backend for CpuBackend {
                 let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
                 one(movement::assemble(&ins, pieces, shape))
             }
-            ChunkOp::ReshapeGather { in_full, in_offsets, out_full, out_offset } => {
+            ChunkOp::ReshapeGather {
+                in_full,
+                in_offsets,
+                out_full,
+                out_offset,
+            } => {
                 let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
-                one(movement::reshape_gather(&ins, in_full, in_offsets, out_full, out_offset, shape))
+                one(movement::reshape_gather(
+                    &ins, in_full, in_offsets, out_full, out_offset, shape,
+                ))
             }
             ChunkOp::MatMul { accumulate } => {
                 let acc = if *accumulate { Some(x(2)) } else { None };

@@ -16,7 +16,11 @@ pub fn broadcast(x: &HostArray, shape: &[usize]) -> HostArray {
 }
 
 /// Builds a chunk of `shape` from boxes of inputs.
-pub fn assemble(inputs: &[&HostArray], pieces: &[(Region, Vec<usize>)], shape: &[usize]) -> HostArray {
+pub fn assemble(
+    inputs: &[&HostArray],
+    pieces: &[(Region, Vec<usize>)],
+    shape: &[usize],
+) -> HostArray {
     let mut out = HostArray::zeros(inputs[0].dtype(), shape);
     for (x, (src, dst)) in inputs.iter().zip(pieces) {
         out.assign_region(dst, &x.slice_region(src, None));

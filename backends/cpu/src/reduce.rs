@@ -116,9 +116,17 @@ fn shaped<T: Elem>(v: Vec<T>, shape: &[usize]) -> ArrayD<T> {
 fn partial_typed<T: Elem>(op: ReduceOp, x: &ArrayD<T>, axes: &[usize]) -> Vec<HostArray> {
     let (data, outer, inner, ks) = rows(x, axes);
     match op {
-        ReduceOp::Mean => vec![shaped(per_row(&data, outer, inner, sum_f64, |a, b| a + b, 0.0), &ks).into()],
+        ReduceOp::Mean => vec![shaped(
+            per_row(&data, outer, inner, sum_f64, |a, b| a + b, 0.0),
+            &ks,
+        )
+        .into()],
         ReduceOp::Sum if T::DTYPE.is_float() => {
-            vec![shaped(per_row(&data, outer, inner, sum_f64, |a, b| a + b, 0.0), &ks).into()]
+            vec![shaped(
+                per_row(&data, outer, inner, sum_f64, |a, b| a + b, 0.0),
+                &ks,
+            )
+            .into()]
         }
         ReduceOp::Sum => {
             let f = |s: &[T]| s.iter().fold(0i64, |a, v| a.wrapping_add(v.to_i64()));
@@ -141,8 +149,23 @@ fn partial_typed<T: Elem>(op: ReduceOp, x: &ArrayD<T>, axes: &[usize]) -> Vec<Ho
         }
         ReduceOp::Min | ReduceOp::Max => {
             let max = op == ReduceOp::Max;
-            let f = |s: &[T]| s.iter().copied().reduce(|a, b| extreme(max, a, b)).expect("non-empty");
-            vec![T::wrap(shaped(per_row(&data, outer, inner, f, |a, b| extreme(max, a, b), T::default()), &ks))]
+            let f = |s: &[T]| {
+                s.iter()
+                    .copied()
+                    .reduce(|a, b| extreme(max, a, b))
+                    .expect("non-empty")
+            };
+            vec![T::wrap(shaped(
+                per_row(
+                    &data,
+                    outer,
+                    inner,
+                    f,
+                    |a, b| extreme(max, a, b),
+                    T::default(),
+                ),
+                &ks,
+            ))]
         }
         ReduceOp::Any => {
             let f = |s: &[T]| s.iter().any(|v| v.to_bool());
@@ -161,9 +184,14 @@ pub fn partial(op: ReduceOp, x: &HostArray, axes: &[usize]) -> Vec<HostArray> {
 }
 
 fn zip_fold<T: Elem>(inputs: &[&HostArray], f: impl Fn(T, T) -> T) -> Result<ArrayD<T>> {
-    let mut acc = inputs[0].as_array::<T>().ok_or_else(|| Error::dtype_unsupported("combine", inputs[0].dtype()))?.clone();
+    let mut acc = inputs[0]
+        .as_array::<T>()
+        .ok_or_else(|| Error::dtype_unsupported("combine", inputs[0].dtype()))?
+        .clone();
     for x in &inputs[1..] {
-        let x = x.as_array::<T>().ok_or_else(|| Error::dtype_unsupported("combine", x.dtype()))?;
+        let x = x
+            .as_array::<T>()
+            .ok_or_else(|| Error::dtype_unsupported("combine", x.dtype()))?;
         acc.zip_mut_with(x, |a, &b| *a = f(*a, b));
     }
     Ok(acc)
@@ -197,14 +225,31 @@ pub fn combine(op: ReduceOp, parts: &[&Vec<HostArray>], counts: &[f64]) -> Resul
             }]
         }
         ReduceOp::Var | ReduceOp::Std => {
-            let means: Vec<&ArrayD<f64>> = parts.iter().map(|p| p[0].as_array::<f64>().expect("f64 mean")).collect();
-            let m2s: Vec<&ArrayD<f64>> = parts.iter().map(|p| p[1].as_array::<f64>().expect("f64 m2")).collect();
+            let means: Vec<&ArrayD<f64>> = parts
+                .iter()
+                .map(|p| p[0].as_array::<f64>().expect("f64 mean"))
+                .collect();
+            let m2s: Vec<&ArrayD<f64>> = parts
+                .iter()
+                .map(|p| p[1].as_array::<f64>().expect("f64 m2"))
+                .collect();
             let mut mean = means[0].clone();
             let mut m2 = m2s[0].clone();
             for i in 0..mean.len() {
-                let mut acc = (counts[0], means[0].as_slice().expect("contiguous")[i], m2s[0].as_slice().expect("contiguous")[i]);
+                let mut acc = (
+                    counts[0],
+                    means[0].as_slice().expect("contiguous")[i],
+                    m2s[0].as_slice().expect("contiguous")[i],
+                );
                 for k in 1..parts.len() {
-                    acc = merge_moments(acc, (counts[k], means[k].as_slice().expect("contiguous")[i], m2s[k].as_slice().expect("contiguous")[i]));
+                    acc = merge_moments(
+                        acc,
+                        (
+                            counts[k],
+                            means[k].as_slice().expect("contiguous")[i],
+                            m2s[k].as_slice().expect("contiguous")[i],
+                        ),
+                    );
                 }
                 mean.as_slice_mut().expect("contiguous")[i] = acc.1;
                 m2.as_slice_mut().expect("contiguous")[i] = acc.2;
@@ -215,13 +260,24 @@ pub fn combine(op: ReduceOp, parts: &[&Vec<HostArray>], counts: &[f64]) -> Resul
 }
 
 /// The result of a reduction from its combined partial.
-pub fn finalize(op: ReduceOp, p: &[HostArray], count: f64, ddof: u32, shape: &[usize], dtype: DType) -> HostArray {
+pub fn finalize(
+    op: ReduceOp,
+    p: &[HostArray],
+    count: f64,
+    ddof: u32,
+    shape: &[usize],
+    dtype: DType,
+) -> HostArray {
     let out = match op {
         ReduceOp::Mean => HostArray::F64(p[0].to_f64().mapv(|s| s / count)),
         ReduceOp::Var | ReduceOp::Std => {
             let denom = (count - ddof as f64).max(0.0);
             let v = p[1].to_f64().mapv(|m2| m2 / denom);
-            HostArray::F64(if op == ReduceOp::Std { v.mapv(f64::sqrt) } else { v })
+            HostArray::F64(if op == ReduceOp::Std {
+                v.mapv(f64::sqrt)
+            } else {
+                v
+            })
         }
         _ => p[0].clone(),
     };
@@ -261,12 +317,16 @@ pub fn arg_combine(op: ArgOp, parts: &[&Vec<HostArray>]) -> Vec<HostArray> {
         for p in &parts[1..] {
             let v = p[0].as_array::<T>().expect("value field");
             let ix = p[1].as_array::<i64>().expect("index field");
-            ndarray::Zip::from(&mut val).and(&mut idx).and(v).and(ix).for_each(|bv, bi, &cv, &ci| {
-                if better(op, cv, *bv) {
-                    *bv = cv;
-                    *bi = ci;
-                }
-            });
+            ndarray::Zip::from(&mut val)
+                .and(&mut idx)
+                .and(v)
+                .and(ix)
+                .for_each(|bv, bi, &cv, &ci| {
+                    if better(op, cv, *bv) {
+                        *bv = cv;
+                        *bi = ci;
+                    }
+                });
         }
         vec![T::wrap(val), idx.into()]
     }

@@ -9,7 +9,12 @@ const BLOCK: usize = 1 << 14;
 
 /// Fills a chunk of `shape` at global `offset` in a tensor of shape `full`; `f` gets the
 /// element's global row-major flat index. Parallel over blocks.
-pub fn fill_indexed<T: Elem>(shape: &[usize], offset: &[usize], full: &[usize], f: impl Fn(u64) -> T + Sync) -> ArrayD<T> {
+pub fn fill_indexed<T: Elem>(
+    shape: &[usize],
+    offset: &[usize],
+    full: &[usize],
+    f: impl Fn(u64) -> T + Sync,
+) -> ArrayD<T> {
     let n: usize = shape.iter().product();
     let nd = shape.len();
     let mut strides = vec![1u64; nd];
@@ -26,7 +31,9 @@ pub fn fill_indexed<T: Elem>(shape: &[usize], offset: &[usize], full: &[usize], 
             r /= shape[d];
         }
         for o in out.iter_mut() {
-            let g: u64 = (0..nd).map(|d| (offset[d] + idx[d]) as u64 * strides[d]).sum();
+            let g: u64 = (0..nd)
+                .map(|d| (offset[d] + idx[d]) as u64 * strides[d])
+                .sum();
             *o = f(g);
             for d in (0..nd).rev() {
                 idx[d] += 1;
@@ -59,12 +66,22 @@ pub fn ramp(len: usize, offset: usize, dtype: DType, f: impl Fn(usize) -> f64 + 
 }
 
 /// Random values for a chunk: element value depends only on (seed, stream, global index).
-pub fn random(seed: u64, stream: u64, dist: Dist, shape: &[usize], offset: &[usize], full: &[usize], dtype: DType) -> HostArray {
+pub fn random(
+    seed: u64,
+    stream: u64,
+    dist: Dist,
+    shape: &[usize],
+    offset: &[usize],
+    full: &[usize],
+    dtype: DType,
+) -> HostArray {
     let w = move |g: u64| philox::draw(seed, stream, g);
     match (dist, dtype) {
         (Dist::Uniform { low, high }, DType::F32) => {
             let (lo, span) = (low.0 as f32, (high.0 - low.0) as f32);
-            HostArray::F32(fill_indexed(shape, offset, full, |g| lo + span * philox::u01_f32(w(g)[0])))
+            HostArray::F32(fill_indexed(shape, offset, full, |g| {
+                lo + span * philox::u01_f32(w(g)[0])
+            }))
         }
         (Dist::Uniform { low, high }, d) => {
             let (lo, span) = (low.0, high.0 - low.0);
@@ -76,14 +93,22 @@ pub fn random(seed: u64, stream: u64, dist: Dist, shape: &[usize], offset: &[usi
         }
         (Dist::Normal { mean, std }, DType::F32) => {
             let (m, s) = (mean.0 as f32, std.0 as f32);
-            HostArray::F32(fill_indexed(shape, offset, full, |g| m + s * philox::normal_f32(w(g))))
+            HostArray::F32(fill_indexed(shape, offset, full, |g| {
+                m + s * philox::normal_f32(w(g))
+            }))
         }
         (Dist::Normal { mean, std }, d) => {
             let (m, s) = (mean.0, std.0);
-            HostArray::F64(fill_indexed(shape, offset, full, |g| m + s * philox::normal_f64(w(g)))).cast(d)
+            HostArray::F64(fill_indexed(shape, offset, full, |g| {
+                m + s * philox::normal_f64(w(g))
+            }))
+            .cast(d)
         }
         (Dist::RandInt { low, high }, d) => {
-            HostArray::I64(fill_indexed(shape, offset, full, |g| philox::randint(w(g), low, high))).cast(d)
+            HostArray::I64(fill_indexed(shape, offset, full, |g| {
+                philox::randint(w(g), low, high)
+            }))
+            .cast(d)
         }
     }
 }
@@ -92,7 +117,10 @@ pub fn random(seed: u64, stream: u64, dist: Dist, shape: &[usize], offset: &[usi
 pub fn eye(shape: &[usize], k: i64, row0: usize, col0: usize, dtype: DType) -> HostArray {
     let cols = shape[1];
     let a = fill_indexed::<bool>(shape, &[0, 0], shape, |g| {
-        let (r, c) = ((g as usize / cols.max(1)) + row0, (g as usize % cols.max(1)) + col0);
+        let (r, c) = (
+            (g as usize / cols.max(1)) + row0,
+            (g as usize % cols.max(1)) + col0,
+        );
         c as i64 - r as i64 == k
     });
     HostArray::Bool(a).cast(dtype)

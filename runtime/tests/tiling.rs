@@ -1,0 +1,141 @@
+//! Tiling tests on the NullBackend: chunk counts, grids and task structure, no execution.
+
+use std::sync::Arc;
+use tessera_runtime::chunk::{ChunkGraph, ChunkOp};
+use tessera_runtime::{Axes, DType, NullBackend, Session};
+
+fn null() -> Session {
+    Session::new(Arc::new(NullBackend))
+}
+
+fn count(cg: &ChunkGraph, name: &str) -> usize {
+    cg.nodes.iter().filter(|n| n.op.name() == name).count()
+}
+
+#[test]
+fn mars_example_1000x2000_chunk_500_is_8_chunks() {
+    let s = null();
+    let a = s
+        .ones(&[1000, 2000], DType::F64)
+        .with_chunks(&[500])
+        .unwrap();
+    let (cg, tiled) = s.plan(&[&a]).unwrap();
+    assert_eq!(tiled[0].grid, vec![vec![500, 500], vec![500; 4]]);
+    assert_eq!(tiled[0].chunks.len(), 8);
+    assert_eq!(cg.len(), 8);
+}
+
+#[test]
+fn elementwise_unifies_different_grids_by_union_of_boundaries() {
+    let s = null();
+    let a = s.ones(&[10], DType::F32).with_chunks(&[5]).unwrap();
+    let b = s.zeros(&[10], DType::F32).with_chunks(&[3]).unwrap();
+    let c = a.add(&b).unwrap();
+    let (cg, tiled) = s.plan(&[&c]).unwrap();
+    assert_eq!(tiled[0].grid, vec![vec![3, 2, 1, 3, 1]]);
+    assert_eq!(count(&cg, "binary"), 5);
+    assert!(count(&cg, "assemble") > 0, "both inputs are re-cut");
+}
+
+#[test]
+fn same_grids_need_no_rechunk_and_broadcast_reuses_the_single_chunk() {
+    let s = null();
+    let a = s.ones(&[12, 8], DType::F32).with_chunks(&[4, 4]).unwrap();
+    let row = s.ones(&[8], DType::F32).with_chunks(&[4]).unwrap();
+    let col = s.ones(&[12, 1], DType::F32).with_chunks(&[4, 1]).unwrap();
+    let c = (&a + &row) * &col;
+    let (cg, tiled) = s.plan(&[&c]).unwrap();
+    assert_eq!(tiled[0].chunks.len(), 6);
+    assert_eq!(count(&cg, "assemble"), 0);
+    assert_eq!(count(&cg, "binary"), 12);
+}
+
+#[test]
+fn reduction_is_partials_then_a_fan_in_4_tree_then_final() {
+    let s = null();
+    let a = s.ones(&[16_000], DType::F32).with_chunks(&[1000]).unwrap();
+    let t = a.sum(Axes::All, false).unwrap();
+    let (cg, _) = s.plan(&[&t]).unwrap();
+    assert_eq!(count(&cg, "reduce_partial"), 16);
+    assert_eq!(count(&cg, "reduce_combine"), 4 + 1);
+    assert_eq!(count(&cg, "reduce_final"), 1);
+}
+
+#[test]
+fn reduction_over_one_axis_keeps_the_other_grid() {
+    let s = null();
+    let a = s.ones(&[9, 8], DType::F64).with_chunks(&[3, 2]).unwrap();
+    let t = a.var(1, true, 1).unwrap();
+    let (cg, tiled) = s.plan(&[&t]).unwrap();
+    assert_eq!(tiled[0].grid, vec![vec![3, 3, 3], vec![1]]);
+    assert_eq!(count(&cg, "reduce_final"), 3);
+    assert_eq!(count(&cg, "reduce_combine"), 3);
+}
+
+#[test]
+fn matmul_accumulates_chunk_products_along_k_in_order() {
+    let s = null();
+    let a = s
+        .ones(&[40, 30], DType::F32)
+        .with_chunks(&[10, 10])
+        .unwrap();
+    let b = s
+        .ones(&[30, 20], DType::F32)
+        .with_chunks(&[10, 10])
+        .unwrap();
+    let c = a.matmul(&b).unwrap();
+    let (cg, tiled) = s.plan(&[&c]).unwrap();
+    assert_eq!(tiled[0].chunks.len(), 8);
+    assert_eq!(count(&cg, "matmul"), 8 * 3);
+    for &out in &tiled[0].chunks {
+        // Walk the chain back: accumulate, accumulate, first product.
+        let mut c = out;
+        let mut depth = 0;
+        loop {
+            let n = cg.node(c);
+            let ChunkOp::MatMul { accumulate } = n.op else {
+                panic!("not a matmul")
+            };
+            depth += 1;
+            if !accumulate {
+                break;
+            }
+            c = n.inputs[2];
+        }
+        assert_eq!(depth, 3);
+    }
+}
+
+#[test]
+fn automatic_chunks_respect_the_byte_budget() {
+    let s = null();
+    s.set_chunk_bytes(4000);
+    let a = s.random(1).rand(&[100, 100], DType::F32);
+    let (cg, tiled) = s.plan(&[&a]).unwrap();
+    assert!(tiled[0].chunks.len() >= 10);
+    for n in &cg.nodes {
+        assert!(n.nbytes() <= 4000, "chunk {:?} over budget", n.shape);
+    }
+}
+
+#[test]
+fn same_subexpression_is_one_node() {
+    let s = null();
+    let x = s.random(3).rand(&[100], DType::F32);
+    let a = (&x + 1.0) * 2.0;
+    let b = (&x + 1.0) * 2.0;
+    assert_eq!(a.node_id().unwrap(), b.node_id().unwrap());
+    let g = s.graph();
+    assert_eq!(g.len(), 5, "rand, two scalars, add, mul");
+}
+
+#[test]
+fn null_backend_plans_but_refuses_to_run() {
+    let s = null();
+    let a = s.ones(&[4], DType::F32);
+    let err = a.execute().unwrap_err();
+    assert!(
+        matches!(err, tessera_runtime::Error::Unsupported { .. }),
+        "{err}"
+    );
+}
