@@ -4,6 +4,7 @@
 
 use crate::array::{HostArray, Region};
 use crate::dtype::{DType, Scalar};
+use crate::ir::{KernelIr, KernelParams, ReduceKind};
 use crate::op::{ArgOp, BinaryOp, Dist, ReduceOp, UnaryOp};
 use std::sync::Arc;
 
@@ -160,6 +161,14 @@ pub enum ChunkOp {
         /// Global offset of the output chunk.
         out_offset: Vec<usize>,
     },
+    /// A fused kernel (elementwise chain, random sources, optional reduction tail); inputs are
+    /// the kernel's load buffers in order.
+    Fused {
+        /// The kernel.
+        ir: Arc<KernelIr>,
+        /// This chunk's run-time values.
+        params: KernelParams,
+    },
     /// `out = a @ b (+ acc)` over broadcast batch dims.
     MatMul {
         /// When true a third input is added (the running sum over K).
@@ -194,6 +203,7 @@ impl ChunkOp {
             ChunkOp::Assemble { .. } => "assemble",
             ChunkOp::ReshapeGather { .. } => "reshape_gather",
             ChunkOp::MatMul { .. } => "matmul",
+            ChunkOp::Fused { .. } => "fused",
         }
     }
 }
@@ -221,6 +231,10 @@ impl ChunkNode {
                 2
             }
             ChunkOp::ArgPartial { .. } | ChunkOp::ArgCombine { .. } => 2,
+            ChunkOp::Fused { ir, .. } => match ir.reduce.as_ref().map(|r| r.kind) {
+                Some(ReduceKind::Arg(_)) | Some(ReduceKind::Reduce(ReduceOp::Var | ReduceOp::Std)) => 2,
+                _ => 1,
+            },
             _ => 1,
         };
         fields * self.shape.iter().product::<usize>() * self.dtype.size()

@@ -10,6 +10,7 @@ use crate::exec::{self, RunStats};
 use crate::graph::{Graph, Node};
 use crate::op::{Dist, Op};
 use crate::tensor::Tensor;
+use crate::fuse::fuse;
 use crate::tile::Tiler;
 use ndarray::{ArrayD, IxDyn};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,8 @@ pub struct Config {
     pub eager: bool,
     /// Byte budget of one chunk when a tensor has no explicit chunk size.
     pub chunk_bytes: usize,
+    /// Fuse elementwise chains (and their reduction tails) into kernels.
+    pub fusion: bool,
 }
 
 impl Default for Config {
@@ -29,6 +32,7 @@ impl Default for Config {
         Config {
             eager: false,
             chunk_bytes: 32 << 20,
+            fusion: true,
         }
     }
 }
@@ -75,6 +79,10 @@ impl Session {
     /// Sets the byte budget of automatically sized chunks.
     pub fn set_chunk_bytes(&self, bytes: usize) {
         self.inner.config.lock().expect("config").chunk_bytes = bytes.max(1);
+    }
+    /// Turns kernel fusion on or off (off: one task per elementwise op).
+    pub fn set_fusion(&self, fusion: bool) {
+        self.inner.config.lock().expect("config").fusion = fusion;
     }
     /// Current options.
     pub fn config(&self) -> Config {
@@ -224,7 +232,8 @@ impl Session {
         }
     }
 
-    /// Tiles the graph behind `tensors` into a chunk graph without running it.
+    /// Tiles (and, when fusion is on, fuses) the graph behind `tensors` into a chunk graph
+    /// without running it; the returned tilings name chunks of that graph.
     ///
     /// # Errors
     /// Deferred graph-building errors of the tensors; invalid chunk hints.
@@ -233,11 +242,25 @@ impl Session {
         for t in tensors {
             roots.push(t.node_id()?);
         }
-        let chunk_bytes = self.config().chunk_bytes;
-        let graph = self.inner.graph.lock().expect("graph");
-        let mut tiler = Tiler::new(&graph, chunk_bytes);
-        let tiled = tiler.tile(&roots)?;
-        Ok((tiler.cg, tiled))
+        let config = self.config();
+        let (cg, mut tiled) = {
+            let graph = self.inner.graph.lock().expect("graph");
+            let mut tiler = Tiler::new(&graph, config.chunk_bytes);
+            let tiled = tiler.tile(&roots)?;
+            (tiler.cg, tiled)
+        };
+        if !config.fusion {
+            return Ok((cg, tiled));
+        }
+        let outputs: Vec<_> = tiled.iter().flat_map(|t| t.chunks.iter().copied()).collect();
+        let (cg, new) = fuse(&cg, &outputs);
+        let mut it = new.into_iter();
+        for t in &mut tiled {
+            for c in &mut t.chunks {
+                *c = it.next().expect("one new id per output");
+            }
+        }
+        Ok((cg, tiled))
     }
 
     /// Executes several tensors in one run (shared subexpressions computed once).
@@ -246,10 +269,7 @@ impl Session {
     /// Deferred graph-building errors of the tensors, tiling and backend errors.
     pub fn execute_many(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
         let (cg, tiled) = self.plan(tensors)?;
-        let outputs: Vec<_> = tiled
-            .iter()
-            .flat_map(|t| t.chunks.iter().copied())
-            .collect();
+        let outputs: Vec<_> = tiled.iter().flat_map(|t| t.chunks.iter().copied()).collect();
         let (values, stats) = exec::run(&cg, self.inner.backend.as_ref(), &outputs)?;
         *self.inner.last_stats.lock().expect("stats") = stats;
         let mut results = Vec::new();

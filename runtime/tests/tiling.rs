@@ -5,7 +5,9 @@ use tessera_runtime::chunk::{ChunkGraph, ChunkOp};
 use tessera_runtime::{Axes, DType, NullBackend, Session};
 
 fn null() -> Session {
-    Session::new(Arc::new(NullBackend))
+    let s = Session::new(Arc::new(NullBackend));
+    s.set_fusion(false);
+    s
 }
 
 fn count(cg: &ChunkGraph, name: &str) -> usize {

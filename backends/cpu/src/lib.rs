@@ -2,12 +2,14 @@
 //! inside large chunks while the executor runs independent chunks side by side.
 
 mod elementwise;
+mod fused;
 mod gemm;
 mod movement;
 mod reduce;
 mod source;
 
 use tessera_runtime::chunk::{ChunkData, ChunkNode, ChunkOp};
+use tessera_runtime::ir::ReduceKind;
 use tessera_runtime::{Backend, DeviceInfo, Error, HostArray, Result};
 
 pub use reduce::merge_moments;
@@ -94,7 +96,7 @@ impl Backend for CpuBackend {
             ChunkOp::Binary(op) => one(elementwise::binary(*op, x(0), x(1), shape)?),
             ChunkOp::Where => one(elementwise::where_(x(0), x(1), x(2), shape)?),
             ChunkOp::Cast => one(x(0).cast(dt)),
-            ChunkOp::ReducePartial { op, axes } => reduce::partial(*op, x(0), axes),
+            ChunkOp::ReducePartial { op, axes } => reduce::partial(ReduceKind::Reduce(*op), x(0), axes),
             ChunkOp::ReduceCombine { op, counts } => reduce::combine(*op, inputs, counts)?,
             ChunkOp::ReduceFinal {
                 op, ddof, count, ..
@@ -122,6 +124,10 @@ impl Backend for CpuBackend {
                 one(movement::reshape_gather(
                     &ins, in_full, in_offsets, out_full, out_offset, shape,
                 ))
+            }
+            ChunkOp::Fused { ir, params } => {
+                let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+                fused::run(ir, params, &ins)?
             }
             ChunkOp::MatMul { accumulate } => {
                 let acc = if *accumulate { Some(x(2)) } else { None };

@@ -9,12 +9,7 @@ const BLOCK: usize = 1 << 14;
 
 /// Fills a chunk of `shape` at global `offset` in a tensor of shape `full`; `f` gets the
 /// element's global row-major flat index. Parallel over blocks.
-pub fn fill_indexed<T: Elem>(
-    shape: &[usize],
-    offset: &[usize],
-    full: &[usize],
-    f: impl Fn(u64) -> T + Sync,
-) -> ArrayD<T> {
+pub fn fill_indexed<T: Elem>(shape: &[usize], offset: &[usize], full: &[usize], f: impl Fn(u64) -> T + Sync) -> ArrayD<T> {
     let n: usize = shape.iter().product();
     let nd = shape.len();
     let mut strides = vec![1u64; nd];
@@ -31,9 +26,7 @@ pub fn fill_indexed<T: Elem>(
             r /= shape[d];
         }
         for o in out.iter_mut() {
-            let g: u64 = (0..nd)
-                .map(|d| (offset[d] + idx[d]) as u64 * strides[d])
-                .sum();
+            let g: u64 = (0..nd).map(|d| (offset[d] + idx[d]) as u64 * strides[d]).sum();
             *o = f(g);
             for d in (0..nd).rev() {
                 idx[d] += 1;
@@ -65,51 +58,55 @@ pub fn ramp(len: usize, offset: usize, dtype: DType, f: impl Fn(usize) -> f64 + 
     HostArray::F64(v).cast(dtype)
 }
 
-/// Random values for a chunk: element value depends only on (seed, stream, global index).
-pub fn random(
-    seed: u64,
-    stream: u64,
-    dist: Dist,
-    shape: &[usize],
-    offset: &[usize],
-    full: &[usize],
-    dtype: DType,
-) -> HostArray {
-    let w = move |g: u64| philox::draw(seed, stream, g);
+/// How a distribution turns Philox words into a value of a dtype: f32 draws stay in f32, every
+/// other float dtype draws in f64 and casts, integers draw in i64 and cast.
+#[derive(Clone, Copy)]
+enum Recipe {
+    F32(fn(Dist, [u32; 4]) -> f32),
+    F64(fn(Dist, [u32; 4]) -> f64),
+    I64(fn(Dist, [u32; 4]) -> i64),
+}
+
+fn recipe(dist: Dist, dtype: DType) -> Recipe {
     match (dist, dtype) {
-        (Dist::Uniform { low, high }, DType::F32) => {
-            let (lo, span) = (low.0 as f32, (high.0 - low.0) as f32);
-            HostArray::F32(fill_indexed(shape, offset, full, |g| {
-                lo + span * philox::u01_f32(w(g)[0])
-            }))
-        }
-        (Dist::Uniform { low, high }, d) => {
-            let (lo, span) = (low.0, high.0 - low.0);
-            HostArray::F64(fill_indexed(shape, offset, full, |g| {
-                let x = w(g);
-                lo + span * philox::u01_f64(x[0], x[1])
-            }))
-            .cast(d)
-        }
-        (Dist::Normal { mean, std }, DType::F32) => {
-            let (m, s) = (mean.0 as f32, std.0 as f32);
-            HostArray::F32(fill_indexed(shape, offset, full, |g| {
-                m + s * philox::normal_f32(w(g))
-            }))
-        }
-        (Dist::Normal { mean, std }, d) => {
-            let (m, s) = (mean.0, std.0);
-            HostArray::F64(fill_indexed(shape, offset, full, |g| {
-                m + s * philox::normal_f64(w(g))
-            }))
-            .cast(d)
-        }
-        (Dist::RandInt { low, high }, d) => {
-            HostArray::I64(fill_indexed(shape, offset, full, |g| {
-                philox::randint(w(g), low, high)
-            }))
-            .cast(d)
-        }
+        (Dist::RandInt { .. }, _) => Recipe::I64(|d, w| match d {
+            Dist::RandInt { low, high } => philox::randint(w, low, high),
+            _ => unreachable!(),
+        }),
+        (_, DType::F32) => Recipe::F32(|d, w| match d {
+            Dist::Uniform { low, high } => low.0 as f32 + (high.0 - low.0) as f32 * philox::u01_f32(w[0]),
+            Dist::Normal { mean, std } => mean.0 as f32 + std.0 as f32 * philox::normal_f32(w),
+            Dist::RandInt { .. } => unreachable!(),
+        }),
+        _ => Recipe::F64(|d, w| match d {
+            Dist::Uniform { low, high } => low.0 + (high.0 - low.0) * philox::u01_f64(w[0], w[1]),
+            Dist::Normal { mean, std } => mean.0 + std.0 * philox::normal_f64(w),
+            Dist::RandInt { .. } => unreachable!(),
+        }),
+    }
+}
+
+/// Random values for a chunk: element value depends only on (seed, stream, global index).
+pub fn random(seed: u64, stream: u64, dist: Dist, shape: &[usize], offset: &[usize], full: &[usize], dtype: DType) -> HostArray {
+    let w = move |g: u64| philox::draw(seed, stream, g);
+    match recipe(dist, dtype) {
+        Recipe::F32(f) => HostArray::F32(fill_indexed(shape, offset, full, |g| f(dist, w(g)))),
+        Recipe::F64(f) => HostArray::F64(fill_indexed(shape, offset, full, |g| f(dist, w(g)))).cast(dtype),
+        Recipe::I64(f) => HostArray::I64(fill_indexed(shape, offset, full, |g| f(dist, w(g)))).cast(dtype),
+    }
+}
+
+/// Random values at the given global indices (1-D), the same recipe as [`random`].
+pub fn random_at(seed: u64, stream: u64, dist: Dist, dtype: DType, g: &[u64]) -> HostArray {
+    let w = move |g: u64| philox::draw(seed, stream, g);
+    fn col<T>(v: Vec<T>) -> ArrayD<T> {
+        let n = v.len();
+        ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("1-D")
+    }
+    match recipe(dist, dtype) {
+        Recipe::F32(f) => HostArray::F32(col(g.iter().map(|&i| f(dist, w(i))).collect())),
+        Recipe::F64(f) => HostArray::F64(col(g.iter().map(|&i| f(dist, w(i))).collect())).cast(dtype),
+        Recipe::I64(f) => HostArray::I64(col(g.iter().map(|&i| f(dist, w(i))).collect())).cast(dtype),
     }
 }
 
@@ -117,10 +114,7 @@ pub fn random(
 pub fn eye(shape: &[usize], k: i64, row0: usize, col0: usize, dtype: DType) -> HostArray {
     let cols = shape[1];
     let a = fill_indexed::<bool>(shape, &[0, 0], shape, |g| {
-        let (r, c) = (
-            (g as usize / cols.max(1)) + row0,
-            (g as usize % cols.max(1)) + col0,
-        );
+        let (r, c) = ((g as usize / cols.max(1)) + row0, (g as usize % cols.max(1)) + col0);
         c as i64 - r as i64 == k
     });
     HostArray::Bool(a).cast(dtype)
