@@ -232,7 +232,8 @@ impl ChunkNode {
             }
             ChunkOp::ArgPartial { .. } | ChunkOp::ArgCombine { .. } => 2,
             ChunkOp::Fused { ir, .. } => match ir.reduce.as_ref().map(|r| r.kind) {
-                Some(ReduceKind::Arg(_)) | Some(ReduceKind::Reduce(ReduceOp::Var | ReduceOp::Std)) => 2,
+                Some(ReduceKind::Arg(_))
+                | Some(ReduceKind::Reduce(ReduceOp::Var | ReduceOp::Std)) => 2,
                 _ => 1,
             },
             _ => 1,

@@ -18,7 +18,10 @@
 
 use crate::chunk::{ChunkGraph, ChunkId, ChunkNode, ChunkOp};
 use crate::dtype::DType;
-use crate::ir::{row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam, ReduceKind, ValueId};
+use crate::ir::{
+    row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam,
+    ReduceKind, ValueId,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,12 +35,20 @@ pub const MAX_RANDOM_FANOUT: usize = 4;
 fn fusible(op: &ChunkOp) -> bool {
     matches!(
         op,
-        ChunkOp::Unary(_) | ChunkOp::Binary(_) | ChunkOp::Where | ChunkOp::Cast | ChunkOp::Full { .. } | ChunkOp::Random { .. }
+        ChunkOp::Unary(_)
+            | ChunkOp::Binary(_)
+            | ChunkOp::Where
+            | ChunkOp::Cast
+            | ChunkOp::Full { .. }
+            | ChunkOp::Random { .. }
     )
 }
 
 fn is_tail(op: &ChunkOp) -> bool {
-    matches!(op, ChunkOp::ReducePartial { .. } | ChunkOp::ArgPartial { .. })
+    matches!(
+        op,
+        ChunkOp::ReducePartial { .. } | ChunkOp::ArgPartial { .. }
+    )
 }
 
 /// Fuses `cg`; returns the new graph and the new ids of `outputs`.
@@ -66,7 +77,10 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
                 return true;
             }
             let cons = &consumers[i];
-            if cons.iter().any(|&c| !(fusible(&cg.nodes[c].op) || is_tail(&cg.nodes[c].op))) {
+            if cons
+                .iter()
+                .any(|&c| !(fusible(&cg.nodes[c].op) || is_tail(&cg.nodes[c].op)))
+            {
                 return true;
             }
             let inlineable = match op {
@@ -81,7 +95,9 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
     // Kernel roots: stored fusible nodes (lone constants stay plain fills), and tails whose input
     // chain is inlined. Build each kernel, cutting at the limits.
     let mut kernels: HashMap<usize, (KernelIr, KernelParams, Vec<ChunkId>)> = HashMap::new();
-    for i in 0..n {
+    // Roots in order; a node stored to respect the limits becomes a root too.
+    let mut work: Vec<usize> = (0..n).rev().collect();
+    while let Some(i) = work.pop() {
         let node = &cg.nodes[i];
         let root_value = if fusible(&node.op) && stored[i] {
             if matches!(node.op, ChunkOp::Full { .. }) {
@@ -122,8 +138,11 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
                 break;
             }
             // Over a limit: store the absorbed input with the biggest chain and retry.
-            let victim = b.largest_absorbed.expect("a kernel over its limits absorbed something");
+            let victim = b
+                .largest_absorbed
+                .expect("a kernel over its limits absorbed something");
             stored[victim] = true;
+            work.push(victim);
         }
     }
 
@@ -146,21 +165,31 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
                     ir: Arc::new(ir),
                     params,
                 },
-                inputs: loads.iter().map(|l| map[l.0 as usize].expect("load computed before use")).collect(),
+                inputs: loads
+                    .iter()
+                    .map(|l| map[l.0 as usize].expect("load computed before use"))
+                    .collect(),
                 shape: node.shape.clone(),
                 dtype,
             }
         } else {
             ChunkNode {
                 op: node.op.clone(),
-                inputs: node.inputs.iter().map(|l| map[l.0 as usize].expect("input computed before use")).collect(),
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|l| map[l.0 as usize].expect("input computed before use"))
+                    .collect(),
                 shape: node.shape.clone(),
                 dtype: node.dtype,
             }
         };
         map[i] = Some(out.push(new));
     }
-    let outs = outputs.iter().map(|o| map[o.0 as usize].expect("outputs are stored")).collect();
+    let outs = outputs
+        .iter()
+        .map(|o| map[o.0 as usize].expect("outputs are stored"))
+        .collect();
     (out, outs)
 }
 
@@ -219,9 +248,15 @@ impl<'a> Builder<'a> {
             return v;
         }
         let node = &self.cg.nodes[i];
-        let v = if !root && (self.stored[i] || !fusible(&node.op)) && !matches!(node.op, ChunkOp::Full { .. }) {
+        let v = if !root
+            && (self.stored[i] || !fusible(&node.op))
+            && !matches!(node.op, ChunkOp::Full { .. })
+        {
             let strides = self.map_strides(&node.shape, &row_major_strides(&node.shape));
-            self.inputs.push(IrInput { dtype: node.dtype, strides });
+            self.inputs.push(IrInput {
+                dtype: node.dtype,
+                strides,
+            });
             self.loads.push(ChunkId(i as u32));
             self.push(InstKind::Load((self.loads.len() - 1) as u32), node.dtype)
         } else {
@@ -229,17 +264,34 @@ impl<'a> Builder<'a> {
             let ins: Vec<usize> = node.inputs.iter().map(|c| c.0 as usize).collect();
             let v = match &node.op {
                 ChunkOp::Full { value } => self.push(InstKind::Const(*value), node.dtype),
-                ChunkOp::Random { seed, stream, dist, offset, full } => {
+                ChunkOp::Random {
+                    seed,
+                    stream,
+                    dist,
+                    offset,
+                    full,
+                } => {
                     let fs = row_major_strides(full);
                     let base: u64 = offset.iter().zip(&fs).map(|(&o, &s)| (o * s) as u64).sum();
-                    let gstrides = self.map_strides(&node.shape, &fs).into_iter().map(|s| s as u64).collect();
+                    let gstrides = self
+                        .map_strides(&node.shape, &fs)
+                        .into_iter()
+                        .map(|s| s as u64)
+                        .collect();
                     self.params.random.push(RandomParam {
                         seed: *seed,
                         stream: *stream,
                         base,
                     });
                     let param = (self.params.random.len() - 1) as u32;
-                    self.push(InstKind::Random { dist: *dist, gstrides, param }, node.dtype)
+                    self.push(
+                        InstKind::Random {
+                            dist: *dist,
+                            gstrides,
+                            param,
+                        },
+                        node.dtype,
+                    )
                 }
                 ChunkOp::Unary(op) => {
                     let a = self.value(ins[0], false);

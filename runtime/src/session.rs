@@ -7,10 +7,10 @@ use crate::chunk::{grid_indices, ChunkGraph, Tiled};
 use crate::dtype::{DType, Scalar, F64};
 use crate::error::{Error, Result};
 use crate::exec::{self, RunStats};
+use crate::fuse::fuse;
 use crate::graph::{Graph, Node};
 use crate::op::{Dist, Op};
 use crate::tensor::Tensor;
-use crate::fuse::fuse;
 use crate::tile::Tiler;
 use ndarray::{ArrayD, IxDyn};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -252,7 +252,10 @@ impl Session {
         if !config.fusion {
             return Ok((cg, tiled));
         }
-        let outputs: Vec<_> = tiled.iter().flat_map(|t| t.chunks.iter().copied()).collect();
+        let outputs: Vec<_> = tiled
+            .iter()
+            .flat_map(|t| t.chunks.iter().copied())
+            .collect();
         let (cg, new) = fuse(&cg, &outputs);
         let mut it = new.into_iter();
         for t in &mut tiled {
@@ -269,7 +272,10 @@ impl Session {
     /// Deferred graph-building errors of the tensors, tiling and backend errors.
     pub fn execute_many(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
         let (cg, tiled) = self.plan(tensors)?;
-        let outputs: Vec<_> = tiled.iter().flat_map(|t| t.chunks.iter().copied()).collect();
+        let outputs: Vec<_> = tiled
+            .iter()
+            .flat_map(|t| t.chunks.iter().copied())
+            .collect();
         let (values, stats) = exec::run(&cg, self.inner.backend.as_ref(), &outputs)?;
         *self.inner.last_stats.lock().expect("stats") = stats;
         let mut results = Vec::new();

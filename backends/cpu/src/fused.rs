@@ -23,8 +23,9 @@ struct Plan<'a> {
     pshape: Vec<usize>,
     /// Per input: strides in iteration order, and whether they are the contiguous ones.
     load_strides: Vec<(Vec<usize>, bool)>,
-    /// Per instruction that draws random numbers: global strides in iteration order.
-    rand_strides: Vec<Option<Vec<u64>>>,
+    /// Per instruction that draws random numbers: global strides in iteration order, and
+    /// whether they are the contiguous ones (global index = base + position).
+    rand_strides: Vec<Option<(Vec<u64>, bool)>>,
 }
 
 fn col<T>(v: Vec<T>) -> ArrayD<T> {
@@ -61,8 +62,15 @@ fn offsets(pshape: &[usize], p0: usize, strides: &[u64], len: usize) -> Vec<u64>
 impl<'a> Plan<'a> {
     fn new(ir: &'a KernelIr, params: &'a KernelParams, inputs: &[&'a HostArray]) -> Self {
         let nd = ir.shape.len();
-        let axes: Vec<usize> = ir.reduce.as_ref().map(|r| r.axes.clone()).unwrap_or_default();
-        let perm: Vec<usize> = (0..nd).filter(|a| !axes.contains(a)).chain(axes.iter().copied()).collect();
+        let axes: Vec<usize> = ir
+            .reduce
+            .as_ref()
+            .map(|r| r.axes.clone())
+            .unwrap_or_default();
+        let perm: Vec<usize> = (0..nd)
+            .filter(|a| !axes.contains(a))
+            .chain(axes.iter().copied())
+            .collect();
         let pshape: Vec<usize> = perm.iter().map(|&d| ir.shape[d]).collect();
         let contiguous = row_major_strides(&pshape);
         let load_strides = ir
@@ -78,7 +86,11 @@ impl<'a> Plan<'a> {
             .insts
             .iter()
             .map(|i| match &i.kind {
-                InstKind::Random { gstrides, .. } => Some(perm.iter().map(|&d| gstrides[d]).collect()),
+                InstKind::Random { gstrides, .. } => {
+                    let s: Vec<u64> = perm.iter().map(|&d| gstrides[d]).collect();
+                    let linear = s.iter().zip(&contiguous).all(|(&a, &b)| a == b as u64);
+                    Some((s, linear))
+                }
                 _ => None,
             })
             .collect();
@@ -135,9 +147,23 @@ impl<'a> Plan<'a> {
                 InstKind::Cast(a) => v(*a).cast(inst.dtype),
                 InstKind::Random { dist, param, .. } => {
                     let rp = self.params.random[*param as usize];
-                    let st = self.rand_strides[k].as_ref().expect("random strides");
-                    let g: Vec<u64> = offsets(&self.pshape, p0, st, len).into_iter().map(|o| o + rp.base).collect();
-                    source::random_at(rp.seed, rp.stream, *dist, inst.dtype, &g)
+                    let (st, linear) = self.rand_strides[k].as_ref().expect("random strides");
+                    if *linear {
+                        source::random_range(
+                            rp.seed,
+                            rp.stream,
+                            *dist,
+                            inst.dtype,
+                            rp.base + p0 as u64,
+                            len,
+                        )
+                    } else {
+                        let g: Vec<u64> = offsets(&self.pshape, p0, st, len)
+                            .into_iter()
+                            .map(|o| o + rp.base)
+                            .collect();
+                        source::random_at(rp.seed, rp.stream, *dist, inst.dtype, &g)
+                    }
                 }
             };
             vals.push(out);
@@ -153,13 +179,19 @@ impl<'a> Plan<'a> {
 
 fn elementwise_out<T: Elem>(plan: &Plan, n: usize) -> Result<HostArray> {
     let mut data = vec![T::default(); n];
-    data.par_chunks_mut(BLOCK).enumerate().try_for_each(|(b, out)| -> Result<()> {
-        let v = plan.eval(b * BLOCK, out.len())?;
-        let a = v.as_array::<T>().ok_or_else(|| Error::dtype_unsupported("fused", v.dtype()))?;
-        out.copy_from_slice(a.as_slice().expect("fresh column"));
-        Ok(())
-    })?;
-    Ok(T::wrap(ArrayD::from_shape_vec(IxDyn(&plan.ir.shape), data).expect("kernel shape")))
+    data.par_chunks_mut(BLOCK)
+        .enumerate()
+        .try_for_each(|(b, out)| -> Result<()> {
+            let v = plan.eval(b * BLOCK, out.len())?;
+            let a = v
+                .as_array::<T>()
+                .ok_or_else(|| Error::dtype_unsupported("fused", v.dtype()))?;
+            out.copy_from_slice(a.as_slice().expect("fresh column"));
+            Ok(())
+        })?;
+    Ok(T::wrap(
+        ArrayD::from_shape_vec(IxDyn(&plan.ir.shape), data).expect("kernel shape"),
+    ))
 }
 
 fn reduce_out<T: Elem>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<HostArray>> {
@@ -168,7 +200,13 @@ fn reduce_out<T: Elem>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<Ho
     let err = std::sync::Mutex::new(None);
     let accs = reduce::reduce_rows::<T, _>(r.kind, outer, inner, |row, start, len| {
         match plan.eval(row * inner + start, len) {
-            Ok(v) => Cow::Owned(v.as_array::<T>().expect("result dtype").iter().copied().collect()),
+            Ok(v) => {
+                let a = v.as_array::<T>().expect("result dtype");
+                Cow::Owned(
+                    a.as_slice()
+                        .map_or_else(|| a.iter().copied().collect(), |s| s.to_vec()),
+                )
+            }
             Err(e) => {
                 *err.lock().expect("error slot") = Some(e);
                 Cow::Owned(vec![T::default(); len])
@@ -205,7 +243,11 @@ pub fn run(ir: &KernelIr, params: &KernelParams, inputs: &[&HostArray]) -> Resul
         }]),
         Some(r) => {
             let inner: usize = r.axes.iter().map(|&a| ir.shape[a]).product();
-            let outer = if inner == 0 { ir.out_shape().iter().product() } else { n / inner };
+            let outer = if inner == 0 {
+                ir.out_shape().iter().product()
+            } else {
+                n / inner
+            };
             match dt {
                 DType::Bool => reduce_out::<bool>(&plan, outer, inner),
                 DType::I32 => reduce_out::<i32>(&plan, outer, inner),

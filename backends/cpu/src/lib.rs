@@ -96,7 +96,9 @@ impl Backend for CpuBackend {
             ChunkOp::Binary(op) => one(elementwise::binary(*op, x(0), x(1), shape)?),
             ChunkOp::Where => one(elementwise::where_(x(0), x(1), x(2), shape)?),
             ChunkOp::Cast => one(x(0).cast(dt)),
-            ChunkOp::ReducePartial { op, axes } => reduce::partial(ReduceKind::Reduce(*op), x(0), axes),
+            ChunkOp::ReducePartial { op, axes } => {
+                reduce::partial(ReduceKind::Reduce(*op), x(0), axes)
+            }
             ChunkOp::ReduceCombine { op, counts } => reduce::combine(*op, inputs, counts)?,
             ChunkOp::ReduceFinal {
                 op, ddof, count, ..

@@ -96,17 +96,30 @@ pub fn block_acc<T: Elem>(kind: ReduceKind, vals: &[T], first: u64) -> Acc<T> {
     match kind {
         ReduceKind::Reduce(op) => match op {
             ReduceOp::Sum | ReduceOp::Mean if float_acc(kind, T::DTYPE) => Acc::F(sum_f64(vals)),
-            ReduceOp::Sum | ReduceOp::Mean => Acc::I(vals.iter().fold(0i64, |a, v| a.wrapping_add(v.to_i64()))),
-            ReduceOp::Prod if T::DTYPE.is_float() => Acc::F(vals.iter().fold(1.0, |a, v| a * v.to_f64())),
+            ReduceOp::Sum | ReduceOp::Mean => {
+                Acc::I(vals.iter().fold(0i64, |a, v| a.wrapping_add(v.to_i64())))
+            }
+            ReduceOp::Prod if T::DTYPE.is_float() => {
+                Acc::F(vals.iter().fold(1.0, |a, v| a * v.to_f64()))
+            }
             ReduceOp::Prod => Acc::I(vals.iter().fold(1i64, |a, v| a.wrapping_mul(v.to_i64()))),
             ReduceOp::Var | ReduceOp::Std => {
                 let n = vals.len() as f64;
                 let mean = sum_f64(vals) / n;
-                Acc::M(n, mean, vals.iter().map(|v| (v.to_f64() - mean).powi(2)).sum())
+                Acc::M(
+                    n,
+                    mean,
+                    vals.iter().map(|v| (v.to_f64() - mean).powi(2)).sum(),
+                )
             }
             ReduceOp::Min | ReduceOp::Max => {
                 let max = op == ReduceOp::Max;
-                Acc::V(vals.iter().copied().reduce(|a, b| extreme(max, a, b)).expect("blocks are non-empty"))
+                Acc::V(
+                    vals.iter()
+                        .copied()
+                        .reduce(|a, b| extreme(max, a, b))
+                        .expect("blocks are non-empty"),
+                )
             }
             ReduceOp::Any => Acc::B(vals.iter().any(|v| v.to_bool())),
             ReduceOp::All => Acc::B(vals.iter().all(|v| v.to_bool())),
@@ -139,7 +152,11 @@ fn empty_acc<T: Elem>(kind: ReduceKind, t: DType) -> Acc<T> {
 /// Merges two accumulators, `a` before `b` in the row.
 pub fn merge<T: Elem>(kind: ReduceKind, a: Acc<T>, b: Acc<T>) -> Acc<T> {
     match (a, b) {
-        (Acc::F(x), Acc::F(y)) => Acc::F(if kind == ReduceKind::Reduce(ReduceOp::Prod) { x * y } else { x + y }),
+        (Acc::F(x), Acc::F(y)) => Acc::F(if kind == ReduceKind::Reduce(ReduceOp::Prod) {
+            x * y
+        } else {
+            x + y
+        }),
         (Acc::I(x), Acc::I(y)) => Acc::I(if kind == ReduceKind::Reduce(ReduceOp::Prod) {
             x.wrapping_mul(y)
         } else {
@@ -150,9 +167,15 @@ pub fn merge<T: Elem>(kind: ReduceKind, a: Acc<T>, b: Acc<T>) -> Acc<T> {
             Acc::M(n, m, q)
         }
         (Acc::V(x), Acc::V(y)) => Acc::V(extreme(kind == ReduceKind::Reduce(ReduceOp::Max), x, y)),
-        (Acc::B(x), Acc::B(y)) => Acc::B(if kind == ReduceKind::Reduce(ReduceOp::Any) { x | y } else { x & y }),
+        (Acc::B(x), Acc::B(y)) => Acc::B(if kind == ReduceKind::Reduce(ReduceOp::Any) {
+            x | y
+        } else {
+            x & y
+        }),
         (Acc::A(v1, i1), Acc::A(v2, i2)) => {
-            let ReduceKind::Arg(op) = kind else { unreachable!("arg accumulators come from arg kinds") };
+            let ReduceKind::Arg(op) = kind else {
+                unreachable!("arg accumulators come from arg kinds")
+            };
             if better(op, v2, v1) {
                 Acc::A(v2, i2)
             } else {
@@ -165,7 +188,12 @@ pub fn merge<T: Elem>(kind: ReduceKind, a: Acc<T>, b: Acc<T>) -> Acc<T> {
 
 /// Reduces `outer` rows of `inner` elements; `block(row, start, len)` yields the values of a
 /// block. Blocks are merged left to right, so the result does not depend on threads.
-pub fn reduce_rows<'a, T: Elem, F>(kind: ReduceKind, outer: usize, inner: usize, block: F) -> Vec<Acc<T>>
+pub fn reduce_rows<'a, T: Elem, F>(
+    kind: ReduceKind,
+    outer: usize,
+    inner: usize,
+    block: F,
+) -> Vec<Acc<T>>
 where
     F: Fn(usize, usize, usize) -> Cow<'a, [T]> + Sync,
 {
@@ -192,7 +220,9 @@ where
                 })
                 .collect()
         };
-        accs.into_iter().reduce(|a, b| merge(kind, a, b)).expect("at least one block")
+        accs.into_iter()
+            .reduce(|a, b| merge(kind, a, b))
+            .expect("at least one block")
     };
     if outer == 1 {
         vec![row(0)]
@@ -208,20 +238,65 @@ fn shaped<T: Elem>(v: Vec<T>, shape: &[usize]) -> ArrayD<T> {
 /// The partial fields (see `tile::partial_dtype`) from row accumulators.
 pub fn fields<T: Elem>(kind: ReduceKind, accs: &[Acc<T>], shape: &[usize]) -> Vec<HostArray> {
     match accs.first() {
-        Some(Acc::F(_)) => vec![shaped(accs.iter().map(|a| if let Acc::F(x) = a { *x } else { 0.0 }).collect(), shape).into()],
-        Some(Acc::I(_)) => vec![shaped(accs.iter().map(|a| if let Acc::I(x) = a { *x } else { 0 }).collect(), shape).into()],
+        Some(Acc::F(_)) => vec![shaped(
+            accs.iter()
+                .map(|a| if let Acc::F(x) = a { *x } else { 0.0 })
+                .collect(),
+            shape,
+        )
+        .into()],
+        Some(Acc::I(_)) => vec![shaped(
+            accs.iter()
+                .map(|a| if let Acc::I(x) = a { *x } else { 0 })
+                .collect(),
+            shape,
+        )
+        .into()],
         Some(Acc::M(..)) => {
-            let get = |k: usize| accs.iter().map(|a| if let Acc::M(_, m, q) = a { [*m, *q][k] } else { 0.0 }).collect();
+            let get = |k: usize| {
+                accs.iter()
+                    .map(|a| {
+                        if let Acc::M(_, m, q) = a {
+                            [*m, *q][k]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            };
             vec![shaped(get(0), shape).into(), shaped(get(1), shape).into()]
         }
         Some(Acc::V(_)) => vec![T::wrap(shaped(
-            accs.iter().map(|a| if let Acc::V(x) = a { *x } else { T::default() }).collect(),
+            accs.iter()
+                .map(|a| if let Acc::V(x) = a { *x } else { T::default() })
+                .collect(),
             shape,
         ))],
-        Some(Acc::B(_)) => vec![shaped(accs.iter().map(|a| matches!(a, Acc::B(true))).collect(), shape).into()],
+        Some(Acc::B(_)) => vec![shaped(
+            accs.iter().map(|a| matches!(a, Acc::B(true))).collect(),
+            shape,
+        )
+        .into()],
         Some(Acc::A(..)) => vec![
-            T::wrap(shaped(accs.iter().map(|a| if let Acc::A(v, _) = a { *v } else { T::default() }).collect(), shape)),
-            shaped(accs.iter().map(|a| if let Acc::A(_, i) = a { *i as i64 } else { 0 }).collect(), shape).into(),
+            T::wrap(shaped(
+                accs.iter()
+                    .map(|a| {
+                        if let Acc::A(v, _) = a {
+                            *v
+                        } else {
+                            T::default()
+                        }
+                    })
+                    .collect(),
+                shape,
+            )),
+            shaped(
+                accs.iter()
+                    .map(|a| if let Acc::A(_, i) = a { *i as i64 } else { 0 })
+                    .collect(),
+                shape,
+            )
+            .into(),
         ],
         None => {
             // No rows: empty fields of the partial dtypes.
@@ -265,16 +340,23 @@ fn rows<'a, T: Elem>(x: &'a ArrayD<T>, axes: &[usize]) -> (Cow<'a, [T]>, usize, 
 pub fn partial(kind: ReduceKind, x: &HostArray, axes: &[usize]) -> Vec<HostArray> {
     fn go<T: Elem>(kind: ReduceKind, x: &ArrayD<T>, axes: &[usize]) -> Vec<HostArray> {
         let (data, outer, inner, ks) = rows(x, axes);
-        let accs = reduce_rows::<T, _>(kind, outer, inner, |r, s, n| Cow::Borrowed(&data[r * inner + s..r * inner + s + n]));
+        let accs = reduce_rows::<T, _>(kind, outer, inner, |r, s, n| {
+            Cow::Borrowed(&data[r * inner + s..r * inner + s + n])
+        });
         fields(kind, &accs, &ks)
     }
     on_array!(x, a => go(kind, a, axes))
 }
 
 fn zip_fold<T: Elem>(inputs: &[&HostArray], f: impl Fn(T, T) -> T) -> Result<ArrayD<T>> {
-    let mut acc = inputs[0].as_array::<T>().ok_or_else(|| Error::dtype_unsupported("combine", inputs[0].dtype()))?.clone();
+    let mut acc = inputs[0]
+        .as_array::<T>()
+        .ok_or_else(|| Error::dtype_unsupported("combine", inputs[0].dtype()))?
+        .clone();
     for x in &inputs[1..] {
-        let x = x.as_array::<T>().ok_or_else(|| Error::dtype_unsupported("combine", x.dtype()))?;
+        let x = x
+            .as_array::<T>()
+            .ok_or_else(|| Error::dtype_unsupported("combine", x.dtype()))?;
         acc.zip_mut_with(x, |a, &b| *a = f(*a, b));
     }
     Ok(acc)
@@ -309,7 +391,9 @@ pub fn combine(op: ReduceOp, parts: &[&Vec<HostArray>], counts: &[f64]) -> Resul
         }
         ReduceOp::Var | ReduceOp::Std => {
             let field = |p: &Vec<HostArray>, k: usize| -> Result<Vec<f64>> {
-                let a = p[k].as_array::<f64>().ok_or_else(|| Error::dtype_unsupported("var combine", p[k].dtype()))?;
+                let a = p[k]
+                    .as_array::<f64>()
+                    .ok_or_else(|| Error::dtype_unsupported("var combine", p[k].dtype()))?;
                 Ok(a.iter().copied().collect())
             };
             let shape = first[0].shape().to_vec();
@@ -319,7 +403,8 @@ pub fn combine(op: ReduceOp, parts: &[&Vec<HostArray>], counts: &[f64]) -> Resul
             for (k, p) in parts.iter().enumerate().skip(1) {
                 let (mk, qk) = (field(p, 0)?, field(p, 1)?);
                 for i in 0..mean.len() {
-                    let (_, m, q) = merge_moments((count, mean[i], m2[i]), (counts[k], mk[i], qk[i]));
+                    let (_, m, q) =
+                        merge_moments((count, mean[i], m2[i]), (counts[k], mk[i], qk[i]));
                     mean[i] = m;
                     m2[i] = q;
                 }
@@ -331,13 +416,24 @@ pub fn combine(op: ReduceOp, parts: &[&Vec<HostArray>], counts: &[f64]) -> Resul
 }
 
 /// The result of a reduction from its combined partial.
-pub fn finalize(op: ReduceOp, p: &[HostArray], count: f64, ddof: u32, shape: &[usize], dtype: DType) -> HostArray {
+pub fn finalize(
+    op: ReduceOp,
+    p: &[HostArray],
+    count: f64,
+    ddof: u32,
+    shape: &[usize],
+    dtype: DType,
+) -> HostArray {
     let out = match op {
         ReduceOp::Mean => HostArray::F64(p[0].to_f64().mapv(|s| s / count)),
         ReduceOp::Var | ReduceOp::Std => {
             let denom = (count - ddof as f64).max(0.0);
             let v = p[1].to_f64().mapv(|m2| m2 / denom);
-            HostArray::F64(if op == ReduceOp::Std { v.mapv(f64::sqrt) } else { v })
+            HostArray::F64(if op == ReduceOp::Std {
+                v.mapv(f64::sqrt)
+            } else {
+                v
+            })
         }
         _ => p[0].clone(),
     };
@@ -363,12 +459,16 @@ pub fn arg_combine(op: ArgOp, parts: &[&Vec<HostArray>]) -> Vec<HostArray> {
         for p in &parts[1..] {
             let v = p[0].as_array::<T>().expect("value field");
             let ix = p[1].as_array::<i64>().expect("index field");
-            ndarray::Zip::from(&mut val).and(&mut idx).and(v).and(ix).for_each(|bv, bi, &cv, &ci| {
-                if better(op, cv, *bv) {
-                    *bv = cv;
-                    *bi = ci;
-                }
-            });
+            ndarray::Zip::from(&mut val)
+                .and(&mut idx)
+                .and(v)
+                .and(ix)
+                .for_each(|bv, bi, &cv, &ci| {
+                    if better(op, cv, *bv) {
+                        *bv = cv;
+                        *bi = ci;
+                    }
+                });
         }
         vec![T::wrap(val), idx.into()]
     }
