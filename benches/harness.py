@@ -388,7 +388,17 @@ def wl_pi(be, n, args):
     return cases
 
 
+MATRIX = {"kind": "random"}
+
+
 def host_matrix(n, seed, k=0):
+    """The n x n f32 input: random (seeded) or, with --matrix pattern, the exact pattern
+    a[i, j] = ((31 i + 17 j + 7 k) % 97) / 97 that Tessera's own bench builds, so that both sides
+    compute on the same numbers."""
+    if MATRIX["kind"] == "pattern":
+        i = np.arange(n, dtype=np.int64)[:, None]
+        j = np.arange(n, dtype=np.int64)[None, :]
+        return ((31 * i + 17 * j + 7 * k) % 97).astype(np.float32) / np.float32(97)
     return np.random.default_rng(seed + k).random((n, n), dtype=np.float32)
 
 
@@ -606,6 +616,8 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5, help="timed runs after one warm-up")
     p.add_argument("--json", help="write the records here (rewritten after every case)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--matrix", choices=["random", "pattern"], default="random",
+                   help="std_expr/sgemm input: seeded random, or the exact pattern Tessera uses")
     p.add_argument("--pi-chunk", type=parse_count, default=2 ** 27,
                    help="points generated per chunk in pi (default 2^27: 1.07 GB of x,y f32)")
     p.add_argument("--transfer-bytes", type=parse_count, default=2 ** 31,
@@ -613,6 +625,7 @@ def main(argv=None):
     p.add_argument("--limits-gemm-n", type=parse_count, default=8192)
     p.add_argument("--allow-tf32", action="store_true", help="let cuBLAS use TF32 (off by default)")
     args = p.parse_args(argv)
+    MATRIX["kind"] = args.matrix
 
     workloads = parse_list(args.workloads, WORKLOADS, "workload")
     backend_names = parse_list(args.backends, BACKENDS, "backend")

@@ -8,6 +8,7 @@
 //! assert!(y.item().unwrap() > 2000.0);
 //! ```
 
+pub mod bench;
 pub mod workloads;
 
 use std::sync::Arc;

@@ -15,6 +15,27 @@ struct Cli {
 enum Cmd {
     /// List the backends compiled in, whether each is usable, and their devices.
     Info,
+    /// Benchmark the headline workloads against NumPy (and CuPy where present), same run.
+    Bench {
+        /// Comma list of workloads: add_mul, add_mul_sum, pi, std_expr, sgemm.
+        #[arg(long, default_value = "add_mul,add_mul_sum,pi,std_expr,sgemm")]
+        workloads: String,
+        /// Size override, `workload=N` (repeatable; accepts 2e8).
+        #[arg(long)]
+        size: Vec<String>,
+        /// Backend: auto, cpu.
+        #[arg(long, default_value = "auto")]
+        backend: String,
+        /// Timed runs after one warm-up.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Skip the NumPy/CuPy side.
+        #[arg(long)]
+        no_python: bool,
+        /// Output folder for results.json.
+        #[arg(long, default_value = "target/bench")]
+        out: String,
+    },
     /// Run a workload: all, pi, std-expr, add-mul-sum.
     Run {
         /// Workload name.
@@ -75,6 +96,48 @@ fn real_main() -> Result<(), String> {
                     Err(e) => println!("backend {name}: unavailable ({e})"),
                 }
             }
+            Ok(())
+        }
+        Cmd::Bench {
+            workloads,
+            size,
+            backend,
+            repeat,
+            no_python,
+            out,
+        } => {
+            let s = tessera::session(&backend).map_err(|e| e.to_string())?;
+            let mem = s
+                .backend()
+                .devices()
+                .first()
+                .map_or(8 << 30, |d| d.memory_bytes);
+            let mut rows = Vec::new();
+            for w in workloads.split(',').filter(|w| !w.is_empty()) {
+                let n = match size.iter().find_map(|kv| kv.strip_prefix(&format!("{w}="))) {
+                    Some(v) => parse_count(v)?,
+                    None => tessera::bench::default_size(w, mem),
+                };
+                eprintln!("tessera: {w} n={n} on {}", s.backend().name());
+                rows.push(
+                    tessera::bench::run_workload(&s, w, n, repeat).map_err(|e| e.to_string())?,
+                );
+            }
+            let out = std::path::PathBuf::from(out);
+            std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+            let py = if no_python {
+                Err("--no-python".to_string())
+            } else {
+                eprintln!("numpy/cupy: running benches/harness.py at the same sizes");
+                tessera::bench::run_python(&rows, repeat, &out)
+            };
+            let copy = tessera::bench::host_copy_bandwidth();
+            let (table, doc) = tessera::bench::report(&rows, &py, copy);
+            print!("{table}");
+            let path = out.join("results.json");
+            let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+            std::fs::write(&path, text).map_err(|e| e.to_string())?;
+            println!("results: {}", path.display());
             Ok(())
         }
         Cmd::Run {

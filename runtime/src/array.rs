@@ -247,6 +247,16 @@ impl HostArray {
             .into_shape_with_order(IxDyn(shape))
             .expect("reshape with equal element count"))
     }
+    /// Reshapes (row-major) without copying when the data is already in standard layout.
+    pub fn into_reshaped(self, shape: &[usize]) -> HostArray {
+        if self.shape() == shape {
+            return self;
+        }
+        with_array!(self, a => {
+            let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
+            a.into_shape_with_order(IxDyn(shape)).expect("reshape with equal element count")
+        })
+    }
     /// Borrows as `ArrayD<T>`; `None` when the dtype differs.
     pub fn as_array<T: Elem>(&self) -> Option<&ArrayD<T>> {
         T::peel(self)

@@ -168,6 +168,9 @@ pub enum ChunkOp {
         ir: Arc<KernelIr>,
         /// This chunk's run-time values.
         params: KernelParams,
+        /// Loads served straight from user data, read in place: (load index, data). The node's
+        /// inputs are the other loads, in order.
+        bound: Vec<(usize, Arc<HostArray>)>,
     },
     /// `out = a @ b (+ acc)` over broadcast batch dims.
     MatMul {

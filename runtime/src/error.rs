@@ -164,3 +164,10 @@ impl Error {
         Error::dtype(op, &[d])
     }
 }
+
+impl Error {
+    /// `InvalidArgument` for `op`.
+    pub fn invalid_arg(op: &str, msg: impl Into<String>) -> Self {
+        Error::invalid(op, msg)
+    }
+}

@@ -16,6 +16,7 @@
 //! - Common subexpressions are shared: identical graph nodes are one chunk (interning), and
 //!   within a kernel each chunk becomes one instruction.
 
+use crate::array::HostArray;
 use crate::chunk::{ChunkGraph, ChunkId, ChunkNode, ChunkOp};
 use crate::dtype::DType;
 use crate::ir::{
@@ -94,7 +95,7 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
 
     // Kernel roots: stored fusible nodes (lone constants stay plain fills), and tails whose input
     // chain is inlined. Build each kernel, cutting at the limits.
-    let mut kernels: HashMap<usize, (KernelIr, KernelParams, Vec<ChunkId>)> = HashMap::new();
+    let mut kernels: HashMap<usize, Kernel> = HashMap::new();
     // Roots in order; a node stored to respect the limits becomes a root too.
     let mut work: Vec<usize> = (0..n).rev().collect();
     while let Some(i) = work.pop() {
@@ -112,7 +113,7 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
         loop {
             let mut b = Builder::new(cg, &stored, &cg.nodes[root_value].shape);
             let result = b.value(root_value, true);
-            if b.loads.len() <= MAX_INPUTS && b.insts.len() <= MAX_INSTS {
+            if b.inputs.len() <= MAX_INPUTS && b.insts.len() <= MAX_INSTS {
                 let reduce = match &node.op {
                     ChunkOp::ReducePartial { op, axes } => Some(IrReduce {
                         kind: ReduceKind::Reduce(*op),
@@ -134,7 +135,11 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
                     result,
                     reduce,
                 };
-                kernels.insert(i, (ir, b.params, b.loads));
+                let mut params = b.params;
+                if b.load_offsets.iter().any(|&o| o != 0) {
+                    params.load_offsets = b.load_offsets;
+                }
+                kernels.insert(i, (ir, params, b.loads, b.bound));
                 break;
             }
             // Over a limit: store the absorbed input with the biggest chain and retry.
@@ -155,7 +160,7 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
         if inlined {
             continue;
         }
-        let new = if let Some((ir, params, loads)) = kernels.remove(&i) {
+        let new = if let Some((ir, params, loads, bound)) = kernels.remove(&i) {
             let dtype = match &ir.reduce {
                 None => ir.result_dtype(),
                 Some(_) => node.dtype,
@@ -164,6 +169,7 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
                 op: ChunkOp::Fused {
                     ir: Arc::new(ir),
                     params,
+                    bound,
                 },
                 inputs: loads
                     .iter()
@@ -193,6 +199,14 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
     (out, outs)
 }
 
+/// A kernel under construction: IR, params, chunk loads, loads bound to user data.
+type Kernel = (
+    KernelIr,
+    KernelParams,
+    Vec<ChunkId>,
+    Vec<(usize, Arc<HostArray>)>,
+);
+
 struct Builder<'a> {
     cg: &'a ChunkGraph,
     stored: &'a [bool],
@@ -200,6 +214,8 @@ struct Builder<'a> {
     insts: Vec<Inst>,
     inputs: Vec<IrInput>,
     loads: Vec<ChunkId>,
+    bound: Vec<(usize, Arc<HostArray>)>,
+    load_offsets: Vec<u64>,
     params: KernelParams,
     values: HashMap<usize, ValueId>,
     largest_absorbed: Option<usize>,
@@ -215,6 +231,8 @@ impl<'a> Builder<'a> {
             insts: vec![],
             inputs: vec![],
             loads: vec![],
+            bound: vec![],
+            load_offsets: vec![],
             params: KernelParams::default(),
             values: HashMap::new(),
             largest_absorbed: None,
@@ -252,13 +270,29 @@ impl<'a> Builder<'a> {
             && (self.stored[i] || !fusible(&node.op))
             && !matches!(node.op, ChunkOp::Full { .. })
         {
-            let strides = self.map_strides(&node.shape, &row_major_strides(&node.shape));
+            let index = self.inputs.len();
+            let strides = if let ChunkOp::Constant { data, region } = &node.op {
+                // Read the user's data in place: its strides, this chunk's offset.
+                let full = row_major_strides(data.shape());
+                self.load_offsets.push(
+                    region
+                        .iter()
+                        .zip(&full)
+                        .map(|(r, s)| (r.0 * s) as u64)
+                        .sum(),
+                );
+                self.bound.push((index, data.clone()));
+                self.map_strides(&node.shape, &full)
+            } else {
+                self.load_offsets.push(0);
+                self.loads.push(ChunkId(i as u32));
+                self.map_strides(&node.shape, &row_major_strides(&node.shape))
+            };
             self.inputs.push(IrInput {
                 dtype: node.dtype,
                 strides,
             });
-            self.loads.push(ChunkId(i as u32));
-            self.push(InstKind::Load((self.loads.len() - 1) as u32), node.dtype)
+            self.push(InstKind::Load(index as u32), node.dtype)
         } else {
             let before = self.insts.len();
             let ins: Vec<usize> = node.inputs.iter().map(|c| c.0 as usize).collect();

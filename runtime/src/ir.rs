@@ -5,7 +5,7 @@
 //! Semantics. The kernel runs over an index space `shape` (row-major). Element `e` has
 //! coordinates `c = unravel(e, shape)`. Instruction values are per element, in SSA order:
 //! - `Load(i)` reads input buffer `i` (a contiguous row-major array) at offset
-//!   `sum_d c[d] * inputs[i].strides[d]` (stride 0 on broadcast axes);
+//!   `params.load_offsets[i] + sum_d c[d] * inputs[i].strides[d]` (stride 0 on broadcast axes);
 //! - `Const`, `Unary`, `Binary`, `Where`, `Cast` follow the CPU backend's numpy semantics (see
 //!   `op.rs`): the operands of `Binary` already share a dtype;
 //! - `Random { dist, gstrides, param }` draws from Philox4x32-10 with key `(seed, stream)` of
@@ -122,6 +122,9 @@ pub struct KernelParams {
     pub random: Vec<RandomParam>,
     /// Global index of the first element along the arg-reduction axis.
     pub arg_base: u64,
+    /// Element offset added to every load of each input (a load may read a window of a larger
+    /// buffer, e.g. a chunk of user data read in place). Empty means all zero.
+    pub load_offsets: Vec<u64>,
 }
 
 /// Hash of a kernel's structure (IR + dtypes), for compile caches.

@@ -31,7 +31,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             eager: false,
-            chunk_bytes: 32 << 20,
+            // Under glibc's largest mmap threshold (32 MiB): freed chunk buffers are reused
+            // from the heap instead of being unmapped and page-faulted in again.
+            chunk_bytes: 16 << 20,
             fusion: true,
         }
     }
@@ -276,19 +278,28 @@ impl Session {
             .iter()
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
-        let (values, stats) = exec::run(&cg, self.inner.backend.as_ref(), &outputs)?;
+        let (mut values, stats) = exec::run(&cg, self.inner.backend.as_ref(), &outputs)?;
         *self.inner.last_stats.lock().expect("stats") = stats;
         let mut results = Vec::new();
         for (t, x) in tiled.iter().zip(tensors) {
+            let missing = || Error::invalid("execute", "missing output chunk");
+            if let [c] = t.chunks[..] {
+                // One chunk: it is the result (moved unless another output shares it).
+                let data = match tiled
+                    .iter()
+                    .flat_map(|u| &u.chunks)
+                    .filter(|&&d| d == c)
+                    .count()
+                {
+                    1 => values.remove(&c).ok_or_else(missing)?.swap_remove(0),
+                    _ => values.get(&c).ok_or_else(missing)?[0].clone(),
+                };
+                results.push(data.into_reshaped(x.shape()));
+                continue;
+            }
             let mut out = HostArray::zeros(x.dtype(), x.shape());
             for idx in grid_indices(&t.counts()) {
-                let c = t.at(&idx);
-                let data = match values.get(&c) {
-                    Some(d) => &d[0],
-                    None => {
-                        return Err(Error::invalid("execute", "missing output chunk"));
-                    }
-                };
+                let data = &values.get(&t.at(&idx)).ok_or_else(missing)?[0];
                 let off: Vec<usize> = t.region(&idx).iter().map(|r| r.0).collect();
                 out.assign_region(&off, data);
             }

@@ -2,13 +2,27 @@
 
 use ndarray::{ArrayD, IxDyn, Zip};
 use num_traits::Float;
+use rayon::prelude::*;
 use tessera_runtime::op::{BinaryOp, UnaryOp};
 use tessera_runtime::{DType, Elem, Error, HostArray, Result};
 
 /// Chunks smaller than this run on one thread.
 const PAR_MIN: usize = 1 << 15;
 
+fn shaped<U>(shape: &[usize], v: Vec<U>) -> ArrayD<U> {
+    ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape")
+}
+
 pub(crate) fn map1<T: Elem, U: Elem>(a: &ArrayD<T>, f: impl Fn(T) -> U + Sync + Send) -> ArrayD<U> {
+    // Contiguous fast path: a plain slice loop the compiler vectorizes.
+    if let Some(x) = a.as_slice() {
+        let v: Vec<U> = if x.len() >= PAR_MIN {
+            x.par_iter().map(|&v| f(v)).collect()
+        } else {
+            x.iter().map(|&v| f(v)).collect()
+        };
+        return shaped(a.shape(), v);
+    }
     if a.len() >= PAR_MIN {
         Zip::from(a).par_map_collect(|&x| f(x))
     } else {

@@ -117,18 +117,19 @@ impl<'a> Plan<'a> {
 
     fn load(&self, i: usize, p0: usize, len: usize) -> HostArray {
         let (strides, contiguous) = &self.load_strides[i];
+        let base = self.params.load_offsets.get(i).copied().unwrap_or(0) as usize;
         let x = self.data[i].as_ref();
         if *contiguous {
             return on_array!(x, a => {
                 let s = a.as_slice().expect("standard layout");
-                col(s[p0..p0 + len].to_vec()).into()
+                col(s[base + p0..base + p0 + len].to_vec()).into()
             });
         }
         let st: Vec<u64> = strides.iter().map(|&s| s as u64).collect();
         let offs = offsets(&self.pshape, p0, &st, len);
         on_array!(x, a => {
             let s = a.as_slice().expect("standard layout");
-            col(offs.iter().map(|&o| s[o as usize]).collect()).into()
+            col(offs.iter().map(|&o| s[base + o as usize]).collect()).into()
         })
     }
 

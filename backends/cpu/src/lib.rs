@@ -127,8 +127,14 @@ impl Backend for CpuBackend {
                     &ins, in_full, in_offsets, out_full, out_offset, shape,
                 ))
             }
-            ChunkOp::Fused { ir, params } => {
-                let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+            ChunkOp::Fused { ir, params, bound } => {
+                let mut chunks = inputs.iter().map(|d| &d[0]);
+                let ins: Vec<&HostArray> = (0..ir.inputs.len())
+                    .map(|k| match bound.iter().find(|(i, _)| *i == k) {
+                        Some((_, data)) => data.as_ref(),
+                        None => chunks.next().expect("one chunk input per unbound load"),
+                    })
+                    .collect();
                 fused::run(ir, params, &ins)?
             }
             ChunkOp::MatMul { accumulate } => {

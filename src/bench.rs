@@ -1,0 +1,354 @@
+//! `tessera bench`: the headline workloads on the chosen backend, and the same workloads in
+//! NumPy (and CuPy where it imports) through `benches/harness.py` in the same run. Each
+//! workload checks that the two sides agree before a time is reported.
+
+use crate::{Axes, DType, Error, HostArray, Result, Session, Tensor};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Options of one bench run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Workloads (add_mul, add_mul_sum, pi, std_expr, sgemm).
+    pub workloads: Vec<String>,
+    /// Size overrides `workload=N`.
+    pub sizes: Vec<(String, usize)>,
+    /// Timed repetitions after one warm-up.
+    pub repeat: usize,
+    /// Run the Python reference side.
+    pub python: bool,
+    /// Where the JSON goes.
+    pub out_dir: PathBuf,
+}
+
+/// One measured row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Workload.
+    pub workload: String,
+    /// Problem size.
+    pub size: usize,
+    /// Backend that ran it.
+    pub backend: String,
+    /// Median seconds.
+    pub seconds: f64,
+    /// Result value (or checksum).
+    pub value: f64,
+    /// Bytes moved per run (memory-bound workloads).
+    pub bytes: Option<f64>,
+    /// FLOPs per run (compute-bound workloads).
+    pub flops: Option<f64>,
+    /// Peak resident memory of the process during the workload.
+    pub peak_rss: Option<u64>,
+}
+
+/// Default size per workload, fitted to host memory (`mem` bytes).
+pub fn default_size(workload: &str, mem: u64) -> usize {
+    let gib = (mem >> 30).max(1) as usize;
+    match workload {
+        // x and a fresh output: 8 bytes per element; keep them under a quarter of memory.
+        "add_mul" | "add_mul_sum" => (gib << 30) / 32 / 4 * 4,
+        "pi" => 100_000_000,
+        "std_expr" | "sgemm" => 4000,
+        _ => 1_000_000,
+    }
+    .min(match workload {
+        "add_mul" | "add_mul_sum" => 200_000_000,
+        _ => usize::MAX,
+    })
+}
+
+fn pattern_vector(s: &Session, n: usize) -> Result<Tensor> {
+    // x[i] = (i % 1024) / 1024: exact in f32, the harness's pattern.
+    let i = s.arange(0.0, n as f64, 1.0, DType::I64)?;
+    i.rem(1024)?.astype(DType::F32)?.div(1024.0)
+}
+
+fn pattern_matrix(s: &Session, n: usize, k: i64) -> Result<Tensor> {
+    // a[i, j] = ((31 i + 17 j + 7 k) % 97) / 97, the harness's --matrix pattern.
+    let i = s
+        .arange(0.0, n as f64, 1.0, DType::I64)?
+        .reshape(&[n as isize, 1])?;
+    let j = s.arange(0.0, n as f64, 1.0, DType::I64)?;
+    let m = (i * 31 + j * 17 + 7 * k).rem(97)?;
+    m.astype(DType::F32)?.div(97.0)
+}
+
+/// Materializes `t` so timing starts from data in memory.
+fn materialize(s: &Session, t: &Tensor) -> Result<Tensor> {
+    Ok(s.from_host(t.execute()?))
+}
+
+fn checksum(a: &HostArray) -> f64 {
+    a.as_array::<f32>()
+        .map_or_else(|| a.to_f64().sum(), |x| x.iter().map(|&v| v as f64).sum())
+}
+
+fn reset_peak_rss() {
+    // Linux: writing 5 resets the peak RSS (VmHWM) of this process.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    l.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
+}
+
+/// Copy bandwidth of host memory: bytes read + written per second, best of three.
+pub fn host_copy_bandwidth() -> f64 {
+    use rayon::prelude::*;
+    let n = 1usize << 27;
+    let src = vec![1.0f32; n];
+    let mut dst = vec![0.0f32; n];
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        dst.par_chunks_mut(1 << 16)
+            .zip(src.par_chunks(1 << 16))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&dst);
+    2.0 * 4.0 * n as f64 / best
+}
+
+fn time<F: FnMut() -> Result<f64>>(repeat: usize, mut f: F) -> Result<(f64, f64)> {
+    let mut value = f()?;
+    let mut ts = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t0 = Instant::now();
+        value = f()?;
+        ts.push(t0.elapsed().as_secs_f64());
+    }
+    ts.sort_by(f64::total_cmp);
+    Ok((ts[ts.len() / 2], value))
+}
+
+/// Runs one workload on `s`.
+///
+/// # Errors
+/// Unknown workloads; graph or backend errors.
+pub fn run_workload(s: &Session, workload: &str, n: usize, repeat: usize) -> Result<Row> {
+    reset_peak_rss();
+    let (secs, value, bytes, flops) = match workload {
+        "add_mul" => {
+            // x is in memory already: one chunk, so the kernel writes the fresh output directly
+            // (no assembly copy); rayon splits the chunk into blocks.
+            let x = materialize(s, &pattern_vector(s, n)?)?.with_chunks(&[n])?;
+            let mut last = None;
+            let (t, _) = time(repeat, || {
+                last = None; // the previous output is freed: each run allocates a fresh one
+                last = Some(((&x + 1.0) * 2.0).execute()?);
+                Ok(0.0)
+            })?;
+            (
+                t,
+                checksum(last.as_ref().expect("ran")),
+                Some(8.0 * n as f64),
+                None,
+            )
+        }
+        "add_mul_sum" => {
+            let x = materialize(s, &pattern_vector(s, n)?)?;
+            let (t, v) = time(repeat, || ((&x + 1.0) * 2.0).sum(Axes::All, false)?.item())?;
+            (t, v, Some(4.0 * n as f64), None)
+        }
+        "pi" => {
+            let (t, v) = time(repeat, || crate::workloads::pi(s, n, 1 << 22, 0))?;
+            (t, v, None, None)
+        }
+        "std_expr" => {
+            let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[1024])?;
+            let (t, v) = time(repeat, || crate::workloads::std_expr(s, &a))?;
+            (t, v, None, Some(2.0 * (n as f64).powi(3)))
+        }
+        "sgemm" => {
+            let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[1024])?;
+            let b = materialize(s, &pattern_matrix(s, n, 1)?)?.with_chunks(&[1024])?;
+            let mut last = None;
+            let (t, _) = time(repeat, || {
+                last = None;
+                last = Some(a.matmul(&b)?.execute()?);
+                Ok(0.0)
+            })?;
+            (
+                t,
+                checksum(last.as_ref().expect("ran")),
+                None,
+                Some(2.0 * (n as f64).powi(3)),
+            )
+        }
+        w => return Err(Error::invalid_arg("bench", format!("unknown workload {w}"))),
+    };
+    Ok(Row {
+        workload: workload.to_string(),
+        size: n,
+        backend: s.backend().name().to_string(),
+        seconds: secs,
+        value,
+        bytes,
+        flops,
+        peak_rss: peak_rss(),
+    })
+}
+
+/// Runs the Python harness for the same workloads and sizes; returns its records (or why not).
+pub fn run_python(
+    rows: &[Row],
+    repeat: usize,
+    out_dir: &Path,
+) -> std::result::Result<Vec<Value>, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/harness.py");
+    let json_path = out_dir.join("python.json");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg("--workloads")
+        .arg(
+            rows.iter()
+                .map(|r| r.workload.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .arg("--backends")
+        .arg("numpy,cupy")
+        .arg("--matrix")
+        .arg("pattern")
+        .arg("--repeat")
+        .arg(repeat.to_string())
+        .arg("--json")
+        .arg(&json_path);
+    for r in rows {
+        cmd.arg("--size").arg(format!("{}={}", r.workload, r.size));
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("python3 not runnable: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "harness failed: {}",
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    let text =
+        std::fs::read_to_string(&json_path).map_err(|e| format!("no harness output: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("bad harness JSON: {e}"))?;
+    Ok(v.as_array().cloned().unwrap_or_default())
+}
+
+/// Whether Tessera's value agrees with a reference for a workload.
+pub fn agrees(workload: &str, n: usize, ours: f64, theirs: f64) -> bool {
+    match workload {
+        // Different random streams: agree within 6 sigma of the estimator.
+        "pi" => {
+            (ours - theirs).abs()
+                < 6.0
+                    * 4.0
+                    * (0.25 * std::f64::consts::PI * (1.0 - 0.25 * std::f64::consts::PI) / n as f64)
+                        .sqrt()
+                    * 2.0
+        }
+        _ => (ours - theirs).abs() <= 1e-3 * theirs.abs().max(1e-12),
+    }
+}
+
+/// Renders the comparison table and the JSON document.
+pub fn report(
+    rows: &[Row],
+    py: &std::result::Result<Vec<Value>, String>,
+    copy_bw: f64,
+) -> (String, Value) {
+    let find = |w: &str, be: &str| -> Option<&Value> {
+        py.as_ref()
+            .ok()?
+            .iter()
+            .find(|r| r["workload"] == w && r["backend"] == be && !r["median_s"].is_null())
+    };
+    let mut t = String::new();
+    t.push_str(&format!(
+        "host copy bandwidth (read + write): {:.1} GB/s\n",
+        copy_bw / 1e9
+    ));
+    if let Err(e) = py {
+        t.push_str(&format!("NumPy/CuPy side: not run ({e})\n"));
+    }
+    t.push_str(&format!(
+        "{:<12} {:>11} {:>7} {:>10} {:>10} {:>10} {:>8} {:>8} {:>14} {:>9} {:>9}  {}\n",
+        "workload",
+        "size",
+        "backend",
+        "tessera s",
+        "numpy s",
+        "cupy s",
+        "vs np",
+        "vs cupy",
+        "rate",
+        "of limit",
+        "peak RSS",
+        "check"
+    ));
+    let mut recs = Vec::new();
+    for r in rows {
+        let np = find(&r.workload, "numpy");
+        let cp = find(&r.workload, "cupy");
+        let secs = |v: Option<&Value>| v.and_then(|x| x["median_s"].as_f64());
+        let (np_s, cp_s) = (secs(np), secs(cp));
+        let reference = np
+            .or(cp)
+            .and_then(|x| x["value"].as_f64().or(x["expected"].as_f64()));
+        let check = match reference {
+            Some(v) if agrees(&r.workload, r.size, r.value, v) => "agrees".to_string(),
+            Some(v) => format!("DISAGREES ({} vs {v})", r.value),
+            None => "no reference".to_string(),
+        };
+        let (rate, limit) = match (r.bytes, r.flops) {
+            (Some(b), _) => (
+                format!("{:.1} GB/s", b / r.seconds / 1e9),
+                format!("{:.0}%", 100.0 * b / r.seconds / copy_bw),
+            ),
+            (_, Some(f)) => (format!("{:.1} GFLOP/s", f / r.seconds / 1e9), "-".into()),
+            _ => (
+                format!("{:.2} Gpt/s", r.size as f64 / r.seconds / 1e9),
+                "-".into(),
+            ),
+        };
+        let ratio = |o: Option<f64>| o.map_or("-".into(), |o| format!("{:.2}x", o / r.seconds));
+        let fmt_s = |o: Option<f64>| o.map_or("-".into(), |o| format!("{o:.4}"));
+        t.push_str(&format!(
+            "{:<12} {:>11} {:>7} {:>10.4} {:>10} {:>10} {:>8} {:>8} {:>14} {:>9} {:>9}  {}\n",
+            r.workload,
+            r.size,
+            r.backend,
+            r.seconds,
+            fmt_s(np_s),
+            fmt_s(cp_s),
+            ratio(np_s),
+            ratio(cp_s),
+            rate,
+            limit,
+            r.peak_rss
+                .map_or("-".into(), |b| format!("{:.0} MiB", b as f64 / 1048576.0)),
+            check
+        ));
+        recs.push(json!({
+            "workload": r.workload, "size": r.size, "backend": r.backend, "tessera_s": r.seconds,
+            "value": r.value, "numpy_s": np_s, "cupy_s": cp_s, "reference_value": reference,
+            "agrees": check == "agrees", "gbps": r.bytes.map(|b| b / r.seconds / 1e9),
+            "gflops": r.flops.map(|f| f / r.seconds / 1e9), "peak_rss_bytes": r.peak_rss,
+        }));
+    }
+    let doc = json!({
+        "host_copy_gbps": copy_bw / 1e9,
+        "rows": recs,
+        "python": py.as_ref().map(|v| Value::Array(v.clone())).unwrap_or(Value::Null),
+        "python_error": py.as_ref().err(),
+    });
+    (t, doc)
+}
