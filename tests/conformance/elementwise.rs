@@ -1,0 +1,652 @@
+//! Elementwise ops: every unary and binary op in every dtype numpy allows, same-shape,
+//! broadcast across chunks and with scalars on either side; promotion; where/clip/astype.
+
+use super::reference::{self as r, b};
+use super::{fit, to_host, values, Cx, Dom, Tol};
+use ndarray::{arr1, ArrayD, IxDyn};
+use tessera::op::BinaryOp;
+use tessera::{DType, Error, HostArray, Operand, Result, Scalar, Tensor};
+
+use DType::{Bool, F32, F64, I32, I64};
+
+// ---------------------------------------------------------------------------------------------
+// Unary ops
+
+/// (input dtype, result dtype) pairs.
+type Dtypes = &'static [(DType, DType)];
+
+const TRANSCENDENTAL: Dtypes = &[(F32, F32), (F64, F64), (I32, F64), (I64, F64), (Bool, F32)];
+const SIGNED: Dtypes = &[(F32, F32), (F64, F64), (I32, I32), (I64, I64)];
+const KEEP: Dtypes = &[(F32, F32), (F64, F64), (I32, I32), (I64, I64), (Bool, Bool)];
+const PREDICATE: Dtypes = &[
+    (F32, Bool),
+    (F64, Bool),
+    (I32, Bool),
+    (I64, Bool),
+    (Bool, Bool),
+];
+
+/// Bool inputs are drawn half true, half false whatever the op's domain; integers get no
+/// infinities (they would saturate to the extremes, where negation wraps).
+fn dom_for(dom: Dom, dt: DType) -> Dom {
+    match (dom, dt) {
+        (_, Bool) => Dom::Bool(0.5),
+        (Dom::Special, I32 | I64) => Dom::Range(-1000.0, 1000.0),
+        _ => dom,
+    }
+}
+
+fn unary(
+    cx: &mut Cx,
+    name: &str,
+    op: fn(&Tensor) -> Result<Tensor>,
+    f: fn(f64) -> f64,
+    dom: Dom,
+    dtypes: Dtypes,
+    rejects: &[DType],
+) -> Result<()> {
+    for shape in [&[13usize, 7][..], &[4, 9]] {
+        for &(dt, rdt) in dtypes {
+            let x = cx.host(shape, dom_for(dom, dt), dt);
+            let want = r::map(&values(&x), |v| fit(f(v), rdt));
+            cx.ew(
+                &format!("{name}({dt} {shape:?})"),
+                &[&x],
+                |t| op(&t[0]),
+                rdt,
+                &want,
+            )?;
+        }
+    }
+    for &dt in rejects {
+        crate::assert_err!(op(&cx.s.zeros(&[3], dt)), Error::UnsupportedDType { .. });
+    }
+    Ok(())
+}
+
+macro_rules! unary_cases {
+    ($($name:ident: $f:expr, $dom:expr, $dtypes:expr, $rejects:expr;)*) => {$(
+        #[doc = concat!("`", stringify!($name), "` against the f64 reference in every dtype.")]
+        pub fn $name(cx: &mut Cx) -> Result<()> {
+            unary(cx, stringify!($name), Tensor::$name, $f, $dom, $dtypes, $rejects)
+        }
+    )*};
+}
+
+unary_cases! {
+    neg: |x| -x, Dom::Special, SIGNED, &[Bool];
+    abs: f64::abs, Dom::Special, KEEP, &[];
+    sign: r::sign, Dom::Special, SIGNED, &[Bool];
+    sqrt: f64::sqrt, Dom::Range(0.0, 20.0), TRANSCENDENTAL, &[];
+    exp: f64::exp, Dom::Range(-10.0, 10.0), TRANSCENDENTAL, &[];
+    log: f64::ln, Dom::Range(1e-3, 50.0), TRANSCENDENTAL, &[];
+    log1p: f64::ln_1p, Dom::Range(-0.99, 10.0), TRANSCENDENTAL, &[];
+    expm1: f64::exp_m1, Dom::Range(-5.0, 5.0), TRANSCENDENTAL, &[];
+    sin: f64::sin, Dom::Range(-7.0, 7.0), TRANSCENDENTAL, &[];
+    cos: f64::cos, Dom::Range(-7.0, 7.0), TRANSCENDENTAL, &[];
+    tan: f64::tan, Dom::Range(-1.5, 1.5), TRANSCENDENTAL, &[];
+    tanh: f64::tanh, Dom::Range(-5.0, 5.0), TRANSCENDENTAL, &[];
+    arcsin: f64::asin, Dom::Range(-1.0, 1.0), TRANSCENDENTAL, &[];
+    arccos: f64::acos, Dom::Range(-1.0, 1.0), TRANSCENDENTAL, &[];
+    arctan: f64::atan, Dom::Range(-20.0, 20.0), TRANSCENDENTAL, &[];
+    floor: f64::floor, Dom::Special, KEEP, &[];
+    ceil: f64::ceil, Dom::Special, KEEP, &[];
+    round: f64::round_ties_even, Dom::Halves, KEEP, &[];
+    logical_not: |x| b(x == 0.0), Dom::Ties, PREDICATE, &[];
+    isnan: |x| b(x.is_nan()), Dom::Special, PREDICATE, &[];
+    isinf: |x| b(x.is_infinite()), Dom::Special, PREDICATE, &[];
+    isfinite: |x| b(x.is_finite()), Dom::Special, PREDICATE, &[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary ops
+
+/// Calls the method of `op` (`a.add(b)`, `a.sub(b)`, ...).
+pub fn call<'a>(op: BinaryOp, a: &Tensor, b: impl Into<Operand<'a>>) -> Result<Tensor> {
+    use BinaryOp::*;
+    match op {
+        Add => a.add(b),
+        Sub => a.sub(b),
+        Mul => a.mul(b),
+        Div => a.div(b),
+        FloorDiv => a.floor_divide(b),
+        Mod => a.rem(b),
+        Pow => a.pow(b),
+        Maximum => a.maximum(b),
+        Minimum => a.minimum(b),
+        Eq => a.eq(b),
+        Ne => a.ne(b),
+        Lt => a.lt(b),
+        Le => a.le(b),
+        Gt => a.gt(b),
+        Ge => a.ge(b),
+        And => a.logical_and(b),
+        Or => a.logical_or(b),
+        Xor => a.logical_xor(b),
+    }
+}
+
+/// A Python-like scalar of the kind that keeps a dtype-`dt` tensor's dtype (NEP 50).
+pub fn weak(v: f64, dt: DType) -> Scalar {
+    match dt {
+        Bool => Scalar::Bool(v != 0.0),
+        I32 | I64 => Scalar::Int(v as i64),
+        F32 | F64 => Scalar::Float(v),
+    }
+}
+
+/// Shape pairs: same shape, a row broadcast, an outer product, a 3-D broadcast.
+const PAIRS: [(&[usize], &[usize]); 4] = [
+    (&[13, 7], &[13, 7]),
+    (&[13, 7], &[7]),
+    (&[13, 1], &[1, 7]),
+    (&[3, 1, 6], &[5, 6]),
+];
+
+struct Binary {
+    op: BinaryOp,
+    f: fn(f64, f64) -> f64,
+    a: Dom,
+    b: Dom,
+    dtypes: Dtypes,
+    rejects: &'static [DType],
+}
+
+fn binary(cx: &mut Cx, spec: Binary) -> Result<()> {
+    let Binary {
+        op,
+        f,
+        dtypes,
+        rejects,
+        ..
+    } = spec;
+    let name = op.name();
+    for &(dt, rdt) in dtypes {
+        let (da, db) = (dom_for(spec.a, dt), dom_for(spec.b, dt));
+        let want = |x: &ArrayD<f64>, y: &ArrayD<f64>| r::zip(x, y, |p, q| fit(f(p, q), rdt));
+        for (sa, sb) in PAIRS {
+            let (a, b) = (cx.host(sa, da, dt), cx.host(sb, db, dt));
+            let what = format!("{name}({dt} {sa:?}, {dt} {sb:?})");
+            cx.ew(
+                &what,
+                &[&a, &b],
+                |t| call(op, &t[0], &t[1]),
+                rdt,
+                &want(&values(&a), &values(&b)),
+            )?;
+        }
+        let (a, sv) = (cx.host(&[13, 7], da, dt), cx.scalar(db, dt));
+        let what = format!("{name}({dt} (13, 7), scalar {sv})");
+        cx.ew(
+            &what,
+            &[&a],
+            |t| call(op, &t[0], weak(sv, dt)),
+            rdt,
+            &want(&values(&a), &r::scalar(sv)),
+        )?;
+        let (sv, b) = (cx.scalar(da, dt), cx.host(&[4, 9], db, dt));
+        let what = format!("{name}(scalar {sv}, {dt} (4, 9))");
+        cx.ew(
+            &what,
+            &[&b],
+            |t| t[0].binary_op(op, weak(sv, dt), &t[0]),
+            rdt,
+            &want(&r::scalar(sv), &values(&b)),
+        )?;
+    }
+    for &dt in rejects {
+        let z = cx.s.zeros(&[3], dt);
+        crate::assert_err!(call(op, &z, &z), Error::UnsupportedDType { .. });
+    }
+    Ok(())
+}
+
+const ARITH: Dtypes = &[(F32, F32), (F64, F64), (I32, I32), (I64, I64), (Bool, Bool)];
+const NUMERIC: Dtypes = &[(F32, F32), (F64, F64), (I32, I32), (I64, I64)];
+const COMPARE: Dtypes = &[
+    (F32, Bool),
+    (F64, Bool),
+    (I32, Bool),
+    (I64, Bool),
+    (Bool, Bool),
+];
+
+macro_rules! binary_cases {
+    ($($name:ident: $op:ident, $f:expr, $a:expr, $b:expr, $dtypes:expr, $rejects:expr;)*) => {$(
+        #[doc = concat!("`", stringify!($name), "`: same shape, broadcast and scalar operands.")]
+        pub fn $name(cx: &mut Cx) -> Result<()> {
+            binary(cx, Binary { op: BinaryOp::$op, f: $f, a: $a, b: $b, dtypes: $dtypes, rejects: $rejects })
+        }
+    )*};
+}
+
+const R: Dom = Dom::Range(-20.0, 20.0);
+const DIVISOR: Dom = Dom::Away(1.0, 5.0);
+
+binary_cases! {
+    add: Add, |x, y| x + y, R, R, ARITH, &[];
+    sub: Sub, |x, y| x - y, R, R, NUMERIC, &[Bool];
+    mul: Mul, |x, y| x * y, R, R, ARITH, &[];
+    div: Div, |x, y| x / y, R, DIVISOR, &[(F32, F32), (F64, F64), (I32, F64), (I64, F64)], &[];
+    floor_divide: FloorDiv, |x, y| r::divmod(x, y).0, R, DIVISOR, NUMERIC, &[Bool];
+    rem: Mod, |x, y| r::divmod(x, y).1, R, DIVISOR, NUMERIC, &[Bool];
+    maximum: Maximum, r::maximum, Dom::WithNan(-5.0, 5.0), Dom::WithNan(-5.0, 5.0), ARITH, &[];
+    minimum: Minimum, r::minimum, Dom::WithNan(-5.0, 5.0), Dom::WithNan(-5.0, 5.0), ARITH, &[];
+    eq: Eq, |x, y| b(x == y), Dom::Ties, Dom::Ties, COMPARE, &[];
+    ne: Ne, |x, y| b(x != y), Dom::Ties, Dom::Ties, COMPARE, &[];
+    lt: Lt, |x, y| b(x < y), Dom::Ties, Dom::Ties, COMPARE, &[];
+    le: Le, |x, y| b(x <= y), Dom::Ties, Dom::Ties, COMPARE, &[];
+    gt: Gt, |x, y| b(x > y), Dom::Ties, Dom::Ties, COMPARE, &[];
+    ge: Ge, |x, y| b(x >= y), Dom::Ties, Dom::Ties, COMPARE, &[];
+    logical_and: And, |x, y| b(x != 0.0 && y != 0.0), Dom::Ties, Dom::Ties, COMPARE, &[];
+    logical_or: Or, |x, y| b(x != 0.0 || y != 0.0), Dom::Ties, Dom::Ties, COMPARE, &[];
+    logical_xor: Xor, |x, y| b((x != 0.0) != (y != 0.0)), Dom::Ties, Dom::Ties, COMPARE, &[];
+}
+
+/// `pow`: floats with positive bases and any exponent, integers with exponents >= 0.
+pub fn pow(cx: &mut Cx) -> Result<()> {
+    let f = f64::powf;
+    let float = Binary {
+        op: BinaryOp::Pow,
+        f,
+        a: Dom::Range(0.1, 4.0),
+        b: Dom::Range(-2.0, 3.0),
+        dtypes: &[(F32, F32), (F64, F64)],
+        rejects: &[Bool],
+    };
+    binary(cx, float)?;
+    binary(
+        cx,
+        Binary {
+            op: BinaryOp::Pow,
+            f,
+            a: Dom::Range(-6.0, 6.0),
+            b: Dom::Range(0.0, 5.0),
+            dtypes: &[(I32, I32), (I64, I64)],
+            rejects: &[],
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Promotion, operators, where, clip, astype, chains
+
+/// numpy's promotion (NEP 50): result dtypes and values of mixed-dtype expressions.
+pub fn promotion(cx: &mut Cx) -> Result<()> {
+    let sh = [13, 7];
+    let i32s = cx.host(&sh, Dom::Range(-50.0, 50.0), I32);
+    let f32s = cx.host(&sh, Dom::Range(-50.0, 50.0), F32);
+    let bools = cx.host(&sh, Dom::Bool(0.5), Bool);
+    let i64s = cx.host(&[7], Dom::Range(-50.0, 50.0), I64);
+    let f64s = cx.host(&[13, 1], Dom::Range(-50.0, 50.0), F64);
+    let divs = cx.host(&sh, DIVISOR, I32);
+    let (vi, vf, vb, vl, vd, vdiv) = (
+        values(&i32s),
+        values(&f32s),
+        values(&bools),
+        values(&i64s),
+        values(&f64s),
+        values(&divs),
+    );
+    type Build = fn(&[Tensor]) -> Result<Tensor>;
+    #[rustfmt::skip]
+    let cases: Vec<(&str, [&HostArray; 2], Build, DType, ArrayD<f64>)> = vec![
+        ("i32 + f32", [&i32s, &f32s], |t| t[0].add(&t[1]), F64, r::zip(&vi, &vf, |x, y| x + y)),
+        ("f32 + 1.5", [&f32s, &i32s], |t| t[0].add(1.5), F32, r::map(&vf, |x| fit(x + 1.5, F32))),
+        ("f32 * 3 (int)", [&f32s, &i32s], |t| t[0].mul(3), F32, r::map(&vf, |x| fit(x * 3.0, F32))),
+        ("i32 / i32", [&i32s, &divs], |t| t[0].div(&t[1]), F64, r::zip(&vi, &vdiv, |x, y| x / y)),
+        ("i32 // i32", [&i32s, &divs], |t| t[0].floor_divide(&t[1]), I32, r::zip(&vi, &vdiv, |x, y| (x / y).floor())),
+        ("bool + 1", [&bools, &i32s], |t| t[0].add(1), I64, r::map(&vb, |x| x + 1.0)),
+        ("bool + 1.5", [&bools, &i32s], |t| t[0].add(1.5), F64, r::map(&vb, |x| x + 1.5)),
+        ("bool + true", [&bools, &i32s], |t| t[0].add(true), Bool, r::map(&vb, |_| 1.0)),
+        ("bool * i32", [&bools, &i32s], |t| t[0].mul(&t[1]), I32, r::zip(&vb, &vi, |x, y| x * y)),
+        ("i32 + i64", [&i32s, &i64s], |t| t[0].add(&t[1]), I64, r::zip(&vi, &vl, |x, y| x + y)),
+        ("f32 + f64", [&f32s, &f64s], |t| t[0].add(&t[1]), F64, r::zip(&vf, &vd, |x, y| x + y)),
+        ("i32 + 2.5", [&i32s, &f32s], |t| t[0].add(2.5), F64, r::map(&vi, |x| x + 2.5)),
+        ("i32 * 3", [&i32s, &f32s], |t| t[0].mul(3), I32, r::map(&vi, |x| x * 3.0)),
+        ("i64 - f32", [&i64s, &f32s], |t| t[0].sub(&t[1]), F64, r::zip(&vl, &vf, |x, y| x - y)),
+        ("i32 > 1.5", [&i32s, &f32s], |t| t[0].gt(1.5), Bool, r::map(&vi, |x| b(x > 1.5))),
+        ("f32 == i32", [&f32s, &i32s], |t| t[0].eq(&t[1]), Bool, r::zip(&vf, &vi, |x, y| b(x == y))),
+        ("sqrt(i32)", [&i32s, &f32s], |t| t[0].abs()?.sqrt(), F64, r::map(&vi, |x| x.abs().sqrt())),
+        ("exp(bool) (f32, numpy: f16)", [&bools, &f32s], |t| t[0].exp(), F32, r::map(&vb, |x| fit(x.exp(), F32))),
+        ("maximum(i32, f32)", [&i32s, &f32s], |t| t[0].maximum(&t[1]), F64, r::zip(&vi, &vf, r::maximum)),
+        ("i32 ** 2", [&i32s, &f32s], |t| t[0].pow(2), I32, r::map(&vi, |x| x * x)),
+        ("f32 ** 2.0", [&f32s, &i32s], |t| t[0].pow(2.0), F32, r::map(&vf, |x| fit(x * x, F32))),
+    ];
+    for (what, inputs, build, dt, want) in cases {
+        cx.ew(what, &inputs, build, dt, &want)?;
+    }
+    Ok(())
+}
+
+/// The operator overloads, with tensors and scalars on either side.
+pub fn operators(cx: &mut Cx) -> Result<()> {
+    let a = cx.host(&[13, 7], Dom::Range(-5.0, 5.0), F64);
+    let bb = cx.host(&[7], DIVISOR, F64);
+    let i = cx.host(&[13, 7], Dom::Range(-50.0, 50.0), I64);
+    let (va, vb, vi) = (values(&a), values(&bb), values(&i));
+    type Build = fn(&[Tensor]) -> Result<Tensor>;
+    #[rustfmt::skip]
+    let cases: Vec<(&str, [&HostArray; 2], Build, DType, ArrayD<f64>)> = vec![
+        ("&a + &b", [&a, &bb], |t| Ok(&t[0] + &t[1]), F64, r::zip(&va, &vb, |x, y| x + y)),
+        ("&a - &b", [&a, &bb], |t| Ok(&t[0] - &t[1]), F64, r::zip(&va, &vb, |x, y| x - y)),
+        ("&a * &b", [&a, &bb], |t| Ok(&t[0] * &t[1]), F64, r::zip(&va, &vb, |x, y| x * y)),
+        ("&a / &b", [&a, &bb], |t| Ok(&t[0] / &t[1]), F64, r::zip(&va, &vb, |x, y| x / y)),
+        ("&a % &b", [&a, &bb], |t| Ok(&t[0] % &t[1]), F64, r::zip(&va, &vb, |x, y| r::divmod(x, y).1)),
+        ("-&a", [&a, &bb], |t| Ok(-&t[0]), F64, r::map(&va, |x| -x)),
+        ("&a * 2.0", [&a, &bb], |t| Ok(&t[0] * 2.0), F64, r::map(&va, |x| x * 2.0)),
+        ("1.0 - &a", [&a, &bb], |t| Ok(1.0 - &t[0]), F64, r::map(&va, |x| 1.0 - x)),
+        ("2.0 / &b", [&a, &bb], |t| Ok(2.0 / &t[1]), F64, r::map(&vb, |x| 2.0 / x)),
+        ("7 % &b", [&a, &bb], |t| Ok(7i64 % &t[1]), F64, r::map(&vb, |x| r::divmod(7.0, x).1)),
+        ("100 - &i", [&i, &bb], |t| Ok(100i64 - &t[0]), I64, r::map(&vi, |x| 100.0 - x)),
+        ("&i % 7", [&i, &bb], |t| Ok(&t[0] % 7i64), I64, r::map(&vi, |x| r::divmod(x, 7.0).1)),
+        ("(&a + 1.0) * &b - &a", [&a, &bb], |t| Ok((&t[0] + 1.0) * &t[1] - &t[0]), F64, {
+            let s = r::zip(&r::map(&va, |x| x + 1.0), &vb, |x, y| x * y);
+            r::zip(&s, &va, |x, y| x - y)
+        }),
+        ("owned: a.clone() + b.clone()", [&a, &bb], |t| Ok(t[0].clone() + t[1].clone()), F64, r::zip(&va, &vb, |x, y| x + y)),
+    ];
+    for (what, inputs, build, dt, want) in cases {
+        cx.ew(what, &inputs, build, dt, &want)?;
+    }
+    Ok(())
+}
+
+/// where(cond, a, b) with bool and numeric conditions, broadcasting and scalars.
+pub fn where_(cx: &mut Cx) -> Result<()> {
+    for dt in [F32, F64, I32, I64, Bool] {
+        let c = cx.host(&[13, 7], Dom::Bool(0.5), Bool);
+        let x = cx.host(&[13, 7], dom_for(R, dt), dt);
+        let y = cx.host(&[7], dom_for(R, dt), dt);
+        let pick = |c: f64, x: f64, y: f64| if c != 0.0 { x } else { y };
+        let want = r::zip3(&values(&c), &values(&x), &values(&y), pick);
+        cx.ew(
+            &format!("where(bool, {dt}, {dt} (7,))"),
+            &[&c, &x, &y],
+            |t| t[0].where_(&t[1], &t[2]),
+            dt,
+            &want,
+        )?;
+    }
+    let c = cx.host(&[13, 1], Dom::Ties, F64); // numeric condition: non-zero (and NaN) is true
+    let x = cx.host(&[7], R, F32);
+    let (vc, vx) = (values(&c), values(&x));
+    let want = r::zip(&vc, &vx, |c, x| if c != 0.0 { x } else { -1.0 });
+    cx.ew(
+        "where(f64 (13,1), f32 (7,), -1.0)",
+        &[&c, &x],
+        |t| tessera::where_(&t[0], &t[1], -1.0),
+        F32,
+        &want,
+    )?;
+    let want = r::map(&vc, |c| if c != 0.0 { 2.0 } else { 3.0 });
+    cx.ew("where(c, 2, 3)", &[&c], |t| t[0].where_(2, 3), I64, &want)?;
+    let i = cx.host(&[13, 7], R, I32);
+    let want = r::zip(&vc, &values(&i), |c, i| if c != 0.0 { i } else { 0.5 });
+    cx.ew(
+        "where(c, i32, 0.5)",
+        &[&c, &i],
+        |t| t[0].where_(&t[1], 0.5),
+        F64,
+        &want,
+    )
+}
+
+/// clip with scalar and tensor bounds.
+pub fn clip(cx: &mut Cx) -> Result<()> {
+    for dt in [F32, F64, I32, I64] {
+        let x = cx.host(&[13, 7], Dom::Range(-10.0, 10.0), dt);
+        let want = r::map(&values(&x), |v| v.clamp(-3.0, fit(4.5, dt)));
+        cx.ew(
+            &format!("clip({dt}, -3, 4.5)"),
+            &[&x],
+            |t| t[0].clip(-3, weak(4.5, dt)),
+            dt,
+            &want,
+        )?;
+        let lo = cx.host(&[7], Dom::Range(-8.0, 0.0), dt);
+        let hi = cx.host(&[13, 1], Dom::Range(0.0, 8.0), dt);
+        let want = r::zip3(&values(&x), &values(&lo), &values(&hi), |v, l, h| {
+            v.max(l).min(h)
+        });
+        cx.ew(
+            &format!("clip({dt}, tensor, tensor)"),
+            &[&x, &lo, &hi],
+            |t| t[0].clip(&t[1], &t[2]),
+            dt,
+            &want,
+        )?;
+    }
+    Ok(())
+}
+
+/// astype between every pair of dtypes (floats to ints truncate; non-zero is true).
+pub fn astype(cx: &mut Cx) -> Result<()> {
+    for from in [Bool, I32, I64, F32, F64] {
+        let x = cx.host(&[13, 7], dom_for(Dom::Range(-1000.0, 1000.0), from), from);
+        let vx = values(&x);
+        for to in [Bool, I32, I64, F32, F64] {
+            let want = values(&to_host(&vx, to));
+            cx.ew(
+                &format!("astype({from} -> {to})"),
+                &[&x],
+                |t| t[0].astype(to),
+                to,
+                &want,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A longer fused chain mixing unary, binary, where, casts and broadcasting.
+pub fn fused_chain(cx: &mut Cx) -> Result<()> {
+    let a = cx.host(&[13, 7], Dom::Range(-2.0, 2.0), F32);
+    let bb = cx.host(&[7], Dom::Range(0.5, 3.0), F32);
+    let c = cx.host(&[13, 1], Dom::Range(-50.0, 50.0), I32);
+    let (va, vb, vc) = (values(&a), values(&bb), values(&c));
+    // where(a > 0, exp(a) * b, sqrt(b) - a) + c / 2   (f32 with i32 -> f64 at the end)
+    let f32_part = r::zip3(&va, &vb, &va, |x, y, _| {
+        fit(
+            if x > 0.0 {
+                fit(fit(x.exp(), F32) * y, F32)
+            } else {
+                fit(fit(y.sqrt(), F32) - x, F32)
+            },
+            F32,
+        )
+    });
+    let want = r::zip(&f32_part, &vc, |p, c| p + c / 2.0);
+    let build = |t: &[Tensor]| {
+        let pos = t[0].exp()?.mul(&t[1])?;
+        let neg = t[1].sqrt()?.sub(&t[0])?;
+        t[0].gt(0.0)?.where_(&pos, &neg)?.add(&t[2].div(2)?)
+    };
+    cx.ew_tol(
+        "where(a > 0, exp(a) * b, sqrt(b) - a) + c / 2",
+        &[&a, &bb, &c],
+        build,
+        F64,
+        &want,
+        Tol {
+            rel: 1e-6,
+            abs: 1e-5,
+        },
+    )?;
+    let want = r::map(&va, |x| b(fit(fit(x.sin(), F32).abs(), F32) <= 0.5));
+    cx.ew(
+        "abs(sin(a)) <= 0.5",
+        &[&a],
+        |t| t[0].sin()?.abs()?.le(0.5),
+        Bool,
+        &want,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixed-value semantics
+
+fn fixed(cx: &Cx, what: &str, got: Result<Tensor>, dt: DType, want: &[f64]) -> Result<()> {
+    let got = got?.execute()?;
+    cx.assert_close(what, &got, dt, &arr1(want).into_dyn(), Tol::EXACT);
+    Ok(())
+}
+
+fn vec_of(cx: &Cx, v: &[f64], dt: DType) -> Result<Tensor> {
+    cx.s.from_host(to_host(&arr1(v).into_dyn(), dt))
+        .with_chunks(&[2])
+}
+
+/// floor_divide and remainder follow the divisor's sign, as numpy (values from numpy).
+pub fn floor_divide_mod_signs(cx: &mut Cx) -> Result<()> {
+    for dt in [I32, I64] {
+        let a = vec_of(cx, &[7.0, -7.0, 7.0, -7.0, 0.0, 6.0, -6.0], dt)?;
+        let d = vec_of(cx, &[2.0, 2.0, -2.0, -2.0, 3.0, 3.0, -3.0], dt)?;
+        fixed(
+            cx,
+            &format!("{dt} //"),
+            a.floor_divide(&d),
+            dt,
+            &[3.0, -4.0, -4.0, 3.0, 0.0, 2.0, 2.0],
+        )?;
+        fixed(
+            cx,
+            &format!("{dt} %"),
+            a.rem(&d),
+            dt,
+            &[1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 0.0],
+        )?;
+    }
+    for dt in [F32, F64] {
+        let a = vec_of(cx, &[7.5, -7.5, 7.5, -7.5, 0.5, -0.5, 6.0, -6.0], dt)?;
+        let d = vec_of(cx, &[2.0, 2.0, -2.0, -2.0, 1.0, 1.0, -3.0, 3.0], dt)?;
+        fixed(
+            cx,
+            &format!("{dt} //"),
+            a.floor_divide(&d),
+            dt,
+            &[3.0, -4.0, -4.0, 3.0, 0.0, -1.0, -2.0, -2.0],
+        )?;
+        let m = a.rem(&d)?.execute()?;
+        cx.assert_close(
+            &format!("{dt} %"),
+            &m,
+            dt,
+            &arr1(&[1.5, 0.5, -0.5, -1.5, 0.5, 0.5, 0.0, 0.0]).into_dyn(),
+            Tol::EXACT,
+        );
+        // numpy: a zero remainder takes the divisor's sign.
+        let signs: Vec<bool> = values(&m).iter().map(|v| v.is_sign_negative()).collect();
+        assert_eq!(
+            &signs[6..],
+            &[true, false],
+            "{dt}: sign of zero remainders (6 % -3 = -0.0)"
+        );
+    }
+    Ok(())
+}
+
+/// round() rounds halves to even, as numpy.
+pub fn round_half_to_even(cx: &mut Cx) -> Result<()> {
+    let x = [
+        0.5,
+        1.5,
+        2.5,
+        -0.5,
+        -1.5,
+        -2.5,
+        3.5,
+        0.49999997,
+        -7.5,
+        1e15 + 0.5,
+        2.4,
+        -2.6,
+    ];
+    let want = [
+        0.0, 2.0, 2.0, -0.0, -2.0, -2.0, 4.0, 0.0, -8.0, 1e15, 2.0, -3.0,
+    ];
+    fixed(cx, "round f64", vec_of(cx, &x, F64)?.round(), F64, &want)?;
+    fixed(
+        cx,
+        "round f32",
+        vec_of(cx, &x[..9], F32)?.round(),
+        F32,
+        &want[..9],
+    )
+}
+
+/// NaN propagates through maximum/minimum and min/max/sum reductions; argmax picks the first
+/// NaN; NaN is truthy.
+pub fn nan_propagation(cx: &mut Cx) -> Result<()> {
+    let nan = f64::NAN;
+    for dt in [F32, F64] {
+        let a = vec_of(cx, &[1.0, nan, 3.0, nan, -1.0], dt)?;
+        let b2 = vec_of(cx, &[nan, 2.0, 1.0, nan, 0.0], dt)?;
+        fixed(
+            cx,
+            "maximum",
+            a.maximum(&b2),
+            dt,
+            &[nan, nan, 3.0, nan, 0.0],
+        )?;
+        fixed(
+            cx,
+            "minimum",
+            a.minimum(&b2),
+            dt,
+            &[nan, nan, 1.0, nan, -1.0],
+        )?;
+        fixed(
+            cx,
+            "maximum(a, 0.0)",
+            a.maximum(0.0),
+            dt,
+            &[1.0, nan, 3.0, nan, 0.0],
+        )?;
+        assert!(a.max(0, false)?.item()?.is_nan(), "max with NaN is NaN");
+        assert!(a.min(0, false)?.item()?.is_nan(), "min with NaN is NaN");
+        assert!(a.sum(0, false)?.item()?.is_nan(), "sum with NaN is NaN");
+        assert_eq!(a.argmax(None)?.item()?, 1.0, "argmax picks the first NaN");
+        assert_eq!(
+            b2.argmin(Some(0))?.item()?,
+            0.0,
+            "argmin picks the first NaN"
+        );
+        let z = vec_of(cx, &[0.0, nan], dt)?;
+        fixed(cx, "NaN is truthy", z.astype(Bool), Bool, &[0.0, 1.0])?;
+        assert_eq!(z.any(0, false)?.item()?, 1.0, "any([0, NaN])");
+    }
+    Ok(())
+}
+
+/// Division by zero: floats give inf/NaN, integer floor_divide and remainder give 0 (numpy).
+pub fn division_by_zero(cx: &mut Cx) -> Result<()> {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    for dt in [F32, F64] {
+        let a = vec_of(cx, &[1.0, -1.0, 0.0], dt)?;
+        let z = vec_of(cx, &[0.0, 0.0, 0.0], dt)?;
+        fixed(cx, "x / 0", a.div(&z), dt, &[inf, -inf, nan])?;
+        fixed(cx, "x // 0", a.floor_divide(&z), dt, &[inf, -inf, nan])?;
+        fixed(cx, "x % 0", a.rem(&z), dt, &[nan, nan, nan])?;
+    }
+    for dt in [I32, I64] {
+        let a = vec_of(cx, &[5.0, -5.0, 0.0], dt)?;
+        let z = vec_of(cx, &[0.0, 0.0, 0.0], dt)?;
+        fixed(cx, "int // 0", a.floor_divide(&z), dt, &[0.0, 0.0, 0.0])?;
+        fixed(cx, "int % 0", a.rem(&z), dt, &[0.0, 0.0, 0.0])?;
+        fixed(cx, "int / 0", a.div(&z), F64, &[inf, -inf, nan])?;
+    }
+    Ok(())
+}
+
+/// numpy: true division of two bool arrays gives float64.
+pub fn bug_bool_true_divide_dtype(cx: &mut Cx) -> Result<()> {
+    let t = cx.s.from_array(ArrayD::from_elem(IxDyn(&[3]), true));
+    let q = t.div(&t)?;
+    assert_eq!(
+        q.dtype(),
+        F64,
+        "np.array([True]) / np.array([True]) is float64"
+    );
+    Ok(())
+}
