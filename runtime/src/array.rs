@@ -4,8 +4,10 @@ use crate::dtype::DType;
 use ndarray::{ArrayD, IxDyn, SliceInfoElem};
 use serde::{Deserialize, Serialize};
 
-/// An n-d array of any supported dtype, in host memory.
+/// An n-d array of any supported dtype, in host memory. Serialized bit-exactly (floats as their
+/// bits), so NaN and infinities survive JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ArrayWire", try_from = "ArrayWire")]
 pub enum HostArray {
     /// bool
     Bool(ArrayD<bool>),
@@ -17,6 +19,55 @@ pub enum HostArray {
     F32(ArrayD<f32>),
     /// float64
     F64(ArrayD<f64>),
+}
+
+/// A host array on the wire: dtype, shape and each element's bits, row-major.
+#[derive(Serialize, Deserialize)]
+struct ArrayWire {
+    dtype: DType,
+    shape: Vec<usize>,
+    bits: Vec<u64>,
+}
+
+impl From<HostArray> for ArrayWire {
+    fn from(a: HostArray) -> Self {
+        let shape = a.shape().to_vec();
+        let dtype = a.dtype();
+        let bits = match &a {
+            HostArray::Bool(x) => x.iter().map(|&v| v as u64).collect(),
+            HostArray::I32(x) => x.iter().map(|&v| v as i64 as u64).collect(),
+            HostArray::I64(x) => x.iter().map(|&v| v as u64).collect(),
+            HostArray::F32(x) => x.iter().map(|&v| v.to_bits() as u64).collect(),
+            HostArray::F64(x) => x.iter().map(|&v| v.to_bits()).collect(),
+        };
+        ArrayWire { dtype, shape, bits }
+    }
+}
+
+impl TryFrom<ArrayWire> for HostArray {
+    type Error = String;
+    fn try_from(w: ArrayWire) -> Result<Self, String> {
+        fn mk<T>(shape: &[usize], v: Vec<T>) -> Result<ArrayD<T>, String> {
+            ArrayD::from_shape_vec(IxDyn(shape), v)
+                .map_err(|e| format!("array of shape {shape:?}: {e}"))
+        }
+        let b = w.bits;
+        Ok(match w.dtype {
+            DType::Bool => HostArray::Bool(mk(&w.shape, b.iter().map(|&v| v != 0).collect())?),
+            DType::I32 => {
+                HostArray::I32(mk(&w.shape, b.iter().map(|&v| v as i64 as i32).collect())?)
+            }
+            DType::I64 => HostArray::I64(mk(&w.shape, b.iter().map(|&v| v as i64).collect())?),
+            DType::F32 => HostArray::F32(mk(
+                &w.shape,
+                b.iter().map(|&v| f32::from_bits(v as u32)).collect(),
+            )?),
+            DType::F64 => HostArray::F64(mk(
+                &w.shape,
+                b.iter().map(|&v| f64::from_bits(v)).collect(),
+            )?),
+        })
+    }
 }
 
 /// Runs `$body` with `$a` bound to the inner `ArrayD<T>` of a `HostArray`, re-wrapping when

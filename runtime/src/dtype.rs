@@ -90,6 +90,7 @@ impl fmt::Display for DType {
 
 /// A scalar value as written by a user (a Python-like weak scalar).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(into = "ScalarWire", from = "ScalarWire")]
 pub enum Scalar {
     /// A boolean.
     Bool(bool),
@@ -178,9 +179,48 @@ impl From<bool> for Scalar {
     }
 }
 
-/// An f64 that hashes and compares by its bits, so ops holding floats can be interned.
+/// A scalar on the wire: floats as their bits, so NaN, infinities and every last bit survive
+/// text formats such as JSON.
+#[derive(Serialize, Deserialize)]
+enum ScalarWire {
+    Bool(bool),
+    Int(i64),
+    FloatBits(u64),
+}
+impl From<Scalar> for ScalarWire {
+    fn from(s: Scalar) -> Self {
+        match s {
+            Scalar::Bool(b) => ScalarWire::Bool(b),
+            Scalar::Int(i) => ScalarWire::Int(i),
+            Scalar::Float(f) => ScalarWire::FloatBits(f.to_bits()),
+        }
+    }
+}
+impl From<ScalarWire> for Scalar {
+    fn from(s: ScalarWire) -> Self {
+        match s {
+            ScalarWire::Bool(b) => Scalar::Bool(b),
+            ScalarWire::Int(i) => Scalar::Int(i),
+            ScalarWire::FloatBits(f) => Scalar::Float(f64::from_bits(f)),
+        }
+    }
+}
+
+/// An f64 that hashes and compares by its bits, so ops holding floats can be interned; it is
+/// serialized as its bits (bit-exact, NaN and infinities included).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(into = "u64", from = "u64")]
 pub struct F64(pub f64);
+impl From<F64> for u64 {
+    fn from(f: F64) -> u64 {
+        f.0.to_bits()
+    }
+}
+impl From<u64> for F64 {
+    fn from(b: u64) -> F64 {
+        F64(f64::from_bits(b))
+    }
+}
 impl PartialEq for F64 {
     fn eq(&self, o: &Self) -> bool {
         self.0.to_bits() == o.0.to_bits()

@@ -11,6 +11,7 @@
 //! - `Random { dist, gstrides, param }` draws from Philox4x32-10 with key `(seed, stream)` of
 //!   `params.random[param]` at global index `g = base + sum_d c[d] * gstrides[d]` (see `philox.rs`
 //!   for the exact bit recipe per dist and dtype).
+//!
 //! Without `reduce`, the value `result` of every element is stored to output 0 (shape `shape`,
 //! dtype of `result`). With `reduce`, the elements are reduced over `reduce.axes` and the kernel
 //! stores the same partial fields as the CPU's `ReducePartial` / `ArgPartial` (shape `shape`

@@ -142,7 +142,9 @@ impl BinaryOp {
     pub fn dtypes(self, promoted: DType) -> Option<(DType, DType)> {
         use BinaryOp::*;
         match self {
-            Div => Some((promoted.float_of(), promoted.float_of())),
+            // True division: float32 stays, everything else (bool, ints) divides in float64.
+            Div if promoted == DType::F32 => Some((DType::F32, DType::F32)),
+            Div => Some((DType::F64, DType::F64)),
             And | Or | Xor => Some((DType::Bool, DType::Bool)),
             Sub | FloorDiv | Mod | Pow if promoted == DType::Bool => None,
             _ if self.is_predicate() => Some((promoted, DType::Bool)),

@@ -282,7 +282,8 @@ impl<'g> Tiler<'g> {
                 let step = if div > 0 {
                     (stop.0 - start.0) / div as f64
                 } else {
-                    f64::NAN
+                    // numpy: with nothing to divide by (one point) the only value is `start`.
+                    0.0
                 };
                 let last = (*endpoint && n > 1).then_some((n - 1, stop.0));
                 let start = start.0;
@@ -812,7 +813,9 @@ impl<'g> Tiler<'g> {
             }
             return Tiled { grid, chunks };
         }
-        // General case: each output box gathers from the input chunks overlapping its flat range.
+        // General case: each output box gathers from exactly the input chunks its elements come
+        // from, found by walking the box's rows (runs of consecutive flat indices) through the
+        // input grid one input-chunk segment at a time.
         let max_chunk = t
             .chunks
             .iter()
@@ -821,27 +824,44 @@ impl<'g> Tiler<'g> {
             .unwrap_or(1);
         let cs = auto_chunk_shape(shape, dtype, max_chunk * dtype.size());
         let grid: Vec<Vec<usize>> = shape.iter().zip(&cs).map(|(&d, &c)| split(d, c)).collect();
-        let in_counts = t.counts();
-        let in_boxes: Vec<(Region, ChunkId, usize, usize)> = grid_indices(&in_counts)
-            .into_iter()
-            .map(|idx| {
-                let r = t.region(&idx);
-                let (lo, hi) = flat_range(&r, in_shape);
-                (r, t.at(&idx), lo, hi)
-            })
-            .collect();
+        let in_bounds: Vec<Vec<usize>> = t.grid.iter().map(|g| boundaries(g)).collect();
         let in_full = in_shape.to_vec();
         let out_full = shape.to_vec();
+        let in_strides = crate::ir::row_major_strides(in_shape);
+        let out_strides = crate::ir::row_major_strides(shape);
         self.per_chunk(grid, dtype, |_, region| {
-            let (lo, hi) = flat_range(&region, &out_full);
-            let mut ins = Vec::new();
-            let mut offs = Vec::new();
-            for (r, c, a, b) in &in_boxes {
-                if *a <= hi && lo <= *b {
-                    ins.push(*c);
-                    offs.push(r.iter().map(|x| x.0).collect());
+            let nd = region.len();
+            let mut found: std::collections::BTreeSet<Vec<usize>> = Default::default();
+            let outer: Vec<usize> = region[..nd - 1].iter().map(|r| r.1 - r.0).collect();
+            let (l0, l1) = region[nd - 1];
+            for o in grid_indices(&outer) {
+                let mut f: usize = (0..nd - 1)
+                    .map(|d| (region[d].0 + o[d]) * out_strides[d])
+                    .sum::<usize>()
+                    + l0;
+                let mut left = l1 - l0;
+                while left > 0 {
+                    // Input coordinates of flat index f, and the chunk holding them.
+                    let c: Vec<usize> = (0..in_full.len())
+                        .map(|d| f / in_strides[d] % in_full[d])
+                        .collect();
+                    let idx: Vec<usize> = c
+                        .iter()
+                        .zip(&in_bounds)
+                        .map(|(&x, b)| b.partition_point(|&v| v <= x) - 1)
+                        .collect();
+                    let last = in_full.len() - 1;
+                    let seg = left.min(in_bounds[last][idx[last] + 1] - c[last]);
+                    found.insert(idx);
+                    f += seg;
+                    left -= seg;
                 }
             }
+            let ins = found.iter().map(|idx| t.at(idx)).collect();
+            let offs = found
+                .iter()
+                .map(|idx| t.region(idx).iter().map(|x| x.0).collect())
+                .collect();
             (
                 ChunkOp::ReshapeGather {
                     in_full: in_full.clone(),
@@ -940,16 +960,6 @@ pub fn partial_dtype(op: ReduceOp, x: DType) -> DType {
         ReduceOp::Min | ReduceOp::Max => x,
         ReduceOp::Any | ReduceOp::All => DType::Bool,
     }
-}
-
-/// Row-major flat indices of the first and last element of a non-empty box.
-fn flat_range(r: &Region, shape: &[usize]) -> (usize, usize) {
-    let first: Vec<usize> = r.iter().map(|x| x.0).collect();
-    let last: Vec<usize> = r.iter().map(|x| x.1 - 1).collect();
-    (
-        crate::chunk::ravel(&first, shape),
-        crate::chunk::ravel(&last, shape),
-    )
 }
 
 /// The range `[lo, hi)` of output positions `i` whose index `start + i*step` lies in `[c0, c1)`.

@@ -219,7 +219,7 @@ pub fn from_vec_and_array(cx: &mut Cx) -> Result<()> {
 }
 
 /// linspace(start, stop, 1) is `[start]` in numpy.
-pub fn bug_linspace_single_point(cx: &mut Cx) -> Result<()> {
+pub fn linspace_single_point(cx: &mut Cx) -> Result<()> {
     for endpoint in [true, false] {
         let got =
             cx.s.linspace(2.0, 5.0, 1, endpoint, DType::F64)
@@ -234,7 +234,7 @@ pub fn bug_linspace_single_point(cx: &mut Cx) -> Result<()> {
 }
 
 /// numpy >= 2.0 floors (not truncates) linspace values for integer dtypes.
-pub fn bug_linspace_int_floors(cx: &mut Cx) -> Result<()> {
+pub fn linspace_int_floors(cx: &mut Cx) -> Result<()> {
     let got =
         cx.s.linspace(-1.0, 1.0, 4, true, DType::I32)
             .to_array::<i32>()?;

@@ -640,7 +640,7 @@ pub fn division_by_zero(cx: &mut Cx) -> Result<()> {
 }
 
 /// numpy: true division of two bool arrays gives float64.
-pub fn bug_bool_true_divide_dtype(cx: &mut Cx) -> Result<()> {
+pub fn bool_true_divide_dtype(cx: &mut Cx) -> Result<()> {
     let t = cx.s.from_array(ArrayD::from_elem(IxDyn(&[3]), true));
     let q = t.div(&t)?;
     assert_eq!(

@@ -162,7 +162,7 @@ pub fn graph_json_round_trip(cx: &mut Cx) -> Result<()> {
     let g = ss.random(cx.rng().gen());
     let x = g.randn(&[13, 7], F64).with_chunks(&[4])?;
     let k = g.randint(0, 5, &[7, 4], I32)?;
-    // A float with a short decimal form (see bug_graph_json_float_precision for the others).
+    // A float with a short decimal form (see graph_json_float_precision for the others).
     let scalar = cx.rng().gen_range(-8000..8000) as f64 / 8.0;
     // Record a bit of everything (recording is enough: the graph keeps every node).
     let e = (&a * scalar + &x - &i).exp()?.where_(&x, 0.5)?;
@@ -205,7 +205,7 @@ pub fn graph_json_round_trip(cx: &mut Cx) -> Result<()> {
 }
 
 /// Every f64 must survive the JSON round trip bit for bit, also with 17 significant digits.
-pub fn bug_graph_json_float_precision(cx: &mut Cx) -> Result<()> {
+pub fn graph_json_float_precision(cx: &mut Cx) -> Result<()> {
     use rand::Rng;
     let wide: Vec<f64> = (0..500)
         .map(|_| cx.rng().gen_range(-1.0..1.0) * 10f64.powf(cx.rng().gen_range(-300.0..300.0)))
@@ -229,7 +229,7 @@ pub fn bug_graph_json_float_precision(cx: &mut Cx) -> Result<()> {
 }
 
 /// A graph holding NaN and infinities (fills, constants) must round-trip through JSON too.
-pub fn bug_graph_json_non_finite(cx: &mut Cx) -> Result<()> {
+pub fn graph_json_non_finite(cx: &mut Cx) -> Result<()> {
     let s = &cx.s;
     let x = s.from_array(ndarray::arr1(&[1.0, f64::INFINITY, f64::NAN]).into_dyn());
     let _y = x.maximum(&s.full(&[3], f64::NAN, F64))?;

@@ -87,18 +87,12 @@ macro_rules! conformance_suite {
                 error_empty_reduction, error_invalid_arguments, error_deferred_in_operators,
                 error_session_mismatch,
                 graph_json_round_trip,
-                #[ignore = "BUG: linspace(start, stop, 1) gives NaN instead of [start]"]
-                bug_linspace_single_point,
-                #[ignore = "BUG: linspace with an integer dtype truncates toward zero; numpy >= 2.0 floors"]
-                bug_linspace_int_floors,
-                #[ignore = "BUG: true division of two bool arrays gives float32, numpy gives float64"]
-                bug_bool_true_divide_dtype,
-                #[ignore = "BUG: Graph::to_json writes NaN/inf as null, from_json then fails"]
-                bug_graph_json_non_finite,
-                #[ignore = "BUG: Graph JSON round trip changes f64 values in the last bit"]
-                bug_graph_json_float_precision,
-                #[ignore = "BUG: general reshape reads every input chunk whose flat span overlaps (quadratic)"]
-                bug_reshape_gather_quadratic,
+                linspace_single_point,
+                linspace_int_floors,
+                bool_true_divide_dtype,
+                graph_json_non_finite,
+                graph_json_float_precision,
+                reshape_gather_reads_only_overlapping_chunks,
             );
         }
     };

@@ -541,7 +541,7 @@ pub fn rechunk(cx: &mut Cx) -> Result<()> {
 /// With small 2-D chunks the tiler's flat-range overlap test also takes every chunk whose flat
 /// span (a whole band of rows) overlaps, so chunk inputs and work grow quadratically
 /// ((2, 70000) in (2, 4) chunks, reshaped to 1-D, exhausts memory).
-pub fn bug_reshape_gather_quadratic(cx: &mut Cx) -> Result<()> {
+pub fn reshape_gather_reads_only_overlapping_chunks(cx: &mut Cx) -> Result<()> {
     let t =
         cx.s.zeros(&[2, 4000], DType::F64)
             .with_chunks(&[2, 4])?

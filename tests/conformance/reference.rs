@@ -269,13 +269,13 @@ pub fn slice(a: &ArrayD<f64>, args: &[SliceArg]) -> ArrayD<f64> {
     let mut full: Vec<SliceArg> = Vec::new();
     for &x in args {
         if x == SliceArg::Ellipsis {
-            full.extend(std::iter::repeat(tessera::all()).take(fill));
+            full.extend(std::iter::repeat_n(tessera::all(), fill));
         } else {
             full.push(x);
         }
     }
     if !args.contains(&SliceArg::Ellipsis) {
-        full.extend(std::iter::repeat(tessera::all()).take(fill));
+        full.extend(std::iter::repeat_n(tessera::all(), fill));
     }
     let mut out = a.clone();
     let mut ax = 0;

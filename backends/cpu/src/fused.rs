@@ -244,11 +244,9 @@ pub fn run(ir: &KernelIr, params: &KernelParams, inputs: &[&HostArray]) -> Resul
         }]),
         Some(r) => {
             let inner: usize = r.axes.iter().map(|&a| ir.shape[a]).product();
-            let outer = if inner == 0 {
-                ir.out_shape().iter().product()
-            } else {
-                n / inner
-            };
+            let outer = n
+                .checked_div(inner)
+                .unwrap_or_else(|| ir.out_shape().iter().product());
             match dt {
                 DType::Bool => reduce_out::<bool>(&plan, outer, inner),
                 DType::I32 => reduce_out::<i32>(&plan, outer, inner),

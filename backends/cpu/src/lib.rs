@@ -77,9 +77,18 @@ impl Backend for CpuBackend {
                 offset,
             } => {
                 let (a, s, stop) = (*start, *step, *stop);
-                one(source::ramp(shape[0], *offset, dt, |i| match stop {
-                    Some((last, v)) if i == last => v,
-                    _ => a + i as f64 * s,
+                // numpy >= 2 floors linspace values for integer dtypes.
+                let floor = !dt.is_float();
+                one(source::ramp(shape[0], *offset, dt, |i| {
+                    let v = match stop {
+                        Some((last, v)) if i == last => v,
+                        _ => a + i as f64 * s,
+                    };
+                    if floor {
+                        v.floor()
+                    } else {
+                        v
+                    }
                 }))
             }
             ChunkOp::Eye { k, row0, col0 } => one(source::eye(shape, *k, *row0, *col0, dt)),
