@@ -22,7 +22,8 @@ bin=$(cargo test --release -p tessera-kernels --test cuda_bench --no-run -j2 \
 [ -x "$bin" ] || { echo "no test binary (run the cargo command above to see why)"; exit 1; }
 rm -rf .gpu/ptx
 mkdir -p .gpu/ptx
-cp "$bin" .gpu/cuda_bench
+# Without debug info: the binary travels to the GPU machine (64 MiB limit there).
+strip -o .gpu/cuda_bench "$bin" 2>/dev/null || cp "$bin" .gpu/cuda_bench
 # Without a GPU here the test compiles the PTX, writes it and prints `skipped`.
 TESSERA_PTX_OUT=.gpu/ptx .gpu/cuda_bench --ignored --nocapture --test-threads=1 generated_kernels_on_gpu
 ls .gpu/ptx

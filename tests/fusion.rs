@@ -208,5 +208,9 @@ fn monte_carlo_pi_holds_no_array_in_memory() {
     assert!((pi - std::f64::consts::PI).abs() < 0.01, "{pi}");
     let stats = s.last_stats();
     // 20M points would be 160 MB of f32 randoms if materialized; fused, only partials live.
-    assert!(stats.peak_bytes < 4096, "peak live chunk bytes {}", stats.peak_bytes);
+    assert!(
+        stats.peak_bytes < 4096,
+        "peak live chunk bytes {}",
+        stats.peak_bytes
+    );
 }

@@ -152,7 +152,10 @@ struct Timing {
 /// Runs `enqueue` once untimed (warm-up), then `REPS` times (3 when the warm-up took over a
 /// second), each between two CUDA events; returns the median and spread.
 fn time(ctx: &Arc<CudaContext>, s: &Arc<CudaStream>, mut enqueue: impl FnMut()) -> Timing {
-    let ev = || ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).unwrap();
+    let ev = || {
+        ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .unwrap()
+    };
     let (a, b) = (ev(), ev());
     a.record(s).unwrap();
     enqueue();
@@ -278,7 +281,9 @@ fn generated_kernels_on_gpu() {
     unsafe { ctx.disable_event_tracking() };
     let s = ctx.default_stream();
     let sms = ctx
-        .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .attribute(
+            cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+        )
         .unwrap() as usize;
     let dev = ctx.name().unwrap_or_default();
     println!("device: {dev}, {sms} SMs");
@@ -320,7 +325,10 @@ fn generated_kernels_on_gpu() {
         let abi_grid = N.div_ceil(256).min(32 * sms);
         for (grid, label) in [
             (abi_grid, format!("{abi_grid} blocks (min(n/256, 32*SMs))")),
-            (N / 256, format!("{} blocks (one element per thread)", N / 256)),
+            (
+                N / 256,
+                format!("{} blocks (one element per thread)", N / 256),
+            ),
         ] {
             poison(&s, &mut out);
             let t = time(&ctx, &s, || launch(&s, f, Some(&x), &mut out, &words, grid));
@@ -334,7 +342,9 @@ fn generated_kernels_on_gpu() {
             let check = if bad == 0 && sum == want_sum {
                 format!("all {N} exact; sum {sum} exact")
             } else {
-                failures.push(format!("add_mul grid {grid}: {bad} elements wrong, sum {sum}"));
+                failures.push(format!(
+                    "add_mul grid {grid}: {bad} elements wrong, sum {sum}"
+                ));
                 format!("WRONG: {bad} elements differ")
             };
             let r = gbs(8.0 * N as f64, t.median);
@@ -352,10 +362,7 @@ fn generated_kernels_on_gpu() {
     // (b) add_mul + Sum: one block over [n], then 4096 blocks over [4096, 2^18].
     for (k, label) in [
         (1, "1 block (full reduction of [2^30])".to_string()),
-        (
-            2,
-            format!("{SUM_ROWS} blocks x 2^18 (per-chunk partials)"),
-        ),
+        (2, format!("{SUM_ROWS} blocks x 2^18 (per-chunk partials)")),
     ] {
         let (ir, f) = (&kernels[k].1, &funcs[k]);
         let out_n: usize = ir.out_shape().iter().product();
@@ -363,7 +370,9 @@ fn generated_kernels_on_gpu() {
         let words = pack_params(ir, &KernelParams::default());
         let mut out: CudaSlice<f64> = unsafe { s.alloc(out_n) }.expect("alloc");
         poison(&s, &mut out);
-        let t = time(&ctx, &s, || launch(&s, f, Some(&x), &mut out, &words, out_n));
+        let t = time(&ctx, &s, || {
+            launch(&s, f, Some(&x), &mut out, &words, out_n)
+        });
         let got = s.clone_dtoh(&out).expect("download");
         let row_want = pattern_sum(N / out_n);
         let bad = got.iter().filter(|&&v| v != row_want).count();
@@ -436,7 +445,10 @@ fn generated_kernels_on_gpu() {
         }
         let err = (pi - std::f64::consts::PI).abs();
         let check = if err < 1e-3 && row_bad.is_empty() && got.iter().all(|&c| c >= 0) {
-            format!("pi {pi:.7} (|err| {err:.1e}); rows 0, {} == CPU", PI_ROWS - 1)
+            format!(
+                "pi {pi:.7} (|err| {err:.1e}); rows 0, {} == CPU",
+                PI_ROWS - 1
+            )
         } else {
             failures.push(format!("mc_pi: pi {pi}, {}", row_bad.join("; ")));
             format!("WRONG: pi {pi}; {}", row_bad.join("; "))
@@ -444,7 +456,10 @@ fn generated_kernels_on_gpu() {
         let gp = points / (t.median * 1e-3) / 1e9;
         rows.push(Row {
             name: "(c) mc_pi".into(),
-            launch: format!("{PI_ROWS} blocks x {PI_COLS} = {} points", PI_ROWS * PI_COLS),
+            launch: format!(
+                "{PI_ROWS} blocks x {PI_COLS} = {} points",
+                PI_ROWS * PI_COLS
+            ),
             t,
             rate: format!("{gp:.1} Gpoints/s"),
             frac: String::new(),
