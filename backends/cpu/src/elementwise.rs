@@ -36,6 +36,37 @@ pub(crate) fn map2<T: Elem, U: Elem>(
     shape: &[usize],
     f: impl Fn(T, T) -> U + Sync + Send,
 ) -> ArrayD<U> {
+    let n: usize = shape.iter().product();
+    // Contiguous fast paths: equal shapes, or one side a single value.
+    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
+        let big = n >= PAR_MIN;
+        let v: Option<Vec<U>> = if a.shape() == shape && b.shape() == shape {
+            Some(if big {
+                x.par_iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+            } else {
+                x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect()
+            })
+        } else if x.len() == 1 && b.shape() == shape {
+            let p = x[0];
+            Some(if big {
+                y.par_iter().map(|&q| f(p, q)).collect()
+            } else {
+                y.iter().map(|&q| f(p, q)).collect()
+            })
+        } else if y.len() == 1 && a.shape() == shape {
+            let q = y[0];
+            Some(if big {
+                x.par_iter().map(|&p| f(p, q)).collect()
+            } else {
+                x.iter().map(|&p| f(p, q)).collect()
+            })
+        } else {
+            None
+        };
+        if let Some(v) = v {
+            return shaped(shape, v);
+        }
+    }
     let sh = IxDyn(shape);
     let av = a
         .broadcast(sh.clone())

@@ -179,7 +179,7 @@ impl<'a> Plan<'a> {
 }
 
 fn elementwise_out<T: Elem>(plan: &Plan, n: usize) -> Result<HostArray> {
-    let mut data = vec![T::default(); n];
+    let mut data = crate::memory::zeroed_vec::<T>(n);
     data.par_chunks_mut(BLOCK)
         .enumerate()
         .try_for_each(|(b, out)| -> Result<()> {

@@ -4,6 +4,7 @@
 mod elementwise;
 mod fused;
 mod gemm;
+mod memory;
 mod movement;
 mod reduce;
 mod source;

@@ -21,7 +21,7 @@ pub fn fill_indexed<T: Elem>(
     for d in (0..nd.saturating_sub(1)).rev() {
         strides[d] = strides[d + 1] * full[d + 1] as u64;
     }
-    let mut data = vec![T::default(); n];
+    let mut data = crate::memory::zeroed_vec::<T>(n);
     data.par_chunks_mut(BLOCK).enumerate().for_each(|(b, out)| {
         // Unravel the block's first local index, then walk.
         let mut idx = vec![0usize; nd];
