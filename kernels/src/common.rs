@@ -352,16 +352,10 @@ pub(crate) fn suffix(d: DType) -> &'static str {
     }
 }
 
-/// Words of one Philox output a value of `dist` in `dtype` takes (`philox::words_per_value`):
+/// Words of one Philox output a value of `dist` in `dtype` takes (the runtime's recipe):
 /// `4 / k` consecutive elements share one call.
 pub(crate) fn words_per_value(dist: Dist, dtype: DType) -> u32 {
-    match (dist, dtype) {
-        (Dist::Uniform { .. }, DType::F32) => 1,
-        (Dist::Uniform { .. }, _) => 2,
-        (Dist::Normal { .. }, DType::F32) => 2,
-        (Dist::Normal { .. }, _) => 4,
-        (Dist::RandInt { .. }, _) => 2,
-    }
+    tessera_runtime::philox::words_per_value(dist, dtype) as u32
 }
 
 /// Parameters of a uniform/normal draw, precomputed the way `tessera-cpu` does.

@@ -307,6 +307,21 @@ pub fn ravel(idx: &[usize], dims: &[usize]) -> usize {
     idx.iter().zip(dims).fold(0, |acc, (&i, &d)| acc * d + i)
 }
 
+/// Every chunk of a grid (chunk sizes per axis): its index and its box, row-major.
+pub fn grid_boxes(grid: &[Vec<usize>]) -> Vec<(Vec<usize>, Region)> {
+    let t = Tiled {
+        grid: grid.to_vec(),
+        chunks: vec![],
+    };
+    grid_indices(&t.counts())
+        .into_iter()
+        .map(|idx| {
+            let r = t.region(&idx);
+            (idx, r)
+        })
+        .collect()
+}
+
 /// Every multi-index of a grid of `dims`, row-major.
 pub fn grid_indices(dims: &[usize]) -> Vec<Vec<usize>> {
     let total: usize = dims.iter().product();

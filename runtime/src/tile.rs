@@ -7,7 +7,7 @@
 //! K in order, each step runnable as soon as its product's inputs exist.
 
 use crate::array::Region;
-use crate::chunk::{grid_indices, ChunkGraph, ChunkId, ChunkNode, ChunkOp, Tiled};
+use crate::chunk::{grid_boxes, grid_indices, ChunkGraph, ChunkId, ChunkNode, ChunkOp, Tiled};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
@@ -152,14 +152,8 @@ impl<'g> Tiler<'g> {
             return t.clone();
         }
         let in_b: Vec<Vec<usize>> = t.grid.iter().map(|g| boundaries(g)).collect();
-        let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
-        let tmp = Tiled {
-            grid: grid.to_vec(),
-            chunks: vec![],
-        };
         let mut chunks = Vec::new();
-        for idx in grid_indices(&counts) {
-            let region = tmp.region(&idx);
+        for (_, region) in grid_boxes(grid) {
             // Input chunk index ranges overlapping the region, per axis.
             let ranges: Vec<(usize, usize)> = region
                 .iter()
@@ -583,22 +577,13 @@ impl<'g> Tiler<'g> {
         dtype: DType,
         mut f: impl FnMut(&[usize], Region) -> (ChunkOp, Vec<ChunkId>),
     ) -> Result<Tiled> {
-        let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
-        let tmp = Tiled {
-            grid,
-            chunks: vec![],
-        };
         let mut chunks = Vec::new();
-        for idx in grid_indices(&counts) {
-            let region = tmp.region(&idx);
+        for (idx, region) in grid_boxes(&grid) {
             let shape = region_size(&region);
             let (op, ins) = f(&idx, region);
             chunks.push(self.push(op, ins, shape, dtype));
         }
-        Ok(Tiled {
-            grid: tmp.grid,
-            chunks,
-        })
+        Ok(Tiled { grid, chunks })
     }
 
     fn elementwise(
@@ -796,22 +781,15 @@ impl<'g> Tiler<'g> {
                     None => vec![1],
                 })
                 .collect();
-            let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
-            let tmp = Tiled {
-                grid: grid.clone(),
-                chunks: vec![],
-            };
-            let mut chunks = Vec::new();
-            for idx in grid_indices(&counts) {
-                let mut in_idx = vec![0; in_shape.len()];
-                for (k, &b) in big_out.iter().enumerate() {
-                    in_idx[big_in[k]] = idx[b];
-                }
-                let src = t.at(&in_idx);
-                let sh = region_size(&tmp.region(&idx));
-                chunks.push(self.push(ChunkOp::Reshape, vec![src], sh, dtype));
-            }
-            return Tiled { grid, chunks };
+            return self
+                .per_chunk(grid, dtype, |idx, _| {
+                    let mut in_idx = vec![0; in_shape.len()];
+                    for (k, &b) in big_out.iter().enumerate() {
+                        in_idx[big_in[k]] = idx[b];
+                    }
+                    (ChunkOp::Reshape, vec![t.at(&in_idx)])
+                })
+                .expect("per_chunk does not fail");
         }
         // General case: each output box gathers from exactly the input chunks its elements come
         // from, found by walking the box's rows (runs of consecutive flat indices) through the
@@ -907,14 +885,9 @@ impl<'g> Tiler<'g> {
         grid.push(b.grid[n - 1].clone());
         let a2 = self.rechunk(a, &ga, dtype);
         let b2 = self.rechunk(b, &gb, dtype);
-        let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
-        let tmp = Tiled {
-            grid: grid.clone(),
-            chunks: vec![],
-        };
         let mut chunks = Vec::new();
-        for idx in grid_indices(&counts) {
-            let shape = region_size(&tmp.region(&idx));
+        for (idx, region) in grid_boxes(&grid) {
+            let shape = region_size(&region);
             let mut acc: Option<ChunkId> = None;
             for k in 0..gk.len() {
                 let mut ia: Vec<usize> = (0..nb)

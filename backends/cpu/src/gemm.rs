@@ -5,16 +5,13 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayD, ArrayView2, ArrayViewMut2, Ix2, IxDyn, SliceInfoElem};
 use tessera_runtime::{Elem, Error, HostArray, Result};
 
-fn batch_view<'a, T>(a: &'a ArrayD<T>, bidx: &[usize]) -> ArrayView2<'a, T> {
-    let nb = a.ndim() - 2;
-    let info: Vec<SliceInfoElem> = (0..a.ndim())
+/// Slice selecting matrix `bidx` of a batched array of `shape` (batch axes of size 1 broadcast).
+fn batch_index(shape: &[usize], bidx: &[usize]) -> Vec<SliceInfoElem> {
+    let nb = shape.len() - 2;
+    (0..shape.len())
         .map(|d| {
             if d < nb {
-                SliceInfoElem::Index(if a.shape()[d] == 1 {
-                    0
-                } else {
-                    bidx[d] as isize
-                })
+                SliceInfoElem::Index(if shape[d] == 1 { 0 } else { bidx[d] as isize })
             } else {
                 SliceInfoElem::Slice {
                     start: 0,
@@ -23,8 +20,11 @@ fn batch_view<'a, T>(a: &'a ArrayD<T>, bidx: &[usize]) -> ArrayView2<'a, T> {
                 }
             }
         })
-        .collect();
-    a.slice(info.as_slice())
+        .collect()
+}
+
+fn batch_view<'a, T>(a: &'a ArrayD<T>, bidx: &[usize]) -> ArrayView2<'a, T> {
+    a.slice(batch_index(a.shape(), bidx).as_slice())
         .into_dimensionality::<Ix2>()
         .expect("two trailing axes")
 }
@@ -60,19 +60,7 @@ fn batched<T: Elem>(
     };
     let nb = shape.len() - 2;
     for bidx in tessera_runtime::chunk::grid_indices(&shape[..nb]) {
-        let info: Vec<SliceInfoElem> = (0..shape.len())
-            .map(|d| {
-                if d < nb {
-                    SliceInfoElem::Index(bidx[d] as isize)
-                } else {
-                    SliceInfoElem::Slice {
-                        start: 0,
-                        end: None,
-                        step: 1,
-                    }
-                }
-            })
-            .collect();
+        let info = batch_index(shape, &bidx);
         let cv = out
             .slice_mut(info.as_slice())
             .into_dimensionality::<Ix2>()
