@@ -166,7 +166,7 @@ pub fn run_workload(s: &Session, workload: &str, n: usize, repeat: usize) -> Res
         }
         "std_expr" => {
             let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[1024])?;
-            let (t, v) = time(repeat, || crate::workloads::std_expr(s, &a))?;
+            let (t, v) = time(repeat, || crate::workloads::std_expr(&a))?;
             (t, v, None, Some(2.0 * (n as f64).powi(3)))
         }
         "sgemm" => {

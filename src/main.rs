@@ -183,7 +183,7 @@ fn run_one(
             let a = a
                 .with_chunks(&[chunk.unwrap_or(1000)])
                 .map_err(|e| e.to_string())?;
-            workloads::std_expr(s, &a)
+            workloads::std_expr(&a)
         }
         w => {
             return Err(format!(

@@ -19,8 +19,7 @@ pub fn pi(s: &Session, n: usize, chunk: usize, seed: u64) -> Result<f64> {
 ///
 /// # Errors
 /// Graph or backend errors.
-pub fn std_expr(s: &Session, a: &Tensor) -> Result<f64> {
-    let _ = s;
+pub fn std_expr(a: &Tensor) -> Result<f64> {
     (a.dot(&a.T()?)? - a).std(Axes::All, false, 0)?.item()
 }
 
