@@ -36,7 +36,6 @@ use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, LaunchConfig, PushKernelArg,
 };
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
 use std::sync::Arc;
 use tessera_cpu::CpuBackend;
 use tessera_kernels::{kernel_name, output_dtypes, pack_params, CudaRenderer};
@@ -111,34 +110,6 @@ fn kernels() -> Vec<(&'static str, KernelIr)> {
         ),
         ("bench_mc_pi", mc_pi(PI_ROWS, PI_COLS)),
     ]
-}
-
-fn compile(name: &str, src: &str) -> Result<Ptx, String> {
-    if let Some(dir) = std::env::var_os("TESSERA_PTX_DIR") {
-        let p = std::path::PathBuf::from(dir).join(format!("{name}.ptx"));
-        return std::fs::read_to_string(&p)
-            .map(Ptx::from_src)
-            .map_err(|e| format!("{}: {e}", p.display()));
-    }
-    tools::nvrtc()?;
-    let ptx = compile_ptx_with_opts(
-        src,
-        CompileOptions {
-            arch: Some("compute_90"),
-            name: Some(format!("{name}.cu")),
-            ..Default::default()
-        },
-    )
-    .map_err(|e| format!("NVRTC: {e}"))?;
-    if let Some(out) = std::env::var_os("TESSERA_PTX_OUT") {
-        std::fs::create_dir_all(&out).map_err(|e| format!("TESSERA_PTX_OUT: {e}"))?;
-        std::fs::write(
-            std::path::PathBuf::from(out).join(format!("{name}.ptx")),
-            ptx.to_src(),
-        )
-        .map_err(|e| format!("write PTX: {e}"))?;
-    }
-    Ok(ptx)
 }
 
 /// Statistics of one benchmark row (milliseconds).
@@ -254,7 +225,7 @@ fn generated_kernels_on_gpu() {
     let mut ptxs = Vec::new();
     for (name, ir) in &kernels {
         let src = CudaRenderer.render(ir).expect("cuda renders");
-        match compile(name, &src) {
+        match tools::cuda_ptx(name, &src) {
             Ok(p) => ptxs.push(p),
             Err(e) if !have_driver => {
                 println!("skipped: no CUDA driver (libcuda) on this machine; {e}");

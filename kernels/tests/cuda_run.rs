@@ -10,7 +10,6 @@ mod common;
 mod tools;
 
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
 use std::sync::Arc;
 use tessera_cpu::CpuBackend;
 use tessera_kernels::{kernel_name, output_dtypes, pack_params, CudaRenderer};
@@ -204,24 +203,6 @@ fn tolerance(name: &str) -> Tol {
     }
 }
 
-fn ptx(name: &str, src: &str) -> Result<Ptx, String> {
-    if let Some(dir) = std::env::var_os("TESSERA_PTX_DIR") {
-        let p = std::path::PathBuf::from(dir).join(format!("{name}.ptx"));
-        return std::fs::read_to_string(&p)
-            .map(Ptx::from_src)
-            .map_err(|e| format!("{}: {e}", p.display()));
-    }
-    tools::nvrtc()?;
-    compile_ptx_with_opts(
-        src,
-        CompileOptions {
-            arch: Some("compute_90"),
-            ..Default::default()
-        },
-    )
-    .map_err(|e| format!("NVRTC: {e}"))
-}
-
 #[test]
 fn cuda_kernels_match_cpu() {
     // SAFETY: only tries to dlopen libcuda under its usual names.
@@ -243,7 +224,7 @@ fn cuda_kernels_match_cpu() {
     for (name, ir) in common::cuda_all() {
         let name = name.as_str();
         let src = CudaRenderer.render(&ir).expect("cuda renders");
-        let ptx = match ptx(name, &src) {
+        let ptx = match tools::cuda_ptx(name, &src) {
             Ok(p) => p,
             Err(e) if ran == 0 => {
                 println!("skipped: {e}");

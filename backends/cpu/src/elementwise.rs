@@ -1,5 +1,6 @@
 //! Elementwise kernels on host chunks (numpy semantics), parallel over large chunks.
 
+use crate::shaped;
 use ndarray::{ArrayD, IxDyn, Zip};
 use num_traits::Float;
 use rayon::prelude::*;
@@ -8,10 +9,6 @@ use tessera_runtime::{DType, Elem, Error, HostArray, Result};
 
 /// Chunks smaller than this run on one thread.
 const PAR_MIN: usize = 1 << 15;
-
-fn shaped<U>(shape: &[usize], v: Vec<U>) -> ArrayD<U> {
-    ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape")
-}
 
 pub(crate) fn map1<T: Elem, U: Elem>(a: &ArrayD<T>, f: impl Fn(T) -> U + Sync + Send) -> ArrayD<U> {
     // Contiguous fast path: a plain slice loop the compiler vectorizes.

@@ -4,6 +4,7 @@
 //! run in parallel (rayon); a reduction tail folds the blocks of each row in order, exactly as
 //! the unfused reduction does.
 
+use crate::col;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -26,11 +27,6 @@ struct Plan<'a> {
     /// Per instruction that draws random numbers: global strides in iteration order, and
     /// whether they are the contiguous ones (global index = base + position).
     rand_strides: Vec<Option<(Vec<u64>, bool)>>,
-}
-
-fn col<T>(v: Vec<T>) -> ArrayD<T> {
-    let n = v.len();
-    ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("1-D column")
 }
 
 /// Offsets `sum_d c[d] * strides[d]` of `len` consecutive elements from flat position `p0`.

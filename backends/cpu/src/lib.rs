@@ -38,6 +38,17 @@ fn total_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// A row-major array of `shape` from `v` (lengths agree by construction).
+pub(crate) fn shaped<T>(shape: &[usize], v: Vec<T>) -> ndarray::ArrayD<T> {
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).expect("length matches shape")
+}
+
+/// A 1-D array of `v`.
+pub(crate) fn col<T>(v: Vec<T>) -> ndarray::ArrayD<T> {
+    let n = v.len();
+    shaped(&[n], v)
+}
+
 fn one(x: HostArray) -> ChunkData {
     vec![x]
 }

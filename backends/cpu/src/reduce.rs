@@ -6,6 +6,7 @@
 //! whatever the thread count. Float partials accumulate in f64 (var/std as count, mean and M2,
 //! merged by Chan's formula).
 
+use crate::shaped;
 use ndarray::{ArrayD, Axis, IxDyn};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -231,25 +232,21 @@ where
     }
 }
 
-fn shaped<T: Elem>(v: Vec<T>, shape: &[usize]) -> ArrayD<T> {
-    ArrayD::from_shape_vec(IxDyn(shape), v).expect("partial shape")
-}
-
 /// The partial fields (see `tile::partial_dtype`) from row accumulators.
 pub fn fields<T: Elem>(kind: ReduceKind, accs: &[Acc<T>], shape: &[usize]) -> Vec<HostArray> {
     match accs.first() {
         Some(Acc::F(_)) => vec![shaped(
+            shape,
             accs.iter()
                 .map(|a| if let Acc::F(x) = a { *x } else { 0.0 })
                 .collect(),
-            shape,
         )
         .into()],
         Some(Acc::I(_)) => vec![shaped(
+            shape,
             accs.iter()
                 .map(|a| if let Acc::I(x) = a { *x } else { 0 })
                 .collect(),
-            shape,
         )
         .into()],
         Some(Acc::M(..)) => {
@@ -264,21 +261,22 @@ pub fn fields<T: Elem>(kind: ReduceKind, accs: &[Acc<T>], shape: &[usize]) -> Ve
                     })
                     .collect()
             };
-            vec![shaped(get(0), shape).into(), shaped(get(1), shape).into()]
+            vec![shaped(shape, get(0)).into(), shaped(shape, get(1)).into()]
         }
         Some(Acc::V(_)) => vec![T::wrap(shaped(
+            shape,
             accs.iter()
                 .map(|a| if let Acc::V(x) = a { *x } else { T::default() })
                 .collect(),
-            shape,
         ))],
         Some(Acc::B(_)) => vec![shaped(
-            accs.iter().map(|a| matches!(a, Acc::B(true))).collect(),
             shape,
+            accs.iter().map(|a| matches!(a, Acc::B(true))).collect(),
         )
         .into()],
         Some(Acc::A(..)) => vec![
             T::wrap(shaped(
+                shape,
                 accs.iter()
                     .map(|a| {
                         if let Acc::A(v, _) = a {
@@ -288,13 +286,12 @@ pub fn fields<T: Elem>(kind: ReduceKind, accs: &[Acc<T>], shape: &[usize]) -> Ve
                         }
                     })
                     .collect(),
-                shape,
             )),
             shaped(
+                shape,
                 accs.iter()
                     .map(|a| if let Acc::A(_, i) = a { *i as i64 } else { 0 })
                     .collect(),
-                shape,
             )
             .into(),
         ],
@@ -410,7 +407,7 @@ pub fn combine(op: ReduceOp, parts: &[&Vec<HostArray>], counts: &[f64]) -> Resul
                 }
                 count += counts[k];
             }
-            vec![shaped(mean, &shape).into(), shaped(m2, &shape).into()]
+            vec![shaped(&shape, mean).into(), shaped(&shape, m2).into()]
         }
     })
 }

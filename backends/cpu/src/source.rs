@@ -1,5 +1,6 @@
 //! Source kernels: constants, fills, ranges, eye and counter-based random numbers.
 
+use crate::col;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 use tessera_runtime::op::Dist;
@@ -63,11 +64,6 @@ pub fn full(shape: &[usize], value: Scalar, dtype: DType) -> HostArray {
 pub fn ramp(len: usize, offset: usize, dtype: DType, f: impl Fn(usize) -> f64 + Sync) -> HostArray {
     let v = fill_indexed::<f64>(&[len], &[offset], &[offset + len], |g| f(g as usize));
     HostArray::F64(v).cast(dtype)
-}
-
-fn col<T>(v: Vec<T>) -> ArrayD<T> {
-    let n = v.len();
-    ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("1-D")
 }
 
 /// Values of `dist` in `dtype` for `n` elements whose Philox words are `ws[first + i*k ..]`

@@ -1,6 +1,7 @@
 //! NVRTC and ptxas discovery shared by the CUDA tests.
 #![allow(dead_code)]
 
+use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
 use std::path::PathBuf;
 
 /// Makes libnvrtc loadable, or says why not.
@@ -38,4 +39,35 @@ pub fn ptxas() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join("ptxas"))
         .find(|p| p.is_file())
+}
+
+/// The PTX of generated kernel `name`: read from `TESSERA_PTX_DIR` when set (a machine with a
+/// driver but no NVRTC), else compiled with NVRTC for compute_90 and, with `TESSERA_PTX_OUT`,
+/// also written there.
+pub fn cuda_ptx(name: &str, src: &str) -> Result<Ptx, String> {
+    if let Some(dir) = std::env::var_os("TESSERA_PTX_DIR") {
+        let p = std::path::PathBuf::from(dir).join(format!("{name}.ptx"));
+        return std::fs::read_to_string(&p)
+            .map(Ptx::from_src)
+            .map_err(|e| format!("{}: {e}", p.display()));
+    }
+    nvrtc()?;
+    let ptx = compile_ptx_with_opts(
+        src,
+        CompileOptions {
+            arch: Some("compute_90"),
+            name: Some(format!("{name}.cu")),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("NVRTC: {e}"))?;
+    if let Some(out) = std::env::var_os("TESSERA_PTX_OUT") {
+        std::fs::create_dir_all(&out).map_err(|e| format!("TESSERA_PTX_OUT: {e}"))?;
+        std::fs::write(
+            std::path::PathBuf::from(out).join(format!("{name}.ptx")),
+            ptx.to_src(),
+        )
+        .map_err(|e| format!("write PTX: {e}"))?;
+    }
+    Ok(ptx)
 }
