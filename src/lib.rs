@@ -9,6 +9,7 @@
 //! ```
 
 pub mod bench;
+pub mod chart;
 pub mod workloads;
 
 use std::sync::Arc;

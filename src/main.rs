@@ -113,24 +113,46 @@ fn real_main() -> Result<(), String> {
                 .first()
                 .map_or(8 << 30, |d| d.memory_bytes);
             let mut rows = Vec::new();
-            for w in workloads.split(',').filter(|w| !w.is_empty()) {
+            let list: Vec<&str> = workloads.split(',').filter(|w| !w.is_empty()).collect();
+            // One step per workload plus the Python side; hidden when stderr is not a terminal.
+            let bar = indicatif::ProgressBar::new(list.len() as u64 + u64::from(!no_python));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+                    .map_err(|e| e.to_string())?,
+            );
+            for w in list {
                 let n = match size.iter().find_map(|kv| kv.strip_prefix(&format!("{w}="))) {
                     Some(v) => parse_count(v)?,
                     None => tessera::bench::default_size(w, mem),
                 };
-                eprintln!("tessera: {w} n={n} on {}", s.backend().name());
+                let msg = format!("tessera: {w} n={n} on {}", s.backend().name());
+                bar.set_message(msg.clone());
+                if bar.is_hidden() {
+                    eprintln!("{msg}");
+                }
+                // A fresh session per workload: the graph of the previous one (and the data it
+                // holds) is gone, so each row's peak RSS is its own.
+                let ws = tessera::Session::new(s.backend().clone());
                 rows.push(
-                    tessera::bench::run_workload(&s, w, n, repeat).map_err(|e| e.to_string())?,
+                    tessera::bench::run_workload(&ws, w, n, repeat).map_err(|e| e.to_string())?,
                 );
+                bar.inc(1);
             }
             let out = std::path::PathBuf::from(out);
             std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
             let py = if no_python {
                 Err("--no-python".to_string())
             } else {
-                eprintln!("numpy/cupy: running benches/harness.py at the same sizes");
-                tessera::bench::run_python(&rows, repeat, &out)
+                let msg = "numpy/cupy: running benches/harness.py at the same sizes";
+                bar.set_message(msg);
+                if bar.is_hidden() {
+                    eprintln!("{msg}");
+                }
+                let py = tessera::bench::run_python(&rows, repeat, &out);
+                bar.inc(1);
+                py
             };
+            bar.finish_and_clear();
             let copy = tessera::bench::host_copy_bandwidth();
             let (table, doc) = tessera::bench::report(&rows, &py, copy);
             print!("{table}");
@@ -138,6 +160,15 @@ fn real_main() -> Result<(), String> {
             let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
             std::fs::write(&path, text).map_err(|e| e.to_string())?;
             println!("results: {}", path.display());
+            let png = out.join("ratios.png");
+            let title = format!(
+                "Tessera ({}) speedup, same run as NumPy/CuPy",
+                s.backend().name()
+            );
+            match tessera::chart::write_png(&doc, &title, &png) {
+                Ok(()) => println!("chart: {}", png.display()),
+                Err(e) => eprintln!("chart not written: {e}"),
+            }
             Ok(())
         }
         Cmd::Run {
