@@ -17,6 +17,8 @@ pub struct RunStats {
     pub peak_bytes: usize,
     /// Tasks per chunk-op name.
     pub per_op: Vec<(String, usize)>,
+    /// Tiers, links and lanes of a scheduled (budgeted) run; `None` for in-memory runs.
+    pub memory: Option<MemoryStats>,
 }
 
 struct State {
@@ -188,6 +190,532 @@ pub fn run(
             tasks: tasks.into_inner(),
             peak_bytes: peak.into_inner(),
             per_op,
+            memory: None,
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scheduled Executor: runs a `Plan` with a compute lane and a copy lane per device, a disk
+// lane and a free lane per tier, each a thread that takes its steps in plan order once the
+// steps they wait for are done. Every buffer is charged to its tier; spill reads that fail
+// (missing or damaged file) recompute the chunk from its lineage.
+
+use crate::backend::DeviceChunk;
+use crate::chunk::ChunkNode;
+use crate::schedule::{self, tier_index, Budgets, Lane, Plan, Step};
+use crate::storage::{MemoryConfig, SpillDir};
+use crate::Tier;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Condvar;
+use std::time::Instant;
+
+/// A link data moves over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Link {
+    /// Host to device.
+    HostToDevice,
+    /// Device to host.
+    DeviceToHost,
+    /// Host to disk (spill).
+    HostToDisk,
+    /// Disk to host (unspill).
+    DiskToHost,
+    /// Device to device.
+    DeviceToDevice,
+}
+
+const LINKS: [Link; 5] = [
+    Link::HostToDevice,
+    Link::DeviceToHost,
+    Link::HostToDisk,
+    Link::DiskToHost,
+    Link::DeviceToDevice,
+];
+
+/// What a scheduled run measured, per tier, link and device.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemoryStats {
+    /// Budget per tier: devices, then host, then disk.
+    pub budgets: Vec<(Tier, u64)>,
+    /// Peak bytes per tier (same order).
+    pub peak: Vec<(Tier, u64)>,
+    /// Peak bytes per tier in the plan's simulation (same order).
+    pub planned_peak: Vec<(Tier, u64)>,
+    /// Bytes moved per link.
+    pub moved: Vec<(Link, u64)>,
+    /// Chunks written to disk.
+    pub spills: usize,
+    /// Chunks read back from disk.
+    pub unspills: usize,
+    /// Chunks recomputed from their lineage because a spill file was missing or damaged.
+    pub recomputed: usize,
+    /// Kernels run per device.
+    pub kernels: Vec<usize>,
+    /// Seconds in kernels per device.
+    pub kernel_seconds: Vec<f64>,
+    /// Seconds in copies per device lane.
+    pub copy_seconds: Vec<f64>,
+    /// Seconds in spill reads and writes.
+    pub disk_seconds: f64,
+    /// Seconds spent planning.
+    pub plan_seconds: f64,
+    /// Steps in the plan: (runs, copies, frees).
+    pub steps: (usize, usize, usize),
+}
+
+impl MemoryStats {
+    /// Peak bytes of a tier.
+    pub fn peak_of(&self, t: Tier) -> u64 {
+        self.peak.iter().find(|p| p.0 == t).map_or(0, |p| p.1)
+    }
+    /// Budget of a tier.
+    pub fn budget_of(&self, t: Tier) -> u64 {
+        self.budgets.iter().find(|p| p.0 == t).map_or(0, |p| p.1)
+    }
+    /// Bytes moved over a link.
+    pub fn moved_over(&self, l: Link) -> u64 {
+        self.moved.iter().find(|p| p.0 == l).map_or(0, |p| p.1)
+    }
+}
+
+#[derive(Default)]
+struct Slots {
+    host: Option<(Arc<ChunkData>, u64)>,
+    dev: Vec<(usize, Arc<DeviceChunk>, u64)>,
+    disk: Option<u64>,
+}
+
+struct Sched<'a> {
+    cg: &'a ChunkGraph,
+    backend: &'a dyn Backend,
+    plan: &'a Plan,
+    spill: &'a SpillDir,
+    cfg: &'a MemoryConfig,
+    slots: Vec<Mutex<Slots>>,
+    done: Vec<AtomicBool>,
+    lock: Mutex<()>,
+    cv: Condvar,
+    failed: AtomicBool,
+    error: Mutex<Option<Error>>,
+    used: Vec<AtomicU64>,
+    peak: Vec<AtomicU64>,
+    moved: [AtomicU64; 5],
+    spills: AtomicUsize,
+    unspills: AtomicUsize,
+    recomputed: AtomicUsize,
+    kernels: Vec<AtomicUsize>,
+    kernel_ns: Vec<AtomicU64>,
+    copy_ns: Vec<AtomicU64>,
+    disk_ns: AtomicU64,
+    tasks: AtomicUsize,
+    per_op: Mutex<HashMap<&'static str, usize>>,
+}
+
+fn data_bytes(d: &ChunkData) -> u64 {
+    d.iter().map(|a| a.nbytes() as u64).sum()
+}
+
+impl Sched<'_> {
+    fn ndev(&self) -> usize {
+        self.plan.devices()
+    }
+    fn charge(&self, t: Tier, b: u64) {
+        let i = tier_index(t, self.ndev());
+        let now = self.used[i].fetch_add(b, Ordering::SeqCst) + b;
+        self.peak[i].fetch_max(now, Ordering::SeqCst);
+    }
+    fn uncharge(&self, t: Tier, b: u64) {
+        self.used[tier_index(t, self.ndev())].fetch_sub(b, Ordering::SeqCst);
+    }
+    fn link(&self, l: Link, b: u64) {
+        let i = LINKS.iter().position(|&x| x == l).expect("link");
+        self.moved[i].fetch_add(b, Ordering::Relaxed);
+    }
+    fn dev_bytes(&self, node: &ChunkNode, c: &DeviceChunk) -> u64 {
+        match c {
+            DeviceChunk::Host(d) => data_bytes(d),
+            DeviceChunk::Native(_) => schedule::planned_bytes(node),
+        }
+    }
+    fn fail(&self, e: Error) {
+        let mut g = self.error.lock().expect("error");
+        if g.is_none() {
+            *g = Some(e);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+        drop(g);
+        let _l = self.lock.lock().expect("lock");
+        self.cv.notify_all();
+    }
+    fn wait(&self, i: usize) -> bool {
+        let ready = |s: &Self| {
+            s.plan
+                .deps(i)
+                .iter()
+                .all(|&d| s.done[d as usize].load(Ordering::SeqCst))
+        };
+        let mut g = self.lock.lock().expect("lock");
+        loop {
+            if self.failed.load(Ordering::SeqCst) {
+                return false;
+            }
+            if ready(self) {
+                return true;
+            }
+            g = self.cv.wait(g).expect("lock");
+        }
+    }
+    fn finish(&self, i: usize) {
+        self.done[i].store(true, Ordering::SeqCst);
+        let _l = self.lock.lock().expect("lock");
+        self.cv.notify_all();
+    }
+    /// Host data of chunk `c` from any copy, else recomputed from its inputs.
+    fn host_data(&self, c: ChunkId) -> Result<Arc<ChunkData>> {
+        let (host, dev, disk) = {
+            let s = self.slots[c.0 as usize].lock().expect("slots");
+            (
+                s.host.as_ref().map(|h| h.0.clone()),
+                s.dev.first().map(|d| (d.0, d.1.clone())),
+                s.disk.is_some(),
+            )
+        };
+        if let Some(h) = host {
+            return Ok(h);
+        }
+        if let Some((d, chunk)) = dev {
+            return self.backend.copy_dtoh(d, &chunk);
+        }
+        if disk {
+            if let Ok(d) = self.spill.read(c) {
+                return Ok(Arc::new(d));
+            }
+        }
+        self.recompute(c)
+    }
+    /// Recomputes a chunk on the host from its lineage (inputs from any copy, else recursively).
+    fn recompute(&self, c: ChunkId) -> Result<Arc<ChunkData>> {
+        let node = self.cg.node(c);
+        let inputs: Vec<Arc<ChunkData>> = node
+            .inputs
+            .iter()
+            .map(|&i| self.host_data(i))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&ChunkData> = inputs.iter().map(|a| a.as_ref()).collect();
+        let out = self.backend.run_chunk(node, &refs)?;
+        self.recomputed.fetch_add(1, Ordering::Relaxed);
+        Ok(Arc::new(out))
+    }
+    fn step(&self, i: usize) -> Result<()> {
+        match self.plan.steps[i] {
+            Step::Run { node: c, dev } => {
+                let node = self.cg.node(c);
+                let inputs: Vec<Arc<DeviceChunk>> = node
+                    .inputs
+                    .iter()
+                    .map(|inp| {
+                        let s = self.slots[inp.0 as usize].lock().expect("slots");
+                        s.dev.iter().find(|d| d.0 == dev).map(|d| d.1.clone())
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        Error::invalid("execute", format!("inputs of chunk {} missing", c.0))
+                    })?;
+                let refs: Vec<&DeviceChunk> = inputs.iter().map(|a| a.as_ref()).collect();
+                let t0 = Instant::now();
+                let out = self.backend.run_on(dev, node, &refs)?;
+                self.kernel_ns[dev].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                self.kernels[dev].fetch_add(1, Ordering::Relaxed);
+                self.tasks.fetch_add(1, Ordering::Relaxed);
+                *self
+                    .per_op
+                    .lock()
+                    .expect("stats")
+                    .entry(node.op.name())
+                    .or_default() += 1;
+                let b = self.dev_bytes(node, &out);
+                self.charge(Tier::Device(dev), b);
+                self.slots[c.0 as usize]
+                    .lock()
+                    .expect("slots")
+                    .dev
+                    .push((dev, Arc::new(out), b));
+            }
+            Step::Copy { chunk: c, from, to } => {
+                let t0 = Instant::now();
+                let node = self.cg.node(c);
+                let slot = &self.slots[c.0 as usize];
+                let src_dev = |d: usize| {
+                    slot.lock()
+                        .expect("slots")
+                        .dev
+                        .iter()
+                        .find(|x| x.0 == d)
+                        .map(|x| x.1.clone())
+                        .ok_or_else(|| Error::invalid("execute", format!("chunk {} not on device {d}", c.0)))
+                };
+                let src_host = || {
+                    slot.lock()
+                        .expect("slots")
+                        .host
+                        .as_ref()
+                        .map(|h| h.0.clone())
+                        .ok_or_else(|| Error::invalid("execute", format!("chunk {} not on host", c.0)))
+                };
+                match (from, to) {
+                    (Tier::Device(s), Tier::Device(d)) => {
+                        let out = self.backend.copy_dtod(s, d, &*src_dev(s)?)?;
+                        let b = self.dev_bytes(node, &out);
+                        self.charge(to, b);
+                        self.link(Link::DeviceToDevice, b);
+                        slot.lock().expect("slots").dev.push((d, Arc::new(out), b));
+                    }
+                    (Tier::Host, Tier::Device(d)) => {
+                        let out = self.backend.copy_htod(d, &src_host()?)?;
+                        let b = self.dev_bytes(node, &out);
+                        self.charge(to, b);
+                        self.link(Link::HostToDevice, b);
+                        slot.lock().expect("slots").dev.push((d, Arc::new(out), b));
+                    }
+                    (Tier::Device(s), Tier::Host) => {
+                        let out = self.backend.copy_dtoh(s, &*src_dev(s)?)?;
+                        let b = data_bytes(&out);
+                        self.charge(to, b);
+                        self.link(Link::DeviceToHost, b);
+                        slot.lock().expect("slots").host = Some((out, b));
+                    }
+                    (Tier::Host, Tier::Disk) => {
+                        let data = src_host()?;
+                        let b = self.spill.write(c, &data)?;
+                        if let Some(h) = &self.cfg.spill_hook {
+                            h(c, &self.spill.file(c));
+                        }
+                        self.charge(to, b);
+                        self.link(Link::HostToDisk, data_bytes(&data));
+                        self.spills.fetch_add(1, Ordering::Relaxed);
+                        slot.lock().expect("slots").disk = Some(b);
+                    }
+                    (Tier::Disk, Tier::Host) => {
+                        let data = match self.spill.read(c) {
+                            Ok(d) => Arc::new(d),
+                            // A missing or damaged file is never read as data.
+                            Err(_) => self.recompute(c)?,
+                        };
+                        let b = data_bytes(&data);
+                        self.charge(to, b);
+                        self.link(Link::DiskToHost, b);
+                        self.unspills.fetch_add(1, Ordering::Relaxed);
+                        slot.lock().expect("slots").host = Some((data, b));
+                    }
+                    (f, t) => {
+                        return Err(Error::invalid("execute", format!("copy {f:?} -> {t:?}")))
+                    }
+                }
+                let ns = t0.elapsed().as_nanos() as u64;
+                match (from, to) {
+                    (_, Tier::Device(d)) | (Tier::Device(d), _) => {
+                        self.copy_ns[d].fetch_add(ns, Ordering::Relaxed);
+                    }
+                    _ => {
+                        self.disk_ns.fetch_add(ns, Ordering::Relaxed);
+                    }
+                }
+            }
+            Step::Free { chunk: c, tier } => {
+                let mut s = self.slots[c.0 as usize].lock().expect("slots");
+                let b = match tier {
+                    Tier::Host => s.host.take().map(|h| h.1),
+                    Tier::Disk => s.disk.take().inspect(|&b| self.spill.remove(c, b)),
+                    Tier::Device(d) => s
+                        .dev
+                        .iter()
+                        .position(|x| x.0 == d)
+                        .map(|k| s.dev.swap_remove(k).2),
+                };
+                drop(s);
+                self.uncharge(tier, b.unwrap_or(0));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Budgets for a run of `backend` under `mem`.
+pub fn budgets(backend: &dyn Backend, mem: &MemoryConfig, disk: u64) -> Budgets {
+    let devs = backend.devices();
+    let n = mem.devices.unwrap_or(devs.len()).max(1);
+    Budgets {
+        device: (0..n)
+            .map(|d| {
+                mem.device_bytes
+                    .unwrap_or_else(|| devs.get(d).map_or(u64::MAX, |x| x.memory_bytes))
+            })
+            .collect(),
+        host: mem
+            .host_bytes
+            .unwrap_or_else(|| crate::storage::host_memory() / 2),
+        disk,
+    }
+}
+
+/// Plans and runs `outputs` of `cg` on `backend` under the budgets of `mem`.
+///
+/// # Errors
+/// `OutOfMemory` when the plan cannot fit a tier; backend and spill errors.
+pub fn run_scheduled(
+    cg: &ChunkGraph,
+    backend: &dyn Backend,
+    outputs: &[ChunkId],
+    mem: &MemoryConfig,
+) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
+    let spill = SpillDir::create(mem.spill_dir.as_deref(), mem.disk_bytes)?;
+    let t0 = Instant::now();
+    let plan = schedule::plan(
+        cg,
+        outputs,
+        budgets(backend, mem, spill.capacity()),
+        mem.order,
+    )?;
+    let plan_seconds = t0.elapsed().as_secs_f64();
+    run_plan(cg, backend, &plan, &spill, mem, plan_seconds)
+}
+
+/// Runs a plan.
+///
+/// # Errors
+/// The first backend or spill error.
+pub fn run_plan(
+    cg: &ChunkGraph,
+    backend: &dyn Backend,
+    plan: &Plan,
+    spill: &SpillDir,
+    cfg: &MemoryConfig,
+    plan_seconds: f64,
+) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
+    let ndev = plan.devices();
+    let tiers = ndev + 2;
+    let sched = Sched {
+        cg,
+        backend,
+        plan,
+        spill,
+        cfg,
+        slots: (0..cg.len()).map(|_| Mutex::new(Slots::default())).collect(),
+        done: (0..plan.steps.len()).map(|_| AtomicBool::new(false)).collect(),
+        lock: Mutex::new(()),
+        cv: Condvar::new(),
+        failed: AtomicBool::new(false),
+        error: Mutex::new(None),
+        used: (0..tiers).map(|_| AtomicU64::new(0)).collect(),
+        peak: (0..tiers).map(|_| AtomicU64::new(0)).collect(),
+        moved: Default::default(),
+        spills: AtomicUsize::new(0),
+        unspills: AtomicUsize::new(0),
+        recomputed: AtomicUsize::new(0),
+        kernels: (0..ndev).map(|_| AtomicUsize::new(0)).collect(),
+        kernel_ns: (0..ndev).map(|_| AtomicU64::new(0)).collect(),
+        copy_ns: (0..ndev).map(|_| AtomicU64::new(0)).collect(),
+        disk_ns: AtomicU64::new(0),
+        tasks: AtomicUsize::new(0),
+        per_op: Mutex::new(HashMap::new()),
+    };
+    let mut lanes: HashMap<Lane, Vec<usize>> = HashMap::new();
+    for i in 0..plan.steps.len() {
+        lanes.entry(plan.lane(i)).or_default().push(i);
+    }
+    std::thread::scope(|s| {
+        for steps in lanes.values() {
+            let sched = &sched;
+            s.spawn(move || {
+                for &i in steps {
+                    if !sched.wait(i) {
+                        return;
+                    }
+                    if let Err(e) = sched.step(i) {
+                        sched.fail(e);
+                        return;
+                    }
+                    sched.finish(i);
+                }
+            });
+        }
+    });
+    if let Some(e) = sched.error.lock().expect("error").take() {
+        return Err(e);
+    }
+    let mut out = HashMap::new();
+    for &o in &plan.outputs {
+        if out.contains_key(&o) {
+            continue;
+        }
+        let d = sched.host_data(o)?;
+        out.insert(o, Arc::try_unwrap(d).unwrap_or_else(|a| (*a).clone()));
+    }
+    let tier_list: Vec<Tier> = (0..ndev)
+        .map(Tier::Device)
+        .chain([Tier::Host, Tier::Disk])
+        .collect();
+    let b = &plan.budgets;
+    let budget_of = |t: Tier| match t {
+        Tier::Device(d) => b.device[d],
+        Tier::Host => b.host,
+        Tier::Disk => b.disk,
+    };
+    let secs = |v: &[AtomicU64]| -> Vec<f64> {
+        v.iter()
+            .map(|x| x.load(Ordering::Relaxed) as f64 * 1e-9)
+            .collect()
+    };
+    let memory = MemoryStats {
+        budgets: tier_list.iter().map(|&t| (t, budget_of(t))).collect(),
+        peak: tier_list
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (t, sched.peak[i].load(Ordering::SeqCst)))
+            .collect(),
+        planned_peak: tier_list
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (t, plan.planned_peak[i]))
+            .collect(),
+        moved: LINKS
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (l, sched.moved[i].load(Ordering::Relaxed)))
+            .collect(),
+        spills: sched.spills.load(Ordering::Relaxed),
+        unspills: sched.unspills.load(Ordering::Relaxed),
+        recomputed: sched.recomputed.load(Ordering::Relaxed),
+        kernels: sched
+            .kernels
+            .iter()
+            .map(|k| k.load(Ordering::Relaxed))
+            .collect(),
+        kernel_seconds: secs(&sched.kernel_ns),
+        copy_seconds: secs(&sched.copy_ns),
+        disk_seconds: sched.disk_ns.load(Ordering::Relaxed) as f64 * 1e-9,
+        plan_seconds,
+        steps: plan.counts(),
+    };
+    let mut per_op: Vec<(String, usize)> = sched
+        .per_op
+        .into_inner()
+        .expect("stats")
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    per_op.sort();
+    let peak_bytes = (0..ndev + 1)
+        .map(|i| sched.peak[i].load(Ordering::SeqCst) as usize)
+        .sum();
+    Ok((
+        out,
+        RunStats {
+            tasks: sched.tasks.into_inner(),
+            peak_bytes,
+            per_op,
+            memory: Some(memory),
         },
     ))
 }

@@ -15,16 +15,20 @@ pub mod graph;
 pub mod ir;
 pub mod op;
 pub mod philox;
+pub mod schedule;
 pub mod session;
+pub mod storage;
 pub mod tensor;
 pub mod tile;
 
 pub use array::{Elem, HostArray};
-pub use backend::{Backend, DeviceInfo, NullBackend};
+pub use backend::{Backend, DeviceChunk, DeviceInfo, NullBackend};
 pub use dtype::{DType, Scalar};
 pub use error::{Error, Result, Tier};
 pub use graph::{Graph, Node, NodeId};
+pub use exec::{Link, MemoryStats, RunStats};
 pub use session::{Config, Generator, Session};
+pub use storage::{MemoryConfig, Order};
 pub use tensor::{
     all, broadcast_shapes, concatenate, s, stack, where_, Axes, Operand, SliceArg, Tensor,
 };

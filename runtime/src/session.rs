@@ -10,6 +10,7 @@ use crate::exec::{self, RunStats};
 use crate::fuse::fuse;
 use crate::graph::{Graph, Node};
 use crate::op::{Dist, Op};
+use crate::storage::MemoryConfig;
 use crate::tensor::Tensor;
 use crate::tile::Tiler;
 use ndarray::{ArrayD, IxDyn};
@@ -25,6 +26,10 @@ pub struct Config {
     pub chunk_bytes: usize,
     /// Fuse elementwise chains (and their reduction tails) into kernels.
     pub fusion: bool,
+    /// Memory budgets: when set (or when the backend has several devices) runs are planned
+    /// by the Scheduler and streamed between device, host and disk; when `None` on a
+    /// one-device backend, the in-memory executor runs independent chunks in parallel.
+    pub memory: Option<MemoryConfig>,
 }
 
 impl Default for Config {
@@ -35,6 +40,7 @@ impl Default for Config {
             // from the heap instead of being unmapped and page-faulted in again.
             chunk_bytes: 16 << 20,
             fusion: true,
+            memory: None,
         }
     }
 }
@@ -85,6 +91,11 @@ impl Session {
     /// Turns kernel fusion on or off (off: one task per elementwise op).
     pub fn set_fusion(&self, fusion: bool) {
         self.inner.config.lock().expect("config").fusion = fusion;
+    }
+    /// Sets memory budgets (and the spill directory, device count, order) for later runs;
+    /// `None` returns to the in-memory executor.
+    pub fn set_memory(&self, memory: Option<MemoryConfig>) {
+        self.inner.config.lock().expect("config").memory = memory;
     }
     /// Current options.
     pub fn config(&self) -> Config {
@@ -278,7 +289,14 @@ impl Session {
             .iter()
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
-        let (mut values, stats) = exec::run(&cg, self.inner.backend.as_ref(), &outputs)?;
+        let backend = self.inner.backend.as_ref();
+        let memory = self.config().memory.or_else(|| {
+            (backend.devices().len() > 1).then(MemoryConfig::default)
+        });
+        let (mut values, stats) = match &memory {
+            Some(mem) => exec::run_scheduled(&cg, backend, &outputs, mem)?,
+            None => exec::run(&cg, backend, &outputs)?,
+        };
         *self.inner.last_stats.lock().expect("stats") = stats;
         let mut results = Vec::new();
         for (t, x) in tiled.iter().zip(tensors) {

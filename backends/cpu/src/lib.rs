@@ -15,14 +15,27 @@ use tessera_runtime::{Backend, DeviceInfo, Error, HostArray, Result};
 
 pub use reduce::merge_moments;
 
-/// The CPU backend.
-#[derive(Debug, Default, Clone)]
-pub struct CpuBackend;
+/// The CPU backend: one device, or N virtual devices sharing the host (each gets its own
+/// budget in scheduled runs, so multi-device placement and transfers run without GPUs).
+#[derive(Debug, Clone)]
+pub struct CpuBackend {
+    devices: usize,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        CpuBackend::new()
+    }
+}
 
 impl CpuBackend {
-    /// A CPU backend using rayon's global pool.
+    /// A CPU backend using rayon's global pool, one device.
     pub fn new() -> Self {
-        CpuBackend
+        CpuBackend { devices: 1 }
+    }
+    /// A CPU backend exposing `n` virtual devices (at least 1).
+    pub fn with_devices(n: usize) -> Self {
+        CpuBackend { devices: n.max(1) }
     }
 }
 
@@ -59,12 +72,21 @@ impl Backend for CpuBackend {
     }
 
     fn devices(&self) -> Vec<DeviceInfo> {
-        vec![DeviceInfo {
-            name: format!("host CPU ({} threads)", rayon::current_num_threads()),
-            kind: "cpu".into(),
-            memory_bytes: total_memory(),
-            details: vec![("threads".into(), rayon::current_num_threads().to_string())],
-        }]
+        let n = self.devices;
+        (0..n)
+            .map(|d| DeviceInfo {
+                name: if n == 1 {
+                    format!("host CPU ({} threads)", rayon::current_num_threads())
+                } else {
+                    format!("virtual CPU device {d} of {n}")
+                },
+                kind: "cpu".into(),
+                // Device memory is host RAM: each device may use its share of one half of it
+                // (the host tier gets the other half in scheduled runs).
+                memory_bytes: total_memory() / (2 * n as u64),
+                details: vec![("threads".into(), rayon::current_num_threads().to_string())],
+            })
+            .collect()
     }
 
     fn run_chunk(&self, node: &ChunkNode, inputs: &[&ChunkData]) -> Result<ChunkData> {

@@ -1,0 +1,628 @@
+//! The Scheduler: ChunkGraph + memory budgets -> a `Plan`, the whole run decided before it
+//! starts (the graph is static). Stages, in order:
+//!
+//! 1. Order: depth-first post-order from the outputs (a consumer runs as soon as its inputs
+//!    exist, so they die early), or breadth-first for comparison.
+//! 2. Placement: a kernel goes to the device holding most of its input bytes, unless that
+//!    device is ahead of the least-loaded one by more than a small slack; a source kernel goes
+//!    where the other inputs of its consumer already are (Mars's initial node assignment), else
+//!    to the least-loaded device.
+//! 3. Memory: a simulation of every tier walks the order and emits `Step`s. Inputs are brought
+//!    to the kernel's device (from a peer device, host, or disk via host); the next kernel's
+//!    inputs are prefetched while the current one runs when they fit without eviction; when a
+//!    tier is full the resident chunk whose next use is furthest away is evicted (Belady),
+//!    device -> host -> disk, written only when no other copy exists; every copy is freed
+//!    after the chunk's last use.
+//!
+//! Each step lists the earlier steps it waits for: the steps that made its inputs, the readers
+//! a free must outlive, and the previous free on the tier it allocates in. Because every
+//! allocation waits for all earlier frees on its tier, no interleaving of the lanes can use
+//! more of a tier than the simulation did, and the simulation never exceeds a budget.
+
+use crate::chunk::{ChunkGraph, ChunkId, ChunkNode, ChunkOp};
+use crate::error::{Error, Result, Tier};
+use crate::ir::ReduceKind;
+use crate::op::ReduceOp;
+use crate::storage::Order;
+use std::collections::{BTreeSet, VecDeque};
+
+/// One step of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Run a chunk's kernel on a device; its inputs are resident there.
+    Run {
+        /// The chunk computed.
+        node: ChunkId,
+        /// The device.
+        dev: usize,
+    },
+    /// Copy a chunk between tiers (host->device, device->host, device->device, host->disk =
+    /// spill, disk->host = unspill). The source copy stays until a `Free`.
+    Copy {
+        /// The chunk.
+        chunk: ChunkId,
+        /// Where it is.
+        from: Tier,
+        /// Where it goes.
+        to: Tier,
+    },
+    /// Drop a chunk's copy on a tier.
+    Free {
+        /// The chunk.
+        chunk: ChunkId,
+        /// The tier.
+        tier: Tier,
+    },
+}
+
+/// Which worker executes a step: steps of one lane run in plan order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// A device's kernels.
+    Compute(usize),
+    /// Copies into and out of a device.
+    Copy(usize),
+    /// Spill writes and reads.
+    Disk,
+    /// Frees on a tier.
+    Free(Tier),
+}
+
+/// Budgets of the tiers, in bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budgets {
+    /// Per device.
+    pub device: Vec<u64>,
+    /// Host.
+    pub host: u64,
+    /// Disk.
+    pub disk: u64,
+}
+
+/// The whole run, decided before it starts.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Steps in plan order.
+    pub steps: Vec<Step>,
+    dep_start: Vec<u32>,
+    dep_list: Vec<u32>,
+    /// Device of each chunk's kernel (`None`: not needed for the outputs).
+    pub placement: Vec<Option<u32>>,
+    /// Kernel order.
+    pub order: Vec<ChunkId>,
+    /// The outputs.
+    pub outputs: Vec<ChunkId>,
+    /// The budgets planned against.
+    pub budgets: Budgets,
+    /// Peak bytes per tier in the simulation: devices, then host, then disk.
+    pub planned_peak: Vec<u64>,
+}
+
+impl Plan {
+    /// The steps step `i` waits for.
+    pub fn deps(&self, i: usize) -> &[u32] {
+        &self.dep_list[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
+    }
+    /// Number of devices.
+    pub fn devices(&self) -> usize {
+        self.budgets.device.len()
+    }
+    /// The lane of a step.
+    pub fn lane(&self, i: usize) -> Lane {
+        match self.steps[i] {
+            Step::Run { dev, .. } => Lane::Compute(dev),
+            Step::Copy { to: Tier::Device(d), .. } => Lane::Copy(d),
+            Step::Copy { from: Tier::Device(d), .. } => Lane::Copy(d),
+            Step::Copy { .. } => Lane::Disk,
+            Step::Free { tier, .. } => Lane::Free(tier),
+        }
+    }
+    /// Count of steps by kind: (runs, copies, frees).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for s in &self.steps {
+            match s {
+                Step::Run { .. } => c.0 += 1,
+                Step::Copy { .. } => c.1 += 1,
+                Step::Free { .. } => c.2 += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Bytes a chunk's output can take (an upper bound: arg partials carry an i64 index field).
+pub fn planned_bytes(node: &ChunkNode) -> u64 {
+    let n = node.shape.iter().product::<usize>() as u64;
+    let d = node.dtype.size() as u64;
+    let two = |op: &ReduceOp| matches!(op, ReduceOp::Var | ReduceOp::Std);
+    match &node.op {
+        ChunkOp::ArgPartial { .. } | ChunkOp::ArgCombine { .. } => n * (d + 8),
+        ChunkOp::ReducePartial { op, .. } | ChunkOp::ReduceCombine { op, .. } if two(op) => {
+            2 * n * d
+        }
+        ChunkOp::Fused { ir, .. } => match ir.reduce.as_ref().map(|r| r.kind) {
+            Some(ReduceKind::Arg(_)) => n * (d + 8),
+            Some(ReduceKind::Reduce(op)) if two(&op) => 2 * n * d,
+            _ => n * d,
+        },
+        _ => n * d,
+    }
+}
+
+/// Spill-file overhead bound per chunk (header: field count, dtypes, shapes; checksum).
+pub const SPILL_OVERHEAD: u64 = 1024;
+
+const NEVER: u32 = u32::MAX;
+
+fn needed_nodes(cg: &ChunkGraph, outputs: &[ChunkId]) -> Vec<bool> {
+    let mut needed = vec![false; cg.len()];
+    let mut stack: Vec<ChunkId> = outputs.to_vec();
+    while let Some(c) = stack.pop() {
+        if !std::mem::replace(&mut needed[c.0 as usize], true) {
+            stack.extend(cg.node(c).inputs.iter().copied());
+        }
+    }
+    needed
+}
+
+/// The kernel order for `outputs`.
+pub fn order(cg: &ChunkGraph, outputs: &[ChunkId], how: Order) -> Vec<ChunkId> {
+    let n = cg.len();
+    match how {
+        Order::DepthFirst => {
+            let mut state = vec![0u8; n]; // 0 new, 1 open, 2 done
+            let mut out = Vec::new();
+            for &o in outputs {
+                let mut stack = vec![(o, 0usize)];
+                while let Some((c, k)) = stack.pop() {
+                    let i = c.0 as usize;
+                    if k == 0 {
+                        if state[i] != 0 {
+                            continue;
+                        }
+                        state[i] = 1;
+                    }
+                    let inputs = &cg.node(c).inputs;
+                    if k < inputs.len() {
+                        stack.push((c, k + 1));
+                        if state[inputs[k].0 as usize] == 0 {
+                            stack.push((inputs[k], 0));
+                        }
+                    } else {
+                        state[i] = 2;
+                        out.push(c);
+                    }
+                }
+            }
+            out
+        }
+        Order::BreadthFirst => {
+            let needed = needed_nodes(cg, outputs);
+            let mut pending = vec![0usize; n];
+            let mut consumers: Vec<Vec<u32>> = vec![vec![]; n];
+            for (i, node) in cg.nodes.iter().enumerate() {
+                if needed[i] {
+                    for inp in &node.inputs {
+                        pending[i] += 1;
+                        consumers[inp.0 as usize].push(i as u32);
+                    }
+                }
+            }
+            let mut q: VecDeque<u32> = (0..n as u32)
+                .filter(|&i| needed[i as usize] && pending[i as usize] == 0)
+                .collect();
+            let mut out = Vec::new();
+            while let Some(i) = q.pop_front() {
+                out.push(ChunkId(i));
+                for &c in &consumers[i as usize] {
+                    pending[c as usize] -= 1;
+                    if pending[c as usize] == 0 {
+                        q.push_back(c);
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Places each kernel of `order` on one of `devices` devices.
+pub fn place(cg: &ChunkGraph, order: &[ChunkId], devices: usize) -> Vec<Option<u32>> {
+    let mut placement: Vec<Option<u32>> = vec![None; cg.len()];
+    if devices <= 1 {
+        for c in order {
+            placement[c.0 as usize] = Some(0);
+        }
+        return placement;
+    }
+    // Consumers within the order, for the initial assignment of sources.
+    let mut in_order = vec![false; cg.len()];
+    for c in order {
+        in_order[c.0 as usize] = true;
+    }
+    let mut consumers: Vec<Vec<u32>> = vec![vec![]; cg.len()];
+    for c in order {
+        for inp in &cg.node(*c).inputs {
+            consumers[inp.0 as usize].push(c.0);
+        }
+    }
+    let mut load = vec![0u64; devices];
+    let mut transfer = vec![0u64; devices];
+    for (k, &c) in order.iter().enumerate() {
+        let node = cg.node(c);
+        let min_load = *load.iter().min().expect("devices");
+        // Allowed imbalance: 2 kernels plus 1/8 of the mean load.
+        let slack = 2 + k as u64 / (8 * devices as u64);
+        let fair = |d: usize| load[d] <= min_load + slack;
+        let least = (0..devices).min_by_key(|&d| (load[d], d)).expect("devices");
+        let d = if node.inputs.is_empty() {
+            consumers[c.0 as usize]
+                .iter()
+                .flat_map(|&u| cg.nodes[u as usize].inputs.iter())
+                .find_map(|i| placement[i.0 as usize])
+                .map(|d| d as usize)
+                .filter(|&d| fair(d))
+                .unwrap_or(least)
+        } else {
+            transfer.iter_mut().for_each(|t| *t = 0);
+            for inp in &node.inputs {
+                let b = planned_bytes(cg.node(*inp));
+                if let Some(p) = placement[inp.0 as usize] {
+                    for (d, t) in transfer.iter_mut().enumerate() {
+                        if d != p as usize {
+                            *t += b;
+                        }
+                    }
+                }
+            }
+            (0..devices)
+                .filter(|&d| fair(d))
+                .min_by_key(|&d| (transfer[d], load[d], d))
+                .unwrap_or(least)
+        };
+        placement[c.0 as usize] = Some(d as u32);
+        load[d] += 1;
+    }
+    placement
+}
+
+/// One copy of a chunk and the steps that touch it.
+struct Loc {
+    tier: usize,
+    creator: u32,
+    readers: Vec<u32>,
+}
+
+struct Sim<'a> {
+    cg: &'a ChunkGraph,
+    budget: Vec<u64>,
+    used: Vec<u64>,
+    peak: Vec<u64>,
+    locs: Vec<Vec<Loc>>,
+    bytes: Vec<u64>,
+    // Belady sets per tier: (next use, chunk).
+    resident: Vec<BTreeSet<(u32, u32)>>,
+    next_use: Vec<u32>,
+    uses: Vec<Vec<u32>>,
+    use_ptr: Vec<u32>,
+    last_free: Vec<Option<u32>>,
+    steps: Vec<Step>,
+    deps: Vec<Vec<u32>>,
+    ndev: usize,
+}
+
+fn tier_of(key: usize) -> Tier {
+    match key {
+        0 => Tier::Host,
+        1 => Tier::Disk,
+        k => Tier::Device(k - 2),
+    }
+}
+
+impl Sim<'_> {
+    fn has(&self, c: u32, tier: usize) -> bool {
+        self.locs[c as usize].iter().any(|l| l.tier == tier)
+    }
+    fn loc_mut(&mut self, c: u32, tier: usize) -> &mut Loc {
+        self.locs[c as usize]
+            .iter_mut()
+            .find(|l| l.tier == tier)
+            .expect("resident copy")
+    }
+    fn cost(&self, c: u32, tier: usize) -> u64 {
+        if tier == 1 {
+            self.bytes[c as usize] + SPILL_OVERHEAD
+        } else {
+            self.bytes[c as usize]
+        }
+    }
+    fn emit(&mut self, s: Step, deps: Vec<u32>) -> u32 {
+        self.steps.push(s);
+        self.deps.push(deps);
+        (self.steps.len() - 1) as u32
+    }
+    fn add_copy(&mut self, c: u32, tier: usize, creator: u32) {
+        let cost = self.cost(c, tier);
+        self.used[tier] += cost;
+        self.peak[tier] = self.peak[tier].max(self.used[tier]);
+        self.locs[c as usize].push(Loc {
+            tier,
+            creator,
+            readers: vec![],
+        });
+        self.resident[tier].insert((self.next_use[c as usize], c));
+    }
+    fn free(&mut self, c: u32, tier: usize) {
+        let i = self.locs[c as usize]
+            .iter()
+            .position(|l| l.tier == tier)
+            .expect("resident copy");
+        let loc = self.locs[c as usize].swap_remove(i);
+        let mut deps = loc.readers;
+        deps.push(loc.creator);
+        deps.extend(self.last_free[tier]);
+        let s = self.emit(
+            Step::Free {
+                chunk: ChunkId(c),
+                tier: tier_of(tier),
+            },
+            deps,
+        );
+        self.last_free[tier] = Some(s);
+        self.used[tier] -= self.cost(c, tier);
+        self.resident[tier].remove(&(self.next_use[c as usize], c));
+    }
+    /// Makes room for `bytes` on `tier`, evicting by furthest next use; `pinned` stay.
+    fn reserve(&mut self, tier: usize, bytes: u64, pinned: &[u32]) -> Result<()> {
+        if bytes > self.budget[tier] {
+            return Err(Error::OutOfMemory {
+                tier: tier_of(tier),
+                requested: bytes,
+                available: self.budget[tier],
+            });
+        }
+        while self.used[tier] + bytes > self.budget[tier] {
+            let victim = self.resident[tier]
+                .iter()
+                .rev()
+                .map(|&(_, c)| c)
+                .find(|c| !pinned.contains(c));
+            let Some(v) = victim else {
+                return Err(Error::OutOfMemory {
+                    tier: tier_of(tier),
+                    requested: bytes,
+                    available: self.budget[tier].saturating_sub(self.used[tier]),
+                });
+            };
+            self.evict(v, tier, pinned)?;
+        }
+        Ok(())
+    }
+    fn evict(&mut self, c: u32, tier: usize, pinned: &[u32]) -> Result<()> {
+        let elsewhere = self.locs[c as usize].iter().any(|l| l.tier != tier);
+        if !elsewhere {
+            let down = match tier {
+                0 => 1,
+                1 => {
+                    return Err(Error::OutOfMemory {
+                        tier: Tier::Disk,
+                        requested: self.cost(c, 1),
+                        available: self.budget[1].saturating_sub(self.used[1]),
+                    })
+                }
+                _ => 0,
+            };
+            let mut pin = pinned.to_vec();
+            pin.push(c);
+            self.copy(c, tier, down, &pin)?;
+        }
+        self.free(c, tier);
+        Ok(())
+    }
+    /// Copies `c` from `from` to `to` (reserving room first).
+    fn copy(&mut self, c: u32, from: usize, to: usize, pinned: &[u32]) -> Result<u32> {
+        let cost = self.cost(c, to);
+        self.reserve(to, cost, pinned)?;
+        let src = self.loc_mut(c, from).creator;
+        let mut deps = vec![src];
+        deps.extend(self.last_free[to]);
+        let s = self.emit(
+            Step::Copy {
+                chunk: ChunkId(c),
+                from: tier_of(from),
+                to: tier_of(to),
+            },
+            deps,
+        );
+        self.loc_mut(c, from).readers.push(s);
+        self.add_copy(c, to, s);
+        Ok(s)
+    }
+    /// Brings `c` to device tier `dt`.
+    fn bring(&mut self, c: u32, dt: usize, pinned: &[u32]) -> Result<()> {
+        if self.has(c, dt) {
+            return Ok(());
+        }
+        let peer = (2..2 + self.ndev).find(|&t| self.has(c, t));
+        if let Some(p) = peer {
+            self.copy(c, p, dt, pinned)?;
+        } else {
+            if !self.has(c, 0) {
+                if !self.has(c, 1) {
+                    return Err(Error::invalid(
+                        "schedule",
+                        format!("chunk {c} is needed but resident nowhere"),
+                    ));
+                }
+                self.copy(c, 1, 0, pinned)?;
+            }
+            self.copy(c, 0, dt, pinned)?;
+        }
+        Ok(())
+    }
+    /// Moves `c`'s next use past position `pos`, updating the Belady sets.
+    fn advance(&mut self, c: u32, pos: u32) {
+        let ci = c as usize;
+        let old = self.next_use[ci];
+        let uses = &self.uses[ci];
+        let mut p = self.use_ptr[ci] as usize;
+        while p < uses.len() && uses[p] <= pos {
+            p += 1;
+        }
+        self.use_ptr[ci] = p as u32;
+        let new = uses.get(p).copied().unwrap_or(NEVER);
+        if new != old {
+            self.next_use[ci] = new;
+            for l in &self.locs[ci] {
+                self.resident[l.tier].remove(&(old, c));
+                self.resident[l.tier].insert((new, c));
+            }
+        }
+    }
+}
+
+/// Plans the run of `outputs` on `budgets.device.len()` devices.
+///
+/// # Errors
+/// `OutOfMemory` when a kernel's inputs and output cannot fit a device at once, or the disk
+/// budget is exhausted.
+pub fn plan(
+    cg: &ChunkGraph,
+    outputs: &[ChunkId],
+    budgets: Budgets,
+    how: Order,
+) -> Result<Plan> {
+    let ndev = budgets.device.len().max(1);
+    let order = order(cg, outputs, how);
+    let placement = place(cg, &order, ndev);
+    let n = cg.len();
+    let mut pos = vec![NEVER; n];
+    for (k, c) in order.iter().enumerate() {
+        pos[c.0 as usize] = k as u32;
+    }
+    let mut uses: Vec<Vec<u32>> = vec![vec![]; n];
+    for (k, c) in order.iter().enumerate() {
+        for inp in &cg.node(*c).inputs {
+            let u = &mut uses[inp.0 as usize];
+            if u.last() != Some(&(k as u32)) {
+                u.push(k as u32);
+            }
+        }
+    }
+    let mut is_output = vec![false; n];
+    for o in outputs {
+        is_output[o.0 as usize] = true;
+    }
+    // Outputs are kept to the end: their last "use" is after every kernel.
+    let end = order.len() as u32;
+    for o in outputs {
+        let u = &mut uses[o.0 as usize];
+        if u.last() != Some(&end) {
+            u.push(end);
+        }
+    }
+    let mut budget = vec![budgets.host, budgets.disk];
+    budget.extend(budgets.device.iter().copied());
+    if budgets.device.is_empty() {
+        budget.push(u64::MAX);
+    }
+    let tiers = budget.len();
+    let mut sim = Sim {
+        cg,
+        budget,
+        used: vec![0; tiers],
+        peak: vec![0; tiers],
+        locs: (0..n).map(|_| Vec::new()).collect(),
+        bytes: cg.nodes.iter().map(planned_bytes).collect(),
+        resident: vec![BTreeSet::new(); tiers],
+        next_use: uses.iter().map(|u| u.first().copied().unwrap_or(NEVER)).collect(),
+        uses,
+        use_ptr: vec![0; n],
+        last_free: vec![None; tiers],
+        steps: Vec::with_capacity(order.len() * 2),
+        deps: Vec::with_capacity(order.len() * 2),
+        ndev,
+    };
+    for (k, &c) in order.iter().enumerate() {
+        let node = sim.cg.node(c);
+        let dev = placement[c.0 as usize].expect("placed") as usize;
+        let dt = 2 + dev;
+        let mut pinned: Vec<u32> = node.inputs.iter().map(|i| i.0).collect();
+        pinned.push(c.0);
+        for inp in &node.inputs {
+            sim.bring(inp.0, dt, &pinned)?;
+        }
+        let out = sim.bytes[c.0 as usize];
+        sim.reserve(dt, out, &pinned)?;
+        // Prefetch the next kernel's inputs while this one runs, where they fit as they are.
+        if let Some(&next) = order.get(k + 1) {
+            let ndt = 2 + placement[next.0 as usize].expect("placed") as usize;
+            for inp in &sim.cg.node(next).inputs {
+                let i = inp.0;
+                let room = sim.budget[ndt] - sim.used[ndt].min(sim.budget[ndt]);
+                let reserve_out = if ndt == dt { out } else { 0 };
+                let from_mem = (2..2 + ndev).any(|t| sim.has(i, t)) || sim.has(i, 0);
+                if !sim.has(i, ndt) && from_mem && sim.bytes[i as usize] + reserve_out <= room {
+                    let pin: Vec<u32> = pinned.iter().copied().chain([i]).collect();
+                    sim.bring(i, ndt, &pin)?;
+                }
+            }
+        }
+        let mut deps: Vec<u32> = node
+            .inputs
+            .iter()
+            .map(|i| sim.loc_mut(i.0, dt).creator)
+            .collect();
+        deps.extend(sim.last_free[dt]);
+        let s = sim.emit(Step::Run { node: c, dev }, deps);
+        for inp in &node.inputs {
+            sim.loc_mut(inp.0, dt).readers.push(s);
+        }
+        sim.add_copy(c.0, dt, s);
+        sim.advance(c.0, k as u32);
+        let inputs = node.inputs.clone();
+        for (j, inp) in inputs.iter().enumerate() {
+            if inputs[..j].contains(inp) {
+                continue;
+            }
+            sim.advance(inp.0, k as u32);
+            if sim.next_use[inp.0 as usize] == NEVER && !is_output[inp.0 as usize] {
+                let tiers: Vec<usize> = sim.locs[inp.0 as usize].iter().map(|l| l.tier).collect();
+                for t in tiers {
+                    sim.free(inp.0, t);
+                }
+            }
+        }
+    }
+    let mut dep_start = Vec::with_capacity(sim.deps.len() + 1);
+    let mut dep_list = Vec::new();
+    dep_start.push(0u32);
+    for d in &sim.deps {
+        dep_list.extend_from_slice(d);
+        dep_start.push(dep_list.len() as u32);
+    }
+    let mut planned_peak: Vec<u64> = sim.peak[2..].to_vec();
+    planned_peak.push(sim.peak[0]);
+    planned_peak.push(sim.peak[1]);
+    Ok(Plan {
+        steps: sim.steps,
+        dep_start,
+        dep_list,
+        placement,
+        order,
+        outputs: outputs.to_vec(),
+        budgets,
+        planned_peak,
+    })
+}
+
+/// Index of a tier in per-tier vectors (`planned_peak`, executor metrics): devices first,
+/// then host, then disk.
+pub fn tier_index(t: Tier, devices: usize) -> usize {
+    match t {
+        Tier::Device(d) => d,
+        Tier::Host => devices,
+        Tier::Disk => devices + 1,
+    }
+}
