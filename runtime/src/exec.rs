@@ -294,8 +294,16 @@ struct Sched<'a> {
     cfg: &'a MemoryConfig,
     slots: Vec<Mutex<Slots>>,
     done: Vec<AtomicBool>,
-    lock: Mutex<()>,
-    cv: Condvar,
+    // Lane of each step, and per step the lanes with a step waiting for it: a finished step
+    // wakes only those lanes.
+    lane_of: Vec<u32>,
+    waiters: Vec<Vec<u32>>,
+    lanes: Vec<(Mutex<()>, Condvar)>,
+    sleeping: Vec<AtomicBool>,
+    // Frees run inline in the thread that finishes their last dependency: per free, the count
+    // of unfinished dependencies; per step, the frees waiting for it.
+    free_pending: Vec<AtomicUsize>,
+    free_waiters: Vec<Vec<u32>>,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
     used: Vec<AtomicU64>,
@@ -345,8 +353,19 @@ impl Sched<'_> {
         }
         self.failed.store(true, Ordering::SeqCst);
         drop(g);
-        let _l = self.lock.lock().expect("lock");
-        self.cv.notify_all();
+        for (m, cv) in &self.lanes {
+            let _l = m.lock().expect("lane");
+            cv.notify_all();
+        }
+    }
+    fn wake(&self, lane: usize) {
+        // The waiter publishes `sleeping` before its last check of the dependencies, and we
+        // publish `done` before reading `sleeping` (both SeqCst): one of us sees the other.
+        if self.sleeping[lane].load(Ordering::SeqCst) {
+            let (m, cv) = &self.lanes[lane];
+            let _l = m.lock().expect("lane");
+            cv.notify_all();
+        }
     }
     fn wait(&self, i: usize) -> bool {
         let ready = |s: &Self| {
@@ -355,21 +374,37 @@ impl Sched<'_> {
                 .iter()
                 .all(|&d| s.done[d as usize].load(Ordering::SeqCst))
         };
-        let mut g = self.lock.lock().expect("lock");
+        if ready(self) {
+            return !self.failed.load(Ordering::SeqCst);
+        }
+        let lane = self.lane_of[i] as usize;
+        let (m, cv) = &self.lanes[lane];
+        let mut g = m.lock().expect("lane");
         loop {
-            if self.failed.load(Ordering::SeqCst) {
-                return false;
+            self.sleeping[lane].store(true, Ordering::SeqCst);
+            if self.failed.load(Ordering::SeqCst) || ready(self) {
+                self.sleeping[lane].store(false, Ordering::SeqCst);
+                return !self.failed.load(Ordering::SeqCst);
             }
-            if ready(self) {
-                return true;
-            }
-            g = self.cv.wait(g).expect("lock");
+            g = cv.wait(g).expect("lane");
         }
     }
-    fn finish(&self, i: usize) {
-        self.done[i].store(true, Ordering::SeqCst);
-        let _l = self.lock.lock().expect("lock");
-        self.cv.notify_all();
+    /// Marks step `i` done, runs the frees it was the last dependency of, wakes waiting lanes.
+    fn finish(&self, i: usize) -> Result<()> {
+        let mut work = vec![i];
+        while let Some(j) = work.pop() {
+            self.done[j].store(true, Ordering::SeqCst);
+            for &f in &self.free_waiters[j] {
+                if self.free_pending[f as usize].fetch_sub(1, Ordering::SeqCst) == 1 {
+                    self.step(f as usize)?;
+                    work.push(f as usize);
+                }
+            }
+            for &l in &self.waiters[j] {
+                self.wake(l as usize);
+            }
+        }
+        Ok(())
     }
     /// Host data of chunk `c` from any copy, else recomputed from its inputs.
     fn host_data(&self, c: ChunkId) -> Result<Arc<ChunkData>> {
@@ -453,7 +488,9 @@ impl Sched<'_> {
                         .iter()
                         .find(|x| x.0 == d)
                         .map(|x| x.1.clone())
-                        .ok_or_else(|| Error::invalid("execute", format!("chunk {} not on device {d}", c.0)))
+                        .ok_or_else(|| {
+                            Error::invalid("execute", format!("chunk {} not on device {d}", c.0))
+                        })
                 };
                 let src_host = || {
                     slot.lock()
@@ -461,7 +498,9 @@ impl Sched<'_> {
                         .host
                         .as_ref()
                         .map(|h| h.0.clone())
-                        .ok_or_else(|| Error::invalid("execute", format!("chunk {} not on host", c.0)))
+                        .ok_or_else(|| {
+                            Error::invalid("execute", format!("chunk {} not on host", c.0))
+                        })
                 };
                 match (from, to) {
                     (Tier::Device(s), Tier::Device(d)) => {
@@ -595,16 +634,62 @@ pub fn run_plan(
 ) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
     let ndev = plan.devices();
     let tiers = ndev + 2;
+    let mut lanes: HashMap<Lane, Vec<usize>> = HashMap::new();
+    let mut free_pending = Vec::with_capacity(plan.steps.len());
+    let mut free_waiters: Vec<Vec<u32>> = vec![vec![]; plan.steps.len()];
+    for i in 0..plan.steps.len() {
+        let is_free = matches!(plan.lane(i), Lane::Free(_));
+        free_pending.push(AtomicUsize::new(if is_free {
+            plan.deps(i).len()
+        } else {
+            0
+        }));
+        if is_free {
+            for &d in plan.deps(i) {
+                free_waiters[d as usize].push(i as u32);
+            }
+        } else {
+            lanes.entry(plan.lane(i)).or_default().push(i);
+        }
+    }
+    let lanes: Vec<Vec<usize>> = lanes.into_values().collect();
+    let mut lane_of = vec![0u32; plan.steps.len()];
+    for (l, steps) in lanes.iter().enumerate() {
+        for &i in steps {
+            lane_of[i] = l as u32;
+        }
+    }
+    let mut waiters: Vec<Vec<u32>> = vec![vec![]; plan.steps.len()];
+    for steps in &lanes {
+        for &i in steps {
+            for &d in plan.deps(i) {
+                let w = &mut waiters[d as usize];
+                if !w.contains(&lane_of[i]) {
+                    w.push(lane_of[i]);
+                }
+            }
+        }
+    }
     let sched = Sched {
         cg,
         backend,
         plan,
         spill,
         cfg,
-        slots: (0..cg.len()).map(|_| Mutex::new(Slots::default())).collect(),
-        done: (0..plan.steps.len()).map(|_| AtomicBool::new(false)).collect(),
-        lock: Mutex::new(()),
-        cv: Condvar::new(),
+        slots: (0..cg.len())
+            .map(|_| Mutex::new(Slots::default()))
+            .collect(),
+        done: (0..plan.steps.len())
+            .map(|_| AtomicBool::new(false))
+            .collect(),
+        lane_of,
+        waiters,
+        lanes: (0..lanes.len())
+            .map(|_| (Mutex::new(()), Condvar::new()))
+            .collect(),
+        sleeping: (0..lanes.len()).map(|_| AtomicBool::new(false)).collect(),
+        free_pending,
+        free_waiters,
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
         used: (0..tiers).map(|_| AtomicU64::new(0)).collect(),
@@ -620,23 +705,18 @@ pub fn run_plan(
         tasks: AtomicUsize::new(0),
         per_op: Mutex::new(HashMap::new()),
     };
-    let mut lanes: HashMap<Lane, Vec<usize>> = HashMap::new();
-    for i in 0..plan.steps.len() {
-        lanes.entry(plan.lane(i)).or_default().push(i);
-    }
     std::thread::scope(|s| {
-        for steps in lanes.values() {
+        for steps in &lanes {
             let sched = &sched;
             s.spawn(move || {
                 for &i in steps {
                     if !sched.wait(i) {
                         return;
                     }
-                    if let Err(e) = sched.step(i) {
+                    if let Err(e) = sched.step(i).and_then(|()| sched.finish(i)) {
                         sched.fail(e);
                         return;
                     }
-                    sched.finish(i);
                 }
             });
         }

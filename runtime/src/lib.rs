@@ -25,8 +25,8 @@ pub use array::{Elem, HostArray};
 pub use backend::{Backend, DeviceChunk, DeviceInfo, NullBackend};
 pub use dtype::{DType, Scalar};
 pub use error::{Error, Result, Tier};
-pub use graph::{Graph, Node, NodeId};
 pub use exec::{Link, MemoryStats, RunStats};
+pub use graph::{Graph, Node, NodeId};
 pub use session::{Config, Generator, Session};
 pub use storage::{MemoryConfig, Order};
 pub use tensor::{

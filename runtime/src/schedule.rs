@@ -111,8 +111,14 @@ impl Plan {
     pub fn lane(&self, i: usize) -> Lane {
         match self.steps[i] {
             Step::Run { dev, .. } => Lane::Compute(dev),
-            Step::Copy { to: Tier::Device(d), .. } => Lane::Copy(d),
-            Step::Copy { from: Tier::Device(d), .. } => Lane::Copy(d),
+            Step::Copy {
+                to: Tier::Device(d),
+                ..
+            } => Lane::Copy(d),
+            Step::Copy {
+                from: Tier::Device(d),
+                ..
+            } => Lane::Copy(d),
             Step::Copy { .. } => Lane::Disk,
             Step::Free { tier, .. } => Lane::Free(tier),
         }
@@ -487,12 +493,7 @@ impl Sim<'_> {
 /// # Errors
 /// `OutOfMemory` when a kernel's inputs and output cannot fit a device at once, or the disk
 /// budget is exhausted.
-pub fn plan(
-    cg: &ChunkGraph,
-    outputs: &[ChunkId],
-    budgets: Budgets,
-    how: Order,
-) -> Result<Plan> {
+pub fn plan(cg: &ChunkGraph, outputs: &[ChunkId], budgets: Budgets, how: Order) -> Result<Plan> {
     let ndev = budgets.device.len().max(1);
     let order = order(cg, outputs, how);
     let placement = place(cg, &order, ndev);
@@ -536,7 +537,10 @@ pub fn plan(
         locs: (0..n).map(|_| Vec::new()).collect(),
         bytes: cg.nodes.iter().map(planned_bytes).collect(),
         resident: vec![BTreeSet::new(); tiers],
-        next_use: uses.iter().map(|u| u.first().copied().unwrap_or(NEVER)).collect(),
+        next_use: uses
+            .iter()
+            .map(|u| u.first().copied().unwrap_or(NEVER))
+            .collect(),
         uses,
         use_ptr: vec![0; n],
         last_free: vec![None; tiers],

@@ -290,9 +290,10 @@ impl Session {
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
         let backend = self.inner.backend.as_ref();
-        let memory = self.config().memory.or_else(|| {
-            (backend.devices().len() > 1).then(MemoryConfig::default)
-        });
+        let memory = self
+            .config()
+            .memory
+            .or_else(|| (backend.devices().len() > 1).then(MemoryConfig::default));
         let (mut values, stats) = match &memory {
             Some(mem) => exec::run_scheduled(&cg, backend, &outputs, mem)?,
             None => exec::run(&cg, backend, &outputs)?,

@@ -127,7 +127,10 @@ impl SpillDir {
     /// # Errors
     /// `Io` when the folder cannot be created.
     pub fn create(root: Option<&Path>, capacity: Option<u64>) -> Result<SpillDir> {
-        let root = root.map_or_else(|| std::env::temp_dir().join("tessera-spill"), Path::to_path_buf);
+        let root = root.map_or_else(
+            || std::env::temp_dir().join("tessera-spill"),
+            Path::to_path_buf,
+        );
         std::fs::create_dir_all(&root)
             .map_err(|e| Error::Io(format!("spill root {}: {e}", root.display())))?;
         Self::remove_stale(&root);
@@ -319,7 +322,10 @@ fn decode(buf: &[u8]) -> std::result::Result<ChunkData, String> {
             shape.push(u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize);
         }
         let n: usize = shape.iter().product();
-        fn arr<T: bytemuck::Pod>(shape: &[usize], b: &[u8]) -> std::result::Result<ArrayD<T>, String> {
+        fn arr<T: bytemuck::Pod>(
+            shape: &[usize],
+            b: &[u8],
+        ) -> std::result::Result<ArrayD<T>, String> {
             let v: Vec<T> = bytemuck::pod_collect_to_vec(b);
             ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| e.to_string())
         }
@@ -393,7 +399,16 @@ mod tests {
         let root = std::env::temp_dir().join(format!("tessera-spill-test3-{}", std::process::id()));
         let dir = SpillDir::create(Some(&root), Some(40)).unwrap();
         let e = dir.write(ChunkId(1), &sample()).unwrap_err();
-        assert!(matches!(e, Error::OutOfMemory { tier: Tier::Disk, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::OutOfMemory {
+                    tier: Tier::Disk,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(root);
     }
 

@@ -191,9 +191,7 @@ pub fn four_devices_share_the_work(f: Factory) {
             .rand(&[64 * 16, 64], DType::F32)
             .with_chunks(&[16, 64])
             .unwrap();
-        ((&x * 2.0) + 1.0)
-            .sum(Axes::All, false)
-            .unwrap()
+        ((&x * 2.0) + 1.0).sum(Axes::All, false).unwrap()
     };
     let want = in_memory(b1, job);
     let (got, m) = budgeted(b4, MemoryConfig::default(), job).unwrap();
@@ -243,7 +241,7 @@ fn damaged_spill(f: Factory, damage: fn(&Path)) {
         spill_dir: Some(root.clone()),
         spill_hook: Some(Arc::new(move |_c, p: &Path| {
             // Damage every other spill file right after it is written.
-            if h.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            if h.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
                 damage(p);
             }
         })),
@@ -284,7 +282,13 @@ pub fn chunk_larger_than_device_is_a_typed_error(f: Factory) {
         .map(|r| r.0)
         .unwrap_err();
     assert!(
-        matches!(e, tessera::Error::OutOfMemory { tier: Tier::Device(0), .. }),
+        matches!(
+            e,
+            tessera::Error::OutOfMemory {
+                tier: Tier::Device(0),
+                ..
+            }
+        ),
         "{e}"
     );
 }
@@ -305,7 +309,13 @@ pub fn full_disk_is_a_typed_error(f: Factory) {
         .map(|r| r.0)
         .unwrap_err();
     assert!(
-        matches!(e, tessera::Error::OutOfMemory { tier: Tier::Disk, .. }),
+        matches!(
+            e,
+            tessera::Error::OutOfMemory {
+                tier: Tier::Disk,
+                ..
+            }
+        ),
         "{e}"
     );
     let _ = std::fs::remove_dir_all(root);
