@@ -17,6 +17,53 @@ use std::sync::Arc;
 pub use tessera_cpu::CpuBackend;
 pub use tessera_runtime::*;
 
+/// The metrics of a scheduled run as a readable block (for `tessera run --stats`).
+pub fn format_memory_stats(m: &MemoryStats) -> String {
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let mut t = format!(
+        "  plan: {:.3} s, {} kernels, {} copies, {} frees\n",
+        m.plan_seconds, m.steps.0, m.steps.1, m.steps.2
+    );
+    t.push_str("  tier          budget MiB   peak MiB  planned MiB\n");
+    for ((tier, b), (_, p)) in m.budgets.iter().zip(&m.peak) {
+        let planned = m
+            .planned_peak
+            .iter()
+            .find(|x| x.0 == *tier)
+            .map_or(0, |x| x.1);
+        let budget = if *b == u64::MAX {
+            "unlimited".to_string()
+        } else {
+            format!("{:.1}", mib(*b))
+        };
+        t.push_str(&format!(
+            "  {:<12} {:>11} {:>10.1} {:>12.1}\n",
+            format!("{tier:?}"),
+            budget,
+            mib(*p),
+            mib(planned)
+        ));
+    }
+    for (l, b) in &m.moved {
+        t.push_str(&format!(
+            "  moved {:<16} {:>10.1} MiB\n",
+            format!("{l:?}"),
+            mib(*b)
+        ));
+    }
+    t.push_str(&format!(
+        "  spills {}, unspills {}, recomputed {}, disk {:.3} s\n",
+        m.spills, m.unspills, m.recomputed, m.disk_seconds
+    ));
+    for (d, k) in m.kernels.iter().enumerate() {
+        t.push_str(&format!(
+            "  device {d}: {k} kernels, {:.3} s in kernels, {:.3} s in copies\n",
+            m.kernel_seconds[d], m.copy_seconds[d]
+        ));
+    }
+    t
+}
+
 /// A session on the CPU backend.
 pub fn cpu_session() -> Session {
     Session::new(Arc::new(CpuBackend::new()))

@@ -52,10 +52,89 @@ enum Cmd {
         /// Random seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Print execution statistics.
+        /// Print execution statistics (tiers, links, spills, kernel and copy time per device).
         #[arg(long)]
         stats: bool,
+        #[command(flatten)]
+        memory: MemoryArgs,
     },
+}
+
+/// Memory budgets: any of them switches the run to the out-of-core Scheduler.
+#[derive(clap::Args, Default)]
+struct MemoryArgs {
+    /// Device memory budget per device (e.g. 512MiB, 2GiB).
+    #[arg(long)]
+    device_budget: Option<String>,
+    /// Host memory budget (default with a budget set: half of RAM).
+    #[arg(long)]
+    host_budget: Option<String>,
+    /// Disk budget for spill files (default: the free space).
+    #[arg(long)]
+    disk_budget: Option<String>,
+    /// Spill directory (default: $TMPDIR/tessera-spill).
+    #[arg(long)]
+    spill_dir: Option<String>,
+    /// Number of devices (the CPU backend exposes this many virtual devices).
+    #[arg(long)]
+    devices: Option<usize>,
+    /// Kernel order: depth-first (default) or breadth-first.
+    #[arg(long)]
+    order: Option<String>,
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a byte size: {s}"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1u64,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        u => return Err(format!("unknown unit {u} in {s}")),
+    };
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err(format!("not a byte size: {s}"));
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+impl MemoryArgs {
+    fn config(&self) -> Result<Option<tessera::MemoryConfig>, String> {
+        let any = self.device_budget.is_some()
+            || self.host_budget.is_some()
+            || self.disk_budget.is_some()
+            || self.spill_dir.is_some()
+            || self.devices.is_some()
+            || self.order.is_some();
+        if !any {
+            return Ok(None);
+        }
+        let bytes = |o: &Option<String>| o.as_deref().map(parse_bytes).transpose();
+        Ok(Some(tessera::MemoryConfig {
+            device_bytes: bytes(&self.device_budget)?,
+            host_bytes: bytes(&self.host_budget)?,
+            disk_bytes: bytes(&self.disk_budget)?,
+            spill_dir: self.spill_dir.as_ref().map(std::path::PathBuf::from),
+            devices: self.devices,
+            order: match self.order.as_deref() {
+                None | Some("depth-first") => tessera::Order::DepthFirst,
+                Some("breadth-first") => tessera::Order::BreadthFirst,
+                Some(o) => return Err(format!("unknown order {o} (depth-first, breadth-first)")),
+            },
+            spill_hook: None,
+        }))
+    }
 }
 
 fn parse_count(s: &str) -> Result<usize, String> {
@@ -178,8 +257,16 @@ fn real_main() -> Result<(), String> {
             backend,
             seed,
             stats,
+            memory,
         } => {
-            let s = tessera::session(&backend).map_err(|e| e.to_string())?;
+            let mut s = tessera::session(&backend).map_err(|e| e.to_string())?;
+            if let (Some(n), "cpu") = (memory.devices, s.backend().name()) {
+                // Virtual CPU devices for multi-device runs without GPUs.
+                s = tessera::Session::new(std::sync::Arc::new(tessera::CpuBackend::with_devices(
+                    n,
+                )));
+            }
+            s.set_memory(memory.config()?);
             let chunk = chunk.map(|c| parse_count(&c)).transpose()?;
             if workload == "all" {
                 // The headline workloads at sizes that suit a workstation.
@@ -235,8 +322,11 @@ fn run_one(
             "  tasks {}, peak live chunk bytes {}",
             st.tasks, st.peak_bytes
         );
-        for (op, c) in st.per_op {
+        for (op, c) in &st.per_op {
             println!("    {op}: {c}");
+        }
+        if let Some(m) = &st.memory {
+            print!("{}", tessera::format_memory_stats(m));
         }
     }
     Ok(())

@@ -581,10 +581,23 @@ impl Sched<'_> {
 }
 
 /// Budgets for a run of `backend` under `mem`.
-pub fn budgets(backend: &dyn Backend, mem: &MemoryConfig, disk: u64) -> Budgets {
+///
+/// # Errors
+/// `InvalidArgument` when `mem.devices` asks for more devices than the backend has.
+pub fn budgets(backend: &dyn Backend, mem: &MemoryConfig, disk: u64) -> Result<Budgets> {
     let devs = backend.devices();
     let n = mem.devices.unwrap_or(devs.len()).max(1);
-    Budgets {
+    if n > devs.len().max(1) {
+        return Err(Error::invalid(
+            "schedule",
+            format!(
+                "{n} devices requested, backend {} has {}",
+                backend.name(),
+                devs.len()
+            ),
+        ));
+    }
+    Ok(Budgets {
         device: (0..n)
             .map(|d| {
                 mem.device_bytes
@@ -595,7 +608,7 @@ pub fn budgets(backend: &dyn Backend, mem: &MemoryConfig, disk: u64) -> Budgets 
             .host_bytes
             .unwrap_or_else(|| crate::storage::host_memory() / 2),
         disk,
-    }
+    })
 }
 
 /// Plans and runs `outputs` of `cg` on `backend` under the budgets of `mem`.
@@ -613,7 +626,7 @@ pub fn run_scheduled(
     let plan = schedule::plan(
         cg,
         outputs,
-        budgets(backend, mem, spill.capacity()),
+        budgets(backend, mem, spill.capacity())?,
         mem.order,
     )?;
     let plan_seconds = t0.elapsed().as_secs_f64();
