@@ -17,13 +17,21 @@ fn budgets(devices: usize, device: u64) -> Budgets {
     }
 }
 
+fn chunks() -> usize {
+    std::env::var("TESSERA_PLAN_CHUNKS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(1_000_000, |v| v as usize)
+}
+
 fn bench(c: &mut Criterion) {
+    let chunks = chunks();
     let s = tessera::cpu_session();
     // Unfused, so each chunk is a chain of tasks: random, add, multiply.
     s.set_fusion(false);
     let x = s
         .random(1)
-        .rand(&[1_000_000_000], DType::F32)
+        .rand(&[chunks * 1000], DType::F32)
         .with_chunks(&[1000])
         .unwrap();
     let y = (&x + 1.0) * 2.0;

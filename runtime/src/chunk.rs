@@ -290,7 +290,7 @@ impl Tiled {
     pub fn at(&self, idx: &[usize]) -> ChunkId {
         self.chunks[ravel(idx, &self.counts())]
     }
-    /// The box of the chunk at grid index `idx`.
+    /// The box of the chunk at grid index `idx` (O(index); loops use `starts` + `region_in`).
     pub fn region(&self, idx: &[usize]) -> Region {
         idx.iter()
             .zip(&self.grid)
@@ -298,6 +298,29 @@ impl Tiled {
                 let s: usize = g[..i].iter().sum();
                 (s, s + g[i])
             })
+            .collect()
+    }
+    /// Start offset of every chunk along each axis (prefix sums of the grid).
+    pub fn starts(&self) -> Vec<Vec<usize>> {
+        self.grid
+            .iter()
+            .map(|g| {
+                let mut acc = 0;
+                g.iter()
+                    .map(|&x| {
+                        let s = acc;
+                        acc += x;
+                        s
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+    /// The box of the chunk at `idx`, given `starts()`: O(rank).
+    pub fn region_in(&self, starts: &[Vec<usize>], idx: &[usize]) -> Region {
+        idx.iter()
+            .enumerate()
+            .map(|(a, &i)| (starts[a][i], starts[a][i] + self.grid[a][i]))
             .collect()
     }
 }
@@ -313,10 +336,11 @@ pub fn grid_boxes(grid: &[Vec<usize>]) -> Vec<(Vec<usize>, Region)> {
         grid: grid.to_vec(),
         chunks: vec![],
     };
+    let starts = t.starts();
     grid_indices(&t.counts())
         .into_iter()
         .map(|idx| {
-            let r = t.region(&idx);
+            let r = t.region_in(&starts, &idx);
             (idx, r)
         })
         .collect()

@@ -310,11 +310,15 @@ struct Sim<'a> {
     // Belady sets per tier: (next use, chunk).
     resident: Vec<BTreeSet<(u32, u32)>>,
     next_use: Vec<u32>,
-    uses: Vec<Vec<u32>>,
+    // Positions in the order where each chunk is read, as CSR: uses of c are
+    // use_list[use_start[c]..use_start[c + 1]]; use_ptr[c] indexes the next one.
+    use_start: Vec<u32>,
+    use_list: Vec<u32>,
     use_ptr: Vec<u32>,
     last_free: Vec<Option<u32>>,
     steps: Vec<Step>,
-    deps: Vec<Vec<u32>>,
+    dep_start: Vec<u32>,
+    dep_list: Vec<u32>,
     ndev: usize,
 }
 
@@ -343,9 +347,10 @@ impl Sim<'_> {
             self.bytes[c as usize]
         }
     }
-    fn emit(&mut self, s: Step, deps: Vec<u32>) -> u32 {
+    fn emit(&mut self, s: Step, deps: &[u32]) -> u32 {
         self.steps.push(s);
-        self.deps.push(deps);
+        self.dep_list.extend_from_slice(deps);
+        self.dep_start.push(self.dep_list.len() as u32);
         (self.steps.len() - 1) as u32
     }
     fn add_copy(&mut self, c: u32, tier: usize, creator: u32) {
@@ -373,7 +378,7 @@ impl Sim<'_> {
                 chunk: ChunkId(c),
                 tier: tier_of(tier),
             },
-            deps,
+            &deps,
         );
         self.last_free[tier] = Some(s);
         self.used[tier] -= self.cost(c, tier);
@@ -431,15 +436,14 @@ impl Sim<'_> {
         let cost = self.cost(c, to);
         self.reserve(to, cost, pinned)?;
         let src = self.loc_mut(c, from).creator;
-        let mut deps = vec![src];
-        deps.extend(self.last_free[to]);
+        let deps = [src, self.last_free[to].unwrap_or(src)];
         let s = self.emit(
             Step::Copy {
                 chunk: ChunkId(c),
                 from: tier_of(from),
                 to: tier_of(to),
             },
-            deps,
+            &deps,
         );
         self.loc_mut(c, from).readers.push(s);
         self.add_copy(c, to, s);
@@ -471,7 +475,7 @@ impl Sim<'_> {
     fn advance(&mut self, c: u32, pos: u32) {
         let ci = c as usize;
         let old = self.next_use[ci];
-        let uses = &self.uses[ci];
+        let uses = &self.use_list[self.use_start[ci] as usize..self.use_start[ci + 1] as usize];
         let mut p = self.use_ptr[ci] as usize;
         while p < uses.len() && uses[p] <= pos {
             p += 1;
@@ -502,25 +506,44 @@ pub fn plan(cg: &ChunkGraph, outputs: &[ChunkId], budgets: Budgets, how: Order) 
     for (k, c) in order.iter().enumerate() {
         pos[c.0 as usize] = k as u32;
     }
-    let mut uses: Vec<Vec<u32>> = vec![vec![]; n];
-    for (k, c) in order.iter().enumerate() {
-        for inp in &cg.node(*c).inputs {
-            let u = &mut uses[inp.0 as usize];
-            if u.last() != Some(&(k as u32)) {
-                u.push(k as u32);
-            }
-        }
-    }
     let mut is_output = vec![false; n];
     for o in outputs {
         is_output[o.0 as usize] = true;
     }
-    // Outputs are kept to the end: their last "use" is after every kernel.
+    // Uses of each chunk in order (CSR); outputs are kept to the end: their last "use" is
+    // after every kernel.
     let end = order.len() as u32;
-    for o in outputs {
-        let u = &mut uses[o.0 as usize];
-        if u.last() != Some(&end) {
-            u.push(end);
+    let mut count = vec![0u32; n + 1];
+    for c in &order {
+        for inp in &cg.node(*c).inputs {
+            count[inp.0 as usize + 1] += 1;
+        }
+    }
+    for (i, &o) in is_output.iter().enumerate() {
+        count[i + 1] += u32::from(o);
+    }
+    for i in 0..n {
+        count[i + 1] += count[i];
+    }
+    let use_start = count.clone();
+    let mut fill = count;
+    // Slots of repeated inputs of one kernel stay NEVER at the tail of their range, after
+    // every real use, so they are never reached.
+    let mut use_list = vec![NEVER; use_start[n] as usize];
+    for (k, c) in order.iter().enumerate() {
+        for inp in &cg.node(*c).inputs {
+            let i = inp.0 as usize;
+            if fill[i] > use_start[i] && use_list[fill[i] as usize - 1] == k as u32 {
+                continue;
+            }
+            use_list[fill[i] as usize] = k as u32;
+            fill[i] += 1;
+        }
+    }
+    for (i, &o) in is_output.iter().enumerate() {
+        if o {
+            use_list[fill[i] as usize] = end;
+            fill[i] += 1;
         }
     }
     let mut budget = vec![budgets.host, budgets.disk];
@@ -537,22 +560,33 @@ pub fn plan(cg: &ChunkGraph, outputs: &[ChunkId], budgets: Budgets, how: Order) 
         locs: (0..n).map(|_| Vec::new()).collect(),
         bytes: cg.nodes.iter().map(planned_bytes).collect(),
         resident: vec![BTreeSet::new(); tiers],
-        next_use: uses
-            .iter()
-            .map(|u| u.first().copied().unwrap_or(NEVER))
+        next_use: (0..n)
+            .map(|i| {
+                if use_start[i] < use_start[i + 1] {
+                    use_list[use_start[i] as usize]
+                } else {
+                    NEVER
+                }
+            })
             .collect(),
-        uses,
+        use_start,
+        use_list,
         use_ptr: vec![0; n],
         last_free: vec![None; tiers],
         steps: Vec::with_capacity(order.len() * 2),
-        deps: Vec::with_capacity(order.len() * 2),
+        dep_start: vec![0],
+        dep_list: Vec::with_capacity(order.len() * 4),
         ndev,
     };
+    let mut pinned: Vec<u32> = Vec::new();
+    let mut deps: Vec<u32> = Vec::new();
+    let mut tiers_buf: Vec<usize> = Vec::new();
     for (k, &c) in order.iter().enumerate() {
         let node = sim.cg.node(c);
         let dev = placement[c.0 as usize].expect("placed") as usize;
         let dt = 2 + dev;
-        let mut pinned: Vec<u32> = node.inputs.iter().map(|i| i.0).collect();
+        pinned.clear();
+        pinned.extend(node.inputs.iter().map(|i| i.0));
         pinned.push(c.0);
         for inp in &node.inputs {
             sim.bring(inp.0, dt, &pinned)?;
@@ -568,47 +602,42 @@ pub fn plan(cg: &ChunkGraph, outputs: &[ChunkId], budgets: Budgets, how: Order) 
                 let reserve_out = if ndt == dt { out } else { 0 };
                 let from_mem = (2..2 + ndev).any(|t| sim.has(i, t)) || sim.has(i, 0);
                 if !sim.has(i, ndt) && from_mem && sim.bytes[i as usize] + reserve_out <= room {
-                    let pin: Vec<u32> = pinned.iter().copied().chain([i]).collect();
-                    sim.bring(i, ndt, &pin)?;
+                    pinned.push(i);
+                    sim.bring(i, ndt, &pinned)?;
                 }
             }
         }
-        let mut deps: Vec<u32> = node
-            .inputs
-            .iter()
-            .map(|i| sim.loc_mut(i.0, dt).creator)
-            .collect();
+        deps.clear();
+        for i in &node.inputs {
+            let cr = sim.loc_mut(i.0, dt).creator;
+            deps.push(cr);
+        }
         deps.extend(sim.last_free[dt]);
-        let s = sim.emit(Step::Run { node: c, dev }, deps);
+        let s = sim.emit(Step::Run { node: c, dev }, &deps);
         for inp in &node.inputs {
             sim.loc_mut(inp.0, dt).readers.push(s);
         }
         sim.add_copy(c.0, dt, s);
         sim.advance(c.0, k as u32);
-        let inputs = node.inputs.clone();
+        let inputs = &node.inputs;
         for (j, inp) in inputs.iter().enumerate() {
             if inputs[..j].contains(inp) {
                 continue;
             }
             sim.advance(inp.0, k as u32);
             if sim.next_use[inp.0 as usize] == NEVER && !is_output[inp.0 as usize] {
-                let tiers: Vec<usize> = sim.locs[inp.0 as usize].iter().map(|l| l.tier).collect();
-                for t in tiers {
+                tiers_buf.clear();
+                tiers_buf.extend(sim.locs[inp.0 as usize].iter().map(|l| l.tier));
+                for &t in &tiers_buf {
                     sim.free(inp.0, t);
                 }
             }
         }
     }
-    let mut dep_start = Vec::with_capacity(sim.deps.len() + 1);
-    let mut dep_list = Vec::new();
-    dep_start.push(0u32);
-    for d in &sim.deps {
-        dep_list.extend_from_slice(d);
-        dep_start.push(dep_list.len() as u32);
-    }
     let mut planned_peak: Vec<u64> = sim.peak[2..].to_vec();
     planned_peak.push(sim.peak[0]);
     planned_peak.push(sim.peak[1]);
+    let (dep_start, dep_list) = (sim.dep_start, sim.dep_list);
     Ok(Plan {
         steps: sim.steps,
         dep_start,

@@ -317,9 +317,10 @@ impl Session {
                 continue;
             }
             let mut out = HostArray::zeros(x.dtype(), x.shape());
+            let starts = t.starts();
             for idx in grid_indices(&t.counts()) {
                 let data = &values.get(&t.at(&idx)).ok_or_else(missing)?[0];
-                let off: Vec<usize> = t.region(&idx).iter().map(|r| r.0).collect();
+                let off: Vec<usize> = t.region_in(&starts, &idx).iter().map(|r| r.0).collect();
                 out.assign_region(&off, data);
             }
             results.push(out);

@@ -152,6 +152,7 @@ impl<'g> Tiler<'g> {
             return t.clone();
         }
         let in_b: Vec<Vec<usize>> = t.grid.iter().map(|g| boundaries(g)).collect();
+        let starts = t.starts();
         let mut chunks = Vec::new();
         for (_, region) in grid_boxes(grid) {
             // Input chunk index ranges overlapping the region, per axis.
@@ -170,7 +171,7 @@ impl<'g> Tiler<'g> {
                 .collect();
             let sub: Vec<usize> = ranges.iter().map(|&(l, h)| h - l).collect();
             let first: Vec<usize> = ranges.iter().map(|&(l, _)| l).collect();
-            if sub.iter().all(|&n| n == 1) && t.region(&first) == region {
+            if sub.iter().all(|&n| n == 1) && t.region_in(&starts, &first) == region {
                 chunks.push(t.at(&first));
                 continue;
             }
@@ -178,7 +179,7 @@ impl<'g> Tiler<'g> {
             let mut pieces = Vec::new();
             for off in grid_indices(&sub) {
                 let in_idx: Vec<usize> = off.iter().zip(&first).map(|(&o, &l)| l + o).collect();
-                let in_region = t.region(&in_idx);
+                let in_region = t.region_in(&starts, &in_idx);
                 // Overlap of the input chunk's box and the target box, in each one's coordinates.
                 let src: Region = in_region
                     .iter()
@@ -379,8 +380,9 @@ impl<'g> Tiler<'g> {
                 let mut out_counts = counts.clone();
                 out_counts[axis] = 1;
                 let mut partials: HashMap<Vec<usize>, Vec<ChunkId>> = HashMap::new();
+                let starts = t.starts();
                 for idx in grid_indices(&counts) {
-                    let region = t.region(&idx);
+                    let region = t.region_in(&starts, &idx);
                     let mut pshape = region_size(&region);
                     pshape[axis] = 1;
                     let c = self.push(
@@ -681,8 +683,9 @@ impl<'g> Tiler<'g> {
         let pdtype = partial_dtype(op, in_dtype);
         let mut groups: Vec<(Vec<usize>, Vec<Counted>)> = Vec::new();
         let mut index: HashMap<Vec<usize>, usize> = HashMap::new();
+        let starts = t.starts();
         for idx in grid_indices(&counts) {
-            let region = t.region(&idx);
+            let region = t.region_in(&starts, &idx);
             let mut pshape = region_size(&region);
             let n: usize = axes.iter().map(|&a| pshape[a]).product();
             for &a in axes {
@@ -806,6 +809,7 @@ impl<'g> Tiler<'g> {
         let in_full = in_shape.to_vec();
         let out_full = shape.to_vec();
         let in_strides = crate::ir::row_major_strides(in_shape);
+        let t_starts = t.starts();
         let out_strides = crate::ir::row_major_strides(shape);
         self.per_chunk(grid, dtype, |_, region| {
             let nd = region.len();
@@ -838,7 +842,7 @@ impl<'g> Tiler<'g> {
             let ins = found.iter().map(|idx| t.at(idx)).collect();
             let offs = found
                 .iter()
-                .map(|idx| t.region(idx).iter().map(|x| x.0).collect())
+                .map(|idx| t.region_in(&t_starts, idx).iter().map(|x| x.0).collect())
                 .collect();
             (
                 ChunkOp::ReshapeGather {
