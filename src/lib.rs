@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub use tessera_cpu::CpuBackend;
 pub use tessera_runtime::*;
 #[cfg(feature = "wgpu")]
-pub use tessera_wgpu::{WgpuBackend, WgpuOptions};
+pub use tessera_wgpu::{wgpu as wgpu_crate, WgpuBackend, WgpuOptions};
 
 /// A session on the CPU backend.
 pub fn cpu_session() -> Session {

@@ -11,7 +11,7 @@
 mod conformance;
 
 use std::sync::{Arc, OnceLock};
-use tessera::{DType, Session, WgpuBackend};
+use tessera::{DType, Error, Session, WgpuBackend, WgpuOptions};
 
 /// One backend (one device, one pipeline cache) shared by every test of this binary.
 fn backend() -> Result<Arc<WgpuBackend>, String> {
@@ -38,8 +38,14 @@ fn random_bit_identical_to_cpu() {
     let shape = [37usize, 53];
     for chunks in [None, Some([10usize, 17])] {
         let draws: Vec<(&str, Box<dyn Fn(&Session) -> tessera::Tensor>)> = vec![
-            ("rand f32", Box::new(|s| s.random(11).rand(&shape, DType::F32))),
-            ("rand f64", Box::new(|s| s.random(12).rand(&shape, DType::F64))),
+            (
+                "rand f32",
+                Box::new(|s| s.random(11).rand(&shape, DType::F32)),
+            ),
+            (
+                "rand f64",
+                Box::new(|s| s.random(12).rand(&shape, DType::F64)),
+            ),
             (
                 "uniform f32",
                 Box::new(|s| s.random(13).uniform(-2.0, 5.0, &shape, DType::F32)),
@@ -71,7 +77,10 @@ fn random_bit_identical_to_cpu() {
         let (want, got) = (normal(&cpu).unwrap(), normal(&s).unwrap());
         let (w, g) = (want.to_f64(), got.to_f64());
         for (a, b) in g.iter().zip(w.iter()) {
-            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "randn: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "randn: {a} vs {b}"
+            );
         }
     }
 }
@@ -88,11 +97,60 @@ fn devices_report_limits() {
     assert!(!devs.is_empty());
     let sel = devs
         .iter()
-        .find(|d| d.details.iter().any(|(k, v)| k == "selected" && v == "true"))
+        .find(|d| {
+            d.details
+                .iter()
+                .any(|(k, v)| k == "selected" && v == "true")
+        })
         .expect("one selected adapter");
     assert!(sel
         .details
         .iter()
         .any(|(k, _)| k == "max_storage_buffer_binding_size"));
     assert!(b.max_chunk_bytes() > 0);
+}
+
+/// No matching adapter is a typed error, not a panic.
+#[test]
+fn no_adapter_is_a_typed_error() {
+    let r = WgpuBackend::with_options(WgpuOptions {
+        backends: None,
+        adapter: Some("no adapter is called this".into()),
+    });
+    assert!(matches!(r, Err(Error::BackendUnavailable { .. })), "{r:?}");
+    let r = WgpuBackend::with_options(WgpuOptions {
+        backends: Some(tessera_wgpu_backends_none()),
+        adapter: None,
+    });
+    assert!(matches!(r, Err(Error::BackendUnavailable { .. })), "{r:?}");
+}
+
+fn tessera_wgpu_backends_none() -> tessera::wgpu_crate::Backends {
+    tessera::wgpu_crate::Backends::empty()
+}
+
+/// A chunk larger than the adapter's storage binding limit is `OutOfMemory` naming the limit.
+#[test]
+fn oversized_chunk_is_out_of_memory() {
+    let Ok(b) = backend() else {
+        println!("skipped: wgpu: no adapter");
+        return;
+    };
+    use tessera::chunk::{ChunkNode, ChunkOp};
+    use tessera::Backend;
+    let limit = b.max_chunk_bytes();
+    let node = ChunkNode {
+        op: ChunkOp::Full {
+            value: tessera::Scalar::Float(1.0),
+        },
+        inputs: vec![],
+        shape: vec![(limit / 4 + 1) as usize],
+        dtype: DType::F32,
+    };
+    let r = b.run_chunk(&node, &[]);
+    assert!(
+        matches!(r, Err(Error::OutOfMemory { available, .. }) if available == limit),
+        "{:?}",
+        r.map(|d| d.len())
+    );
 }

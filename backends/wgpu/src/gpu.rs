@@ -126,7 +126,9 @@ impl Gpu {
 
     /// Largest buffer a kernel may bind (bytes).
     pub(crate) fn max_binding(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// Checks that a buffer of `bytes` can be bound.

@@ -28,6 +28,9 @@ mod data;
 mod gpu;
 mod ops;
 
+/// The wgpu crate this backend is built on (for [`WgpuOptions::backends`]).
+pub use wgpu;
+
 use gpu::Gpu;
 use tessera_cpu::CpuBackend;
 use tessera_runtime::chunk::{ChunkData, ChunkNode, ChunkOp};
@@ -221,10 +224,7 @@ impl Backend for WgpuBackend {
                 let l = &e.limits;
                 let f64 = e.features.contains(wgpu::Features::SHADER_F64);
                 let mut details = vec![
-                    (
-                        "selected".to_string(),
-                        (i == self.gpu.index).to_string(),
-                    ),
+                    ("selected".to_string(), (i == self.gpu.index).to_string()),
                     ("backend".into(), format!("{:?}", e.info.backend)),
                     ("device_type".into(), format!("{:?}", e.info.device_type)),
                     (
@@ -260,10 +260,7 @@ impl Backend for WgpuBackend {
                     ("dtypes".into(), dtypes_line(f64)),
                 ];
                 if i == self.gpu.index {
-                    details.push((
-                        "max_chunk_bytes".into(),
-                        self.gpu.max_binding().to_string(),
-                    ));
+                    details.push(("max_chunk_bytes".into(), self.gpu.max_binding().to_string()));
                 }
                 DeviceInfo {
                     name: e.info.name.clone(),
@@ -299,7 +296,9 @@ impl Backend for WgpuBackend {
             | ChunkOp::ArgCombine { .. }
             | ChunkOp::ArgFinal { .. } => self.host(node, inputs)?,
             ChunkOp::Full { .. } if dt == DType::I64 => self.host(node, inputs)?,
-            ChunkOp::Full { value } => ops::run_ir(gpu, &ops::full_ir(shape, *value, dt), &none, &[])?,
+            ChunkOp::Full { value } => {
+                ops::run_ir(gpu, &ops::full_ir(shape, *value, dt), &none, &[])?
+            }
             ChunkOp::Random {
                 seed,
                 stream,
@@ -307,29 +306,44 @@ impl Backend for WgpuBackend {
                 offset,
                 full,
             } => {
-                let (ir, params) =
-                    ops::random_ir(*seed, *stream, *dist, shape, offset, full, dt);
+                let (ir, params) = ops::random_ir(*seed, *stream, *dist, shape, offset, full, dt);
                 ops::run_ir(gpu, &ir, &params, &[])?
             }
             ChunkOp::Unary(op) => {
-                let ir = ops::one_op_ir(shape, &[x(0)], |v| inst(InstKind::Unary(*op, v[0]), dt), None);
+                let ir = ops::one_op_ir(
+                    shape,
+                    &[x(0)],
+                    |v| inst(InstKind::Unary(*op, v[0]), dt),
+                    None,
+                );
                 ops::run_ir(gpu, &ir, &none, &[x(0)])?
             }
             ChunkOp::Binary(op) => {
                 let ins = [x(0), x(1)];
-                let ir = ops::one_op_ir(shape, &ins, |v| inst(InstKind::Binary(*op, v[0], v[1]), dt), None);
+                let ir = ops::one_op_ir(
+                    shape,
+                    &ins,
+                    |v| inst(InstKind::Binary(*op, v[0], v[1]), dt),
+                    None,
+                );
                 ops::run_ir(gpu, &ir, &none, &ins)?
             }
             ChunkOp::Where => {
                 let ins = [x(0), x(1), x(2)];
-                let ir = ops::one_op_ir(shape, &ins, |v| inst(InstKind::Where(v[0], v[1], v[2]), dt), None);
+                let ir = ops::one_op_ir(
+                    shape,
+                    &ins,
+                    |v| inst(InstKind::Where(v[0], v[1], v[2]), dt),
+                    None,
+                );
                 ops::run_ir(gpu, &ir, &none, &ins)?
             }
             ChunkOp::Cast => {
                 if x(0).dtype() == dt {
                     one(x(0).clone())
                 } else {
-                    let ir = ops::one_op_ir(shape, &[x(0)], |v| inst(InstKind::Cast(v[0]), dt), None);
+                    let ir =
+                        ops::one_op_ir(shape, &[x(0)], |v| inst(InstKind::Cast(v[0]), dt), None);
                     ops::run_ir(gpu, &ir, &none, &[x(0)])?
                 }
             }
@@ -349,21 +363,7 @@ impl Backend for WgpuBackend {
             ChunkOp::BroadcastTo => one(ops::broadcast(gpu, x(0), shape)?),
             ChunkOp::Slice { region, steps } => one(ops::slice(gpu, x(0), region, steps, shape)?),
             ChunkOp::Assemble { pieces } => one(ops::assemble(gpu, &all(), pieces, shape, dt)?),
-            ChunkOp::ReshapeGather {
-                in_full,
-                in_offsets,
-                out_full,
-                out_offset,
-            } => one(ops::reshape_gather(
-                gpu,
-                &all(),
-                in_full,
-                in_offsets,
-                out_full,
-                out_offset,
-                shape,
-                dt,
-            )?),
+            ChunkOp::ReshapeGather { .. } => one(ops::reshape_gather(gpu, &all(), node)?),
             ChunkOp::Fused { ir, params, bound } => {
                 let mut chunks = inputs.iter().map(|d| &d[0]);
                 let ins: Vec<&HostArray> = (0..ir.inputs.len())

@@ -7,7 +7,7 @@ use crate::gpu::{backend_err, Buf, Dispatch, Gpu, PipeKey};
 use std::sync::Arc;
 use tessera_kernels::{output_dtypes, pack_params_u32, uses_f64, WgslRenderer};
 use tessera_runtime::array::Region;
-use tessera_runtime::chunk::{grid_indices, ChunkNode};
+use tessera_runtime::chunk::{grid_indices, ChunkNode, ChunkOp};
 use tessera_runtime::ir::{
     row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam,
     ReduceKind, Renderer,
@@ -263,9 +263,11 @@ fn copy_pipeline(gpu: &Gpu) -> Result<Arc<wgpu::ComputePipeline>> {
 }
 
 fn to_i32(v: i64, what: &str) -> Result<u32> {
-    i32::try_from(v)
-        .map(|x| x as u32)
-        .map_err(|_| unsupported(format!("{what} {v} beyond the i32 range of the copy kernel")))
+    i32::try_from(v).map(|x| x as u32).map_err(|_| {
+        unsupported(format!(
+            "{what} {v} beyond the i32 range of the copy kernel"
+        ))
+    })
 }
 
 fn to_u32(v: u64, what: &str) -> Result<u32> {
@@ -329,7 +331,10 @@ pub(crate) fn copy_pieces(
             grid,
         })
         .collect();
-    let covered: usize = pieces.iter().map(|p| p.shape.iter().product::<usize>()).sum();
+    let covered: usize = pieces
+        .iter()
+        .map(|p| p.shape.iter().product::<usize>())
+        .sum();
     let clear: Vec<&wgpu::Buffer> = if covered < n {
         vec![dst.buffer()]
     } else {
@@ -437,17 +442,23 @@ pub(crate) fn assemble(
     copy_pieces(gpu, inputs, &ps, shape, dtype)
 }
 
-/// General row-major reshape of a box gathered from input chunks.
+/// General row-major reshape of a box gathered from input chunks (`node` is a
+/// `ChunkOp::ReshapeGather`).
 pub(crate) fn reshape_gather(
     gpu: &Gpu,
     inputs: &[&HostArray],
-    in_full: &[usize],
-    in_offsets: &[Vec<usize>],
-    out_full: &[usize],
-    out_offset: &[usize],
-    shape: &[usize],
-    dtype: DType,
+    node: &ChunkNode,
 ) -> Result<HostArray> {
+    let ChunkOp::ReshapeGather {
+        in_full,
+        in_offsets,
+        out_full,
+        out_offset,
+    } = &node.op
+    else {
+        return Err(backend_err("reshape_gather called on another op"));
+    };
+    let (shape, dtype) = (&node.shape, node.dtype);
     let n: usize = shape.iter().product();
     if n == 0 {
         return Ok(HostArray::zeros(dtype, shape));
@@ -555,9 +566,7 @@ pub(crate) fn matmul(
         });
     }
     let Some((name, prelude)) = gemm_prelude(d) else {
-        return Err(unsupported(
-            "matmul of int64 (WGSL has no 64-bit integers)",
-        ));
+        return Err(unsupported("matmul of int64 (WGSL has no 64-bit integers)"));
     };
     if d == DType::F64 && !gpu.f64 {
         return Err(no_f64(gpu, "matmul"));
