@@ -606,9 +606,9 @@ impl<'a> Gen<'a> {
         Ok(match (from, to) {
             _ if from == to => x.to_string(),
             // From an int64 (lo, hi) pair: f64 rounds once (hi * 2^32 is exact); f32 rounds
-            // twice above 2^24 (at most one ulp off); i32 wraps as Rust `as` does.
+            // the magnitude, twice above 2^32 (at most one ulp off); i32 wraps as Rust `as`.
             (I64, F64) => format!("(f64(bitcast<i32>({x}.y)) * 4294967296.0lf + f64({x}.x))"),
-            (I64, F32) => format!("(f32(bitcast<i32>({x}.y)) * 4294967296.0f + f32({x}.x))"),
+            (I64, F32) => format!("{}({x})", self.need("i64_to_f32", None)),
             (I64, I32) => format!("bitcast<i32>({x}.x)"),
             (I64, Bool) => format!("(({x}.x | {x}.y) != 0u)"),
             (_, I64) => return Err(no_i64()),

@@ -456,6 +456,22 @@ fn tanh_f32(x: f32) -> f32 {
 }",
     ),
     (
+        "i64_to_f32",
+        &[],
+        "// int64 (lo, hi) to f32 through its magnitude (no cancellation between the halves).
+fn i64_to_f32(x: vec2<u32>) -> f32 {
+    let neg = (x.y & 0x80000000u) != 0u;
+    var lo = x.x;
+    var hi = x.y;
+    if neg {
+        lo = ~x.x + 1u;
+        hi = ~x.y + select(0u, 1u, lo == 0u);
+    }
+    let m = f32(hi) * 4294967296.0f + f32(lo);
+    return select(m, -m, neg);
+}",
+    ),
+    (
         "signed_f32",
         &[],
         "// |y| with the sign bit of x (odd functions keep -0).

@@ -216,7 +216,11 @@ pub fn run_with(
     };
     match body(&mut cx) {
         Err(e) if accept_unsupported && backend_unsupported(&cx.s, &e) => {
-            println!("unsupported: rest of the case skipped: {e}  [{}]", cx.tag());
+            let test = std::thread::current().name().unwrap_or("?").to_string();
+            println!(
+                "unsupported: {test}: rest of the case skipped: {e}  [{}]",
+                cx.tag()
+            );
         }
         Err(e) => panic!("unexpected error: {e:?}\n  [{}]", cx.tag()),
         Ok(()) => {}

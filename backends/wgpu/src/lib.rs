@@ -22,7 +22,7 @@
 //! - dtypes: f32, i32, bool everywhere; f64 only with `SHADER_F64` and not in transcendental
 //!   functions; int64 *values* are `Error::Unsupported` (WGSL has no 64-bit integers), while
 //!   int64 data movement (u32-pair copies), int64 results of arg reductions and integer sum/prod
-//!   partials work. See the README's dtype matrix.
+//!   partials, and casts from int64 inputs work. See the README's dtype matrix.
 
 mod data;
 mod gpu;
@@ -198,7 +198,7 @@ fn desc_backends(options: &WgpuOptions) -> wgpu::Backends {
 
 fn dtypes_line(f64: bool) -> String {
     format!(
-        "f32 i32 bool{}; int64 only moved, not computed",
+        "f32 i32 bool{}; int64 moved and cast from, not computed",
         if f64 {
             " f64 (no transcendentals)"
         } else {
