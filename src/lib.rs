@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 pub use tessera_cpu::CpuBackend;
 pub use tessera_runtime::*;
+#[cfg(feature = "wgpu")]
+pub use tessera_wgpu::{wgpu as wgpu_crate, WgpuBackend, WgpuOptions};
 
 /// The metrics of a scheduled run as a readable block (for `tessera run --stats`).
 pub fn format_memory_stats(m: &MemoryStats) -> String {
@@ -72,31 +74,51 @@ pub fn cpu_session() -> Session {
 /// A backend compiled into this build: its name, and the backend or why it is unusable here.
 pub type BackendEntry = (String, std::result::Result<Arc<dyn Backend>, Error>);
 
-/// The backends compiled into this build, with whether each is usable here and why not.
-pub fn backends() -> Vec<BackendEntry> {
-    vec![(
-        "cpu".to_string(),
-        Ok(Arc::new(CpuBackend::new()) as Arc<dyn Backend>),
-    )]
+/// A session on the wgpu backend (adapter chosen by `WGPU_BACKEND` / `TESSERA_WGPU_ADAPTER`).
+///
+/// # Errors
+/// `BackendUnavailable` when no adapter exists.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_session() -> Result<Session> {
+    Ok(Session::new(Arc::new(WgpuBackend::new()?)))
 }
 
-/// A session on the named backend ("cpu"), or on the best one present for "auto".
+/// The backends compiled into this build, with whether each is usable here and why not.
+pub fn backends() -> Vec<BackendEntry> {
+    #[allow(unused_mut)]
+    let mut all = vec![(
+        "cpu".to_string(),
+        Ok(Arc::new(CpuBackend::new()) as Arc<dyn Backend>),
+    )];
+    #[cfg(feature = "wgpu")]
+    all.push((
+        "wgpu".to_string(),
+        WgpuBackend::new().map(|b| Arc::new(b) as Arc<dyn Backend>),
+    ));
+    all
+}
+
+/// A session on the named backend ("cpu", "wgpu"), or on the best one present for "auto":
+/// wgpu when its adapter is a real GPU (not a CPU / software adapter such as lavapipe), else
+/// the CPU.
 ///
 /// # Errors
 /// `BackendUnavailable` for an unknown or absent backend.
 pub fn session(kind: &str) -> Result<Session> {
-    let all = backends();
-    let pick = if kind == "auto" {
-        all.into_iter().find_map(|(_, b)| b.ok())
-    } else {
-        match all.into_iter().find(|(n, _)| n == kind) {
-            Some((_, b)) => Some(b?),
-            None => None,
+    if kind == "auto" {
+        #[cfg(feature = "wgpu")]
+        if let Ok(b) = WgpuBackend::new() {
+            if !b.is_software() {
+                return Ok(Session::new(Arc::new(b)));
+            }
         }
-    };
-    pick.map(Session::new)
-        .ok_or_else(|| Error::BackendUnavailable {
+        return Ok(cpu_session());
+    }
+    match backends().into_iter().find(|(n, _)| n == kind) {
+        Some((_, b)) => Ok(Session::new(b?)),
+        None => Err(Error::BackendUnavailable {
             backend: kind.to_string(),
             reason: "not compiled into this build".into(),
-        })
+        }),
+    }
 }

@@ -6,27 +6,60 @@
 @group(0) @binding(2) var<storage, read_write> out0: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<u32>;
 
-// Through atan2, as asin_f32.
+// Cephes acosf through asin_f32 on half-angle arguments (no cancellation near +-1).
 fn acos_f32(x: f32) -> f32 {
     if isnan_f32(x) || abs(x) > 1.0f {
         return nan_f32();
     }
-    return atan2(sqrt((1.0f - x) * (1.0f + x)), x);
+    if x < -0.5f {
+        return 3.1415927f - 2.0f * asin_f32(sqrt(0.5f * (1.0f + x)));
+    }
+    if x > 0.5f {
+        return 2.0f * asin_f32(sqrt(0.5f * (1.0f - x)));
+    }
+    return 1.5707964f - asin_f32(x);
 }
 
-// Through atan2: some implementations' asin is only accurate to ~1e-4.
+// Cephes asinf (~2.5e-7 relative): WGSL only bounds asin/atan2 loosely and some
+// implementations (lavapipe) are off by ~2e-5.
 fn asin_f32(x: f32) -> f32 {
     if isnan_f32(x) || abs(x) > 1.0f {
         return nan_f32();
     }
-    return atan2(x, sqrt((1.0f - x) * (1.0f + x)));
+    let a = abs(x);
+    let big = a > 0.5f;
+    var z = a * a;
+    var s = a;
+    if big {
+        z = 0.5f * (1.0f - a);
+        s = sqrt(z);
+    }
+    var p = ((((0.042163199048f * z + 0.024181311049f) * z + 0.045470025998f) * z
+        + 0.074953002686f) * z + 0.16666752422f) * z * s + s;
+    if big {
+        p = 1.5707964f - (p + p);
+    }
+    return signed_f32(p, x);
 }
 
+// Cephes atanf (reduction at tan(3pi/8) and tan(pi/8), ~2e-7 relative), as asin_f32.
 fn atan_f32(x: f32) -> f32 {
     if isnan_f32(x) {
         return x;
     }
-    return atan(x);
+    var a = abs(x);
+    var y0 = 0.0f;
+    if a > 2.4142137f {
+        y0 = 1.5707964f;
+        a = -1.0f / a;
+    } else if a > 0.41421357f {
+        y0 = 0.7853982f;
+        a = (a - 1.0f) / (a + 1.0f);
+    }
+    let z = a * a;
+    let y = y0 + ((((0.0805374449538f * z - 0.138776856032f) * z + 0.199777106478f) * z
+        - 0.333329491539f) * z * a + a);
+    return signed_f32(y, x);
 }
 
 fn cos_f32(x: f32) -> f32 {
@@ -127,6 +160,11 @@ fn sign_f32(x: f32) -> f32 {
     }
     let one = select(0u, 0x3f800000u, x > 0.0f || x < 0.0f);
     return f32(bitcast<f32>(one | select(0u, 0x80000000u, x < 0.0f)));
+}
+
+// |y| with the sign bit of x (odd functions keep -0).
+fn signed_f32(y: f32, x: f32) -> f32 {
+    return bitcast<f32>((bitcast<u32>(y) & 0x7fffffffu) | (bitcast<u32>(x) & 0x80000000u));
 }
 
 fn sin_f32(x: f32) -> f32 {

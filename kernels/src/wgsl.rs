@@ -12,9 +12,10 @@
 //!   Every binding is statically used, so an automatic pipeline layout has all of them.
 //! - Element types in buffers: f32 -> `f32`, i32 -> `i32`, f64 -> `f64`, bool -> `u32` (0 or 1:
 //!   the backend widens host bytes to u32 words and narrows them back), i64 -> `vec2<u32>`
-//!   (lo, hi: the same bytes as a little-endian i64). i64 appears only as an output (the index
-//!   of arg reductions, integer sum/prod partials); an i64 *value* in a kernel is
-//!   `Error::Unsupported` (WGSL has no 64-bit integers).
+//!   (lo, hi: the same bytes as a little-endian i64). i64 appears as an output (the index of
+//!   arg reductions, integer sum/prod partials) and as an input that only casts read (to f64,
+//!   f32, i32, bool); any other i64 *value* in a kernel is `Error::Unsupported` (WGSL has no
+//!   64-bit integers).
 //! - f64 is emitted only when the kernel uses it (f64 inputs, values, or f64 partials: float
 //!   sum/prod, mean, var/std accumulate in f64 as `tile::partial_dtype` says); such a shader
 //!   needs naga's `Capabilities::FLOAT64` (wgpu `Features::SHADER_F64`). f64 transcendental
@@ -184,8 +185,22 @@ impl<'a> Gen<'a> {
                 p.n
             )));
         }
-        for inp in &ir.inputs {
-            if inp.dtype == DType::I64 {
+        // int64 values exist only as loads (u32 pairs) that casts turn into other dtypes.
+        for (k, inst) in ir.insts.iter().enumerate() {
+            if inst.dtype != DType::I64 {
+                continue;
+            }
+            let used_by_casts_only = ir.insts.iter().all(|u| match &u.kind {
+                InstKind::Cast(_) => true,
+                InstKind::Unary(_, a) => *a != k as u32,
+                InstKind::Binary(_, a, b) => *a != k as u32 && *b != k as u32,
+                InstKind::Where(c, a, b) => ![*c, *a, *b].contains(&(k as u32)),
+                InstKind::Load(_) | InstKind::Const(_) | InstKind::Random { .. } => true,
+            });
+            if !matches!(inst.kind, InstKind::Load(_))
+                || !used_by_casts_only
+                || ir.result == k as u32
+            {
                 return Err(no_i64());
             }
         }
@@ -377,7 +392,11 @@ impl<'a> Gen<'a> {
         let nd = ir.shape.len();
         let all: Vec<usize> = (0..nd).collect();
         for (k, inst) in ir.insts.iter().enumerate() {
-            let ty = vty(inst.dtype)?;
+            // An int64 load (checked in `new`: only casts read it) stays a (lo, hi) pair.
+            let ty = match inst.dtype {
+                DType::I64 => bty(DType::I64),
+                d => vty(d)?,
+            };
             let expr = match &inst.kind {
                 InstKind::Load(i) => {
                     let i = *i as usize;
@@ -586,7 +605,13 @@ impl<'a> Gen<'a> {
         use DType::*;
         Ok(match (from, to) {
             _ if from == to => x.to_string(),
-            (I64, _) | (_, I64) => return Err(no_i64()),
+            // From an int64 (lo, hi) pair: f64 rounds once (hi * 2^32 is exact); f32 rounds
+            // the magnitude, twice above 2^32 (at most one ulp off); i32 wraps as Rust `as`.
+            (I64, F64) => format!("(f64(bitcast<i32>({x}.y)) * 4294967296.0lf + f64({x}.x))"),
+            (I64, F32) => format!("{}({x})", self.need("i64_to_f32", None)),
+            (I64, I32) => format!("bitcast<i32>({x}.x)"),
+            (I64, Bool) => format!("(({x}.x | {x}.y) != 0u)"),
+            (_, I64) => return Err(no_i64()),
             (Bool, I32) => format!("select(0i, 1i, {x})"),
             (Bool, F32) => format!("select(0.0f, 1.0f, {x})"),
             (Bool, F64) => format!("select(0.0lf, 1.0lf, {x})"),

@@ -292,9 +292,14 @@ fn round_f32(x: f32) -> f32 {
     (
         "round_f64",
         &["copysign0_f64"],
-        "// Half to even (WGSL round), keeping the sign of x on zero results (round(-0.4) = -0).
+        "// Half to even, spelled out (lavapipe's f64 round takes some halves toward zero), keeping
+// the sign of x on zero results (round(-0.4) = -0). x - floor(x) is exact; NaN and inf pass.
 fn round_f64(x: f64) -> f64 {
-    let r = round(x);
+    var r = floor(x);
+    let d = x - r;
+    if d > 0.5lf || (d == 0.5lf && r - 2.0lf * floor(r * 0.5lf) != 0.0lf) {
+        r = r + 1.0lf;
+    }
     if r == 0.0lf {
         return copysign0_f64(x);
     }
@@ -451,35 +456,92 @@ fn tanh_f32(x: f32) -> f32 {
 }",
     ),
     (
+        "i64_to_f32",
+        &[],
+        "// int64 (lo, hi) to f32 through its magnitude (no cancellation between the halves).
+fn i64_to_f32(x: vec2<u32>) -> f32 {
+    let neg = (x.y & 0x80000000u) != 0u;
+    var lo = x.x;
+    var hi = x.y;
+    if neg {
+        lo = ~x.x + 1u;
+        hi = ~x.y + select(0u, 1u, lo == 0u);
+    }
+    let m = f32(hi) * 4294967296.0f + f32(lo);
+    return select(m, -m, neg);
+}",
+    ),
+    (
+        "signed_f32",
+        &[],
+        "// |y| with the sign bit of x (odd functions keep -0).
+fn signed_f32(y: f32, x: f32) -> f32 {
+    return bitcast<f32>((bitcast<u32>(y) & 0x7fffffffu) | (bitcast<u32>(x) & 0x80000000u));
+}",
+    ),
+    (
         "asin_f32",
-        &["isnan_f32", "nan_f32"],
-        "// Through atan2: some implementations' asin is only accurate to ~1e-4.
+        &["isnan_f32", "nan_f32", "signed_f32"],
+        "// Cephes asinf (~2.5e-7 relative): WGSL only bounds asin/atan2 loosely and some
+// implementations (lavapipe) are off by ~2e-5.
 fn asin_f32(x: f32) -> f32 {
     if isnan_f32(x) || abs(x) > 1.0f {
         return nan_f32();
     }
-    return atan2(x, sqrt((1.0f - x) * (1.0f + x)));
+    let a = abs(x);
+    let big = a > 0.5f;
+    var z = a * a;
+    var s = a;
+    if big {
+        z = 0.5f * (1.0f - a);
+        s = sqrt(z);
+    }
+    var p = ((((0.042163199048f * z + 0.024181311049f) * z + 0.045470025998f) * z
+        + 0.074953002686f) * z + 0.16666752422f) * z * s + s;
+    if big {
+        p = 1.5707964f - (p + p);
+    }
+    return signed_f32(p, x);
 }",
     ),
     (
         "acos_f32",
-        &["isnan_f32", "nan_f32"],
-        "// Through atan2, as asin_f32.
+        &["isnan_f32", "nan_f32", "asin_f32"],
+        "// Cephes acosf through asin_f32 on half-angle arguments (no cancellation near +-1).
 fn acos_f32(x: f32) -> f32 {
     if isnan_f32(x) || abs(x) > 1.0f {
         return nan_f32();
     }
-    return atan2(sqrt((1.0f - x) * (1.0f + x)), x);
+    if x < -0.5f {
+        return 3.1415927f - 2.0f * asin_f32(sqrt(0.5f * (1.0f + x)));
+    }
+    if x > 0.5f {
+        return 2.0f * asin_f32(sqrt(0.5f * (1.0f - x)));
+    }
+    return 1.5707964f - asin_f32(x);
 }",
     ),
     (
         "atan_f32",
-        &["isnan_f32"],
-        "fn atan_f32(x: f32) -> f32 {
+        &["isnan_f32", "signed_f32"],
+        "// Cephes atanf (reduction at tan(3pi/8) and tan(pi/8), ~2e-7 relative), as asin_f32.
+fn atan_f32(x: f32) -> f32 {
     if isnan_f32(x) {
         return x;
     }
-    return atan(x);
+    var a = abs(x);
+    var y0 = 0.0f;
+    if a > 2.4142137f {
+        y0 = 1.5707964f;
+        a = -1.0f / a;
+    } else if a > 0.41421357f {
+        y0 = 0.7853982f;
+        a = (a - 1.0f) / (a + 1.0f);
+    }
+    let z = a * a;
+    let y = y0 + ((((0.0805374449538f * z - 0.138776856032f) * z + 0.199777106478f) * z
+        - 0.333329491539f) * z * a + a);
+    return signed_f32(y, x);
 }",
     ),
     (

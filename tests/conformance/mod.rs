@@ -43,13 +43,26 @@ use tessera::{DType, Error, HostArray, Result, Session, Tensor};
 /// Chunked cases expand to a module with one test per chunking; a case may list its chunkings
 /// explicitly to put attributes (e.g. `#[ignore = "BUG: ..."]`) on some of them:
 /// `name [one_chunk, uneven, #[ignore = "BUG: ..."] unit, mixed, budget]`.
+///
+/// A third argument `accept_unsupported` lets a case end early with the backend's own
+/// `Error::Unsupported` (a dtype or op the backend documents as missing, e.g. int64 arithmetic
+/// on wgpu): the case prints `unsupported: ...` and passes. Every other error still fails, and
+/// backends without the flag must run everything.
 #[macro_export]
 macro_rules! conformance_suite {
     ($backend:ident, $factory:expr) => {
+        $crate::conformance_suite!(@suite $backend, $factory, false);
+    };
+    ($backend:ident, $factory:expr, accept_unsupported) => {
+        $crate::conformance_suite!(@suite $backend, $factory, true);
+    };
+    (@suite $backend:ident, $factory:expr, $accept:expr) => {
         mod $backend {
             fn session() -> Option<tessera::Session> {
                 $crate::conformance::open(stringify!($backend), $factory)
             }
+            /// Whether the backend's own `Unsupported` errors end a case without failing it.
+            const ACCEPT_UNSUPPORTED: bool = $accept;
             $crate::conformance_suite!(@chunked session;
                 // creation
                 arange, linspace, eye, full_zeros_ones, from_vec_and_array,
@@ -108,8 +121,9 @@ macro_rules! conformance_suite {
                 $(#[$m])*
                 #[test]
                 fn $chunking() {
-                    $crate::conformance::run(
+                    $crate::conformance::run_with(
                         super::$session,
+                        super::ACCEPT_UNSUPPORTED,
                         $crate::conformance::chunking::$chunking,
                         $crate::conformance::cases::$name,
                     );
@@ -122,8 +136,9 @@ macro_rules! conformance_suite {
             $(#[$m])*
             #[test]
             fn $name() {
-                $crate::conformance::run(
+                $crate::conformance::run_with(
                     $session,
+                    ACCEPT_UNSUPPORTED,
                     $crate::conformance::Chunking::One,
                     $crate::conformance::cases::$name,
                 );
@@ -170,8 +185,20 @@ pub fn open<S: IntoSession>(backend: &str, factory: impl FnOnce() -> S) -> Optio
 /// A test body.
 pub type Body = fn(&mut Cx) -> Result<()>;
 
-/// Runs `body` at `chunking` on a fresh session (nothing when the backend is absent).
-pub fn run(session: fn() -> Option<Session>, chunking: Chunking, body: Body) {
+/// True when `e` is the session's own backend saying it lacks a dtype or op.
+fn backend_unsupported(s: &Session, e: &Error) -> bool {
+    matches!(e, Error::Unsupported { backend, .. } if backend == s.backend().name())
+}
+
+/// Runs `body` at `chunking` on a fresh session (nothing when the backend is absent). With
+/// `accept_unsupported`, the backend's own `Error::Unsupported` ends the case with a printed
+/// `unsupported: ...` line instead of a failure.
+pub fn run_with(
+    session: fn() -> Option<Session>,
+    accept_unsupported: bool,
+    chunking: Chunking,
+    body: Body,
+) {
     let Some(s) = session() else { return };
     let seed = std::env::var("TESSERA_TEST_SEED")
         .ok()
@@ -185,9 +212,18 @@ pub fn run(session: fn() -> Option<Session>, chunking: Chunking, body: Body) {
         seed,
         rng: StdRng::seed_from_u64(seed),
         session,
+        accept_unsupported,
     };
-    if let Err(e) = body(&mut cx) {
-        panic!("unexpected error: {e:?}\n  [{}]", cx.tag());
+    match body(&mut cx) {
+        Err(e) if accept_unsupported && backend_unsupported(&cx.s, &e) => {
+            let test = std::thread::current().name().unwrap_or("?").to_string();
+            println!(
+                "unsupported: {test}: rest of the case skipped: {e}  [{}]",
+                cx.tag()
+            );
+        }
+        Err(e) => panic!("unexpected error: {e:?}\n  [{}]", cx.tag()),
+        Ok(()) => {}
     }
 }
 
@@ -399,6 +435,7 @@ pub struct Cx {
     pub seed: u64,
     rng: StdRng,
     session: fn() -> Option<Session>,
+    accept_unsupported: bool,
 }
 
 impl Cx {
@@ -538,7 +575,9 @@ impl Cx {
         want: &ArrayD<f64>,
         tol: Tol,
     ) -> Result<()> {
-        let got = self.eval(self.ch, inputs, &build)?;
+        let Some(got) = self.skip_unsupported(what, self.eval(self.ch, inputs, &build))? else {
+            return Ok(());
+        };
         if self.ch != Chunking::One {
             let one = self.eval(Chunking::One, inputs, &build)?;
             self.assert_bit_identical(what, &got, &one);
@@ -594,9 +633,23 @@ impl Cx {
         want: &ArrayD<f64>,
         tol: Tol,
     ) -> Result<()> {
-        let got = self.eval(self.ch, inputs, &build)?;
+        let Some(got) = self.skip_unsupported(what, self.eval(self.ch, inputs, &build))? else {
+            return Ok(());
+        };
         self.assert_close(what, &got, dtype, want, tol);
         Ok(())
+    }
+
+    /// `Ok(None)` (and a printed `unsupported: ...` line) when the suite accepts the backend's
+    /// own `Unsupported` errors and `r` is one; otherwise `r`.
+    pub fn skip_unsupported<T>(&self, what: &str, r: Result<T>) -> Result<Option<T>> {
+        match r {
+            Err(e) if self.accept_unsupported && backend_unsupported(&self.s, &e) => {
+                println!("unsupported: {what}: {e}  [{}]", self.tag());
+                Ok(None)
+            }
+            r => r.map(Some),
+        }
     }
 
     /// Asserts two results have the same dtype, shape and bits.
