@@ -24,6 +24,7 @@ use crate::error::{Error, Result, Tier};
 use crate::ir::ReduceKind;
 use crate::op::ReduceOp;
 use crate::storage::Order;
+use smallvec::SmallVec;
 use std::collections::{BTreeSet, VecDeque};
 
 /// One step of a plan.
@@ -297,7 +298,7 @@ pub fn place(cg: &ChunkGraph, order: &[ChunkId], devices: usize) -> Vec<Option<u
 struct Loc {
     tier: usize,
     creator: u32,
-    readers: Vec<u32>,
+    readers: SmallVec<[u32; 3]>,
 }
 
 struct Sim<'a> {
@@ -305,7 +306,10 @@ struct Sim<'a> {
     budget: Vec<u64>,
     used: Vec<u64>,
     peak: Vec<u64>,
-    locs: Vec<Vec<Loc>>,
+    locs: Vec<SmallVec<[Loc; 1]>>,
+    // Tiers whose budget could be exceeded: only they keep Belady sets (a tier that holds every
+    // chunk of the graph at once never evicts).
+    tracked: Vec<bool>,
     bytes: Vec<u64>,
     // Belady sets per tier: (next use, chunk).
     resident: Vec<BTreeSet<(u32, u32)>>,
@@ -360,9 +364,11 @@ impl Sim<'_> {
         self.locs[c as usize].push(Loc {
             tier,
             creator,
-            readers: vec![],
+            readers: SmallVec::new(),
         });
-        self.resident[tier].insert((self.next_use[c as usize], c));
+        if self.tracked[tier] {
+            self.resident[tier].insert((self.next_use[c as usize], c));
+        }
     }
     fn free(&mut self, c: u32, tier: usize) {
         let i = self.locs[c as usize]
@@ -370,7 +376,7 @@ impl Sim<'_> {
             .position(|l| l.tier == tier)
             .expect("resident copy");
         let loc = self.locs[c as usize].swap_remove(i);
-        let mut deps = loc.readers;
+        let mut deps: Vec<u32> = loc.readers.into_vec();
         deps.push(loc.creator);
         deps.extend(self.last_free[tier]);
         let s = self.emit(
@@ -382,7 +388,9 @@ impl Sim<'_> {
         );
         self.last_free[tier] = Some(s);
         self.used[tier] -= self.cost(c, tier);
-        self.resident[tier].remove(&(self.next_use[c as usize], c));
+        if self.tracked[tier] {
+            self.resident[tier].remove(&(self.next_use[c as usize], c));
+        }
     }
     /// Makes room for `bytes` on `tier`, evicting by furthest next use; `pinned` stay.
     fn reserve(&mut self, tier: usize, bytes: u64, pinned: &[u32]) -> Result<()> {
@@ -485,8 +493,10 @@ impl Sim<'_> {
         if new != old {
             self.next_use[ci] = new;
             for l in &self.locs[ci] {
-                self.resident[l.tier].remove(&(old, c));
-                self.resident[l.tier].insert((new, c));
+                if self.tracked[l.tier] {
+                    self.resident[l.tier].remove(&(old, c));
+                    self.resident[l.tier].insert((new, c));
+                }
             }
         }
     }
@@ -552,12 +562,18 @@ pub fn plan(cg: &ChunkGraph, outputs: &[ChunkId], budgets: Budgets, how: Order) 
         budget.push(u64::MAX);
     }
     let tiers = budget.len();
+    let all_bytes: u64 = order
+        .iter()
+        .map(|c| planned_bytes(cg.node(*c)) + SPILL_OVERHEAD)
+        .sum();
+    let tracked: Vec<bool> = budget.iter().map(|&b| all_bytes > b).collect();
     let mut sim = Sim {
         cg,
         budget,
         used: vec![0; tiers],
         peak: vec![0; tiers],
-        locs: (0..n).map(|_| Vec::new()).collect(),
+        locs: (0..n).map(|_| SmallVec::new()).collect(),
+        tracked,
         bytes: cg.nodes.iter().map(planned_bytes).collect(),
         resident: vec![BTreeSet::new(); tiers],
         next_use: (0..n)
