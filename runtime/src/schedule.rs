@@ -376,7 +376,7 @@ impl Sim<'_> {
             .position(|l| l.tier == tier)
             .expect("resident copy");
         let loc = self.locs[c as usize].swap_remove(i);
-        let mut deps: Vec<u32> = loc.readers.into_vec();
+        let mut deps = loc.readers;
         deps.push(loc.creator);
         deps.extend(self.last_free[tier]);
         let s = self.emit(
