@@ -675,3 +675,121 @@ pub fn tier_index(t: Tier, devices: usize) -> usize {
         Tier::Disk => devices + 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::{DType, Scalar};
+    use crate::op::BinaryOp;
+
+    /// s0..s5 sources (100 bytes each), t1 = s0 + s1, t_k = t_{k-1} + s_k, u = t5 + s0.
+    fn chain() -> (ChunkGraph, ChunkId, ChunkId) {
+        let mut cg = ChunkGraph::default();
+        let src = |cg: &mut ChunkGraph| {
+            cg.push(ChunkNode {
+                op: ChunkOp::Full {
+                    value: Scalar::Float(1.0),
+                },
+                inputs: vec![],
+                shape: vec![25],
+                dtype: DType::F32,
+            })
+        };
+        let add = |cg: &mut ChunkGraph, a: ChunkId, b: ChunkId| {
+            cg.push(ChunkNode {
+                op: ChunkOp::Binary(BinaryOp::Add),
+                inputs: vec![a, b],
+                shape: vec![25],
+                dtype: DType::F32,
+            })
+        };
+        let s0 = src(&mut cg);
+        let s1 = src(&mut cg);
+        let mut t = add(&mut cg, s0, s1);
+        for _ in 2..6 {
+            let s = src(&mut cg);
+            t = add(&mut cg, t, s);
+        }
+        let u = add(&mut cg, t, s0);
+        (cg, s0, u)
+    }
+
+    fn budgets(device: u64) -> Budgets {
+        Budgets {
+            device: vec![device],
+            host: 1 << 20,
+            disk: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn fits_without_copies_when_the_budget_allows() {
+        let (cg, _, u) = chain();
+        let p = plan(&cg, &[u], budgets(400), Order::DepthFirst).unwrap();
+        let (runs, copies, _) = p.counts();
+        assert_eq!(runs, cg.len());
+        assert_eq!(copies, 0);
+        assert!(p.planned_peak[0] <= 400);
+        // Every step waits only for earlier steps.
+        for i in 0..p.steps.len() {
+            assert!(p.deps(i).iter().all(|&d| (d as usize) < i), "step {i}");
+        }
+    }
+
+    #[test]
+    fn belady_evicts_the_chunk_used_furthest_ahead() {
+        let (cg, s0, u) = chain();
+        let p = plan(&cg, &[u], budgets(300), Order::DepthFirst).unwrap();
+        assert!(p.planned_peak[0] <= 300, "{:?}", p.planned_peak);
+        // s0 waits for the last kernel: it is the one moved out, and brought back for u.
+        let copies: Vec<&Step> = p
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Copy { .. }))
+            .collect();
+        assert_eq!(
+            copies.first(),
+            Some(&&Step::Copy {
+                chunk: s0,
+                from: Tier::Device(0),
+                to: Tier::Host
+            })
+        );
+        assert!(copies
+            .iter()
+            .all(|s| matches!(s, Step::Copy { chunk, .. } if *chunk == s0)));
+        assert!(p.steps.contains(&Step::Copy {
+            chunk: s0,
+            from: Tier::Host,
+            to: Tier::Device(0)
+        }));
+    }
+
+    #[test]
+    fn a_kernel_larger_than_its_device_is_out_of_memory() {
+        let (cg, _, u) = chain();
+        let e = plan(&cg, &[u], budgets(250), Order::DepthFirst).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::OutOfMemory {
+                    tier: Tier::Device(0),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn depth_first_runs_each_consumer_right_after_its_inputs() {
+        let (cg, _, u) = chain();
+        let df = order(&cg, &[u], Order::DepthFirst);
+        let bf = order(&cg, &[u], Order::BreadthFirst);
+        assert_eq!(df.len(), cg.len());
+        assert_eq!(bf.len(), cg.len());
+        // Breadth-first starts with every source; depth-first interleaves them.
+        assert!(bf[..6].iter().all(|c| cg.node(*c).inputs.is_empty()));
+        assert!(!cg.node(df[2]).inputs.is_empty());
+    }
+}
