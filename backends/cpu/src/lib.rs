@@ -39,18 +39,6 @@ impl CpuBackend {
     }
 }
 
-fn total_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// A row-major array of `shape` from `v` (lengths agree by construction).
 pub(crate) fn shaped<T>(shape: &[usize], v: Vec<T>) -> ndarray::ArrayD<T> {
     ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), v).expect("length matches shape")
@@ -83,7 +71,7 @@ impl Backend for CpuBackend {
                 kind: "cpu".into(),
                 // Device memory is host RAM: each device may use its share of one half of it
                 // (the host tier gets the other half in scheduled runs).
-                memory_bytes: total_memory() / (2 * n as u64),
+                memory_bytes: tessera_runtime::storage::host_memory() / (2 * n as u64),
                 details: vec![("threads".into(), rayon::current_num_threads().to_string())],
             })
             .collect()
