@@ -15,6 +15,8 @@ pub mod workloads;
 use std::sync::Arc;
 
 pub use tessera_cpu::CpuBackend;
+#[cfg(feature = "cuda")]
+pub use tessera_cuda::{CudaBackend, CudaOptions};
 pub use tessera_runtime::*;
 #[cfg(feature = "wgpu")]
 pub use tessera_wgpu::{wgpu as wgpu_crate, WgpuBackend, WgpuOptions};
@@ -90,6 +92,11 @@ pub fn backends() -> Vec<BackendEntry> {
         "cpu".to_string(),
         Ok(Arc::new(CpuBackend::new()) as Arc<dyn Backend>),
     )];
+    #[cfg(feature = "cuda")]
+    all.push((
+        "cuda".to_string(),
+        CudaBackend::new().map(|b| Arc::new(b) as Arc<dyn Backend>),
+    ));
     #[cfg(feature = "wgpu")]
     all.push((
         "wgpu".to_string(),
@@ -98,14 +105,18 @@ pub fn backends() -> Vec<BackendEntry> {
     all
 }
 
-/// A session on the named backend ("cpu", "wgpu"), or on the best one present for "auto":
-/// wgpu when its adapter is a real GPU (not a CPU / software adapter such as lavapipe), else
-/// the CPU.
+/// A session on the named backend ("cpu", "cuda", "wgpu"), or on the best one present for
+/// "auto": CUDA when a driver and GPU exist, else wgpu when its adapter is a real GPU (not a
+/// CPU / software adapter such as lavapipe), else the CPU.
 ///
 /// # Errors
 /// `BackendUnavailable` for an unknown or absent backend.
 pub fn session(kind: &str) -> Result<Session> {
     if kind == "auto" {
+        #[cfg(feature = "cuda")]
+        if let Ok(b) = CudaBackend::new() {
+            return Ok(Session::new(Arc::new(b)));
+        }
         #[cfg(feature = "wgpu")]
         if let Ok(b) = WgpuBackend::new() {
             if !b.is_software() {

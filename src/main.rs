@@ -23,7 +23,7 @@ enum Cmd {
         /// Size override, `workload=N` (repeatable; accepts 2e8).
         #[arg(long)]
         size: Vec<String>,
-        /// Backend: auto, cpu, wgpu.
+        /// Backend: auto, cpu, cuda, wgpu.
         #[arg(long, default_value = "auto")]
         backend: String,
         /// Timed runs after one warm-up.
@@ -46,7 +46,7 @@ enum Cmd {
         /// Chunk size (elements per axis); default: chosen from the chunk budget.
         #[arg(long)]
         chunk: Option<String>,
-        /// Backend: auto, cpu, wgpu.
+        /// Backend: auto, cpu, cuda, wgpu.
         #[arg(long, default_value = "auto")]
         backend: String,
         /// Random seed.

@@ -36,6 +36,7 @@
 mod common;
 pub mod cuda;
 mod cuda_helpers;
+pub mod lower;
 pub mod wgsl;
 mod wgsl_helpers;
 

@@ -53,6 +53,18 @@ pub trait Backend: Send + Sync {
     /// `Error::Unsupported` for ops the backend lacks; backend failures.
     fn run_chunk(&self, node: &ChunkNode, inputs: &[&ChunkData]) -> Result<ChunkData>;
 
+    /// True when chunks should stay in the backend's own memory between kernels: the
+    /// Scheduler then runs every graph (even on one device without budgets), moving data only
+    /// where the plan says.
+    fn device_resident(&self) -> bool {
+        false
+    }
+    /// The chunk size this backend works best with (`None`: the session default). A GPU
+    /// wants chunks large enough that launch and scheduling costs vanish next to a kernel.
+    fn preferred_chunk_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// Copies host data to device `dev`.
     ///
     /// # Errors

@@ -67,11 +67,15 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// A session running on `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Session {
+        let mut config = Config::default();
+        if let Some(b) = backend.preferred_chunk_bytes() {
+            config.chunk_bytes = b.max(1);
+        }
         Session {
             inner: Arc::new(Inner {
                 graph: Mutex::new(Graph::new()),
                 backend,
-                config: Mutex::new(Config::default()),
+                config: Mutex::new(config),
                 last_stats: Mutex::new(RunStats::default()),
             }),
         }
@@ -290,10 +294,9 @@ impl Session {
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
         let backend = self.inner.backend.as_ref();
-        let memory = self
-            .config()
-            .memory
-            .or_else(|| (backend.devices().len() > 1).then(MemoryConfig::default));
+        let memory = self.config().memory.or_else(|| {
+            (backend.devices().len() > 1 || backend.device_resident()).then(MemoryConfig::default)
+        });
         let (mut values, stats) = match &memory {
             Some(mem) => exec::run_scheduled(&cg, backend, &outputs, mem)?,
             None => exec::run(&cg, backend, &outputs)?,

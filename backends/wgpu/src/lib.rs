@@ -33,6 +33,7 @@ pub use wgpu;
 
 use gpu::Gpu;
 use tessera_cpu::CpuBackend;
+use tessera_kernels::lower;
 use tessera_runtime::chunk::{ChunkData, ChunkNode, ChunkOp};
 use tessera_runtime::ir::{Inst, InstKind, KernelParams, ReduceKind};
 use tessera_runtime::{Backend, DType, DeviceInfo, Error, HostArray, Result};
@@ -297,7 +298,7 @@ impl Backend for WgpuBackend {
             | ChunkOp::ArgFinal { .. } => self.host(node, inputs)?,
             ChunkOp::Full { .. } if dt == DType::I64 => self.host(node, inputs)?,
             ChunkOp::Full { value } => {
-                ops::run_ir(gpu, &ops::full_ir(shape, *value, dt), &none, &[])?
+                ops::run_ir(gpu, &lower::full_ir(shape, *value, dt), &none, &[])?
             }
             ChunkOp::Random {
                 seed,
@@ -306,13 +307,13 @@ impl Backend for WgpuBackend {
                 offset,
                 full,
             } => {
-                let (ir, params) = ops::random_ir(*seed, *stream, *dist, shape, offset, full, dt);
+                let (ir, params) = lower::random_ir(*seed, *stream, *dist, shape, offset, full, dt);
                 ops::run_ir(gpu, &ir, &params, &[])?
             }
             ChunkOp::Unary(op) => {
-                let ir = ops::one_op_ir(
+                let ir = lower::one_op_ir(
                     shape,
-                    &[x(0)],
+                    &[dts(x(0))],
                     |v| inst(InstKind::Unary(*op, v[0]), dt),
                     None,
                 );
@@ -320,9 +321,9 @@ impl Backend for WgpuBackend {
             }
             ChunkOp::Binary(op) => {
                 let ins = [x(0), x(1)];
-                let ir = ops::one_op_ir(
+                let ir = lower::one_op_ir(
                     shape,
-                    &ins,
+                    &ins.map(dts),
                     |v| inst(InstKind::Binary(*op, v[0], v[1]), dt),
                     None,
                 );
@@ -330,9 +331,9 @@ impl Backend for WgpuBackend {
             }
             ChunkOp::Where => {
                 let ins = [x(0), x(1), x(2)];
-                let ir = ops::one_op_ir(
+                let ir = lower::one_op_ir(
                     shape,
-                    &ins,
+                    &ins.map(dts),
                     |v| inst(InstKind::Where(v[0], v[1], v[2]), dt),
                     None,
                 );
@@ -342,17 +343,23 @@ impl Backend for WgpuBackend {
                 if x(0).dtype() == dt {
                     one(x(0).clone())
                 } else {
-                    let ir =
-                        ops::one_op_ir(shape, &[x(0)], |v| inst(InstKind::Cast(v[0]), dt), None);
+                    let ir = lower::one_op_ir(
+                        shape,
+                        &[dts(x(0))],
+                        |v| inst(InstKind::Cast(v[0]), dt),
+                        None,
+                    );
                     ops::run_ir(gpu, &ir, &none, &[x(0)])?
                 }
             }
             ChunkOp::ReducePartial { op, axes } => {
-                let ir = ops::reduce_ir(x(0), ReduceKind::Reduce(*op), axes);
+                let ir =
+                    lower::reduce_ir(x(0).dtype(), x(0).shape(), ReduceKind::Reduce(*op), axes);
                 ops::run_ir(gpu, &ir, &none, &[x(0)])?
             }
             ChunkOp::ArgPartial { op, axis, offset } => {
-                let ir = ops::reduce_ir(x(0), ReduceKind::Arg(*op), &[*axis]);
+                let ir =
+                    lower::reduce_ir(x(0).dtype(), x(0).shape(), ReduceKind::Arg(*op), &[*axis]);
                 let params = KernelParams {
                     arg_base: *offset as u64,
                     ..Default::default()
@@ -382,6 +389,11 @@ impl Backend for WgpuBackend {
             }
         })
     }
+}
+
+/// An operand as (dtype, shape), what the lowering functions take.
+fn dts(x: &HostArray) -> (DType, &[usize]) {
+    (x.dtype(), x.shape())
 }
 
 fn inst(kind: InstKind, dtype: DType) -> Inst {

@@ -5,15 +5,12 @@
 use crate::data::{bytes, bytes_range, from_bytes, gpu_size, words};
 use crate::gpu::{backend_err, Buf, Dispatch, Gpu, PipeKey};
 use std::sync::Arc;
+use tessera_kernels::lower::{self, read_window, Piece};
 use tessera_kernels::{output_dtypes, pack_params_u32, uses_f64, WgslRenderer};
 use tessera_runtime::array::Region;
 use tessera_runtime::chunk::{grid_indices, ChunkNode, ChunkOp};
-use tessera_runtime::ir::{
-    row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam,
-    ReduceKind, Renderer,
-};
-use tessera_runtime::op::Dist;
-use tessera_runtime::{DType, Error, HostArray, Result, Scalar};
+use tessera_runtime::ir::{KernelIr, KernelParams, Renderer};
+use tessera_runtime::{DType, Error, HostArray, Result};
 
 const COPY_WGSL: &str = include_str!("../../../shaders/copy.wgsl");
 const GATHER_WGSL: &str = include_str!("../../../shaders/reshape_gather.wgsl");
@@ -34,136 +31,8 @@ fn no_f64(gpu: &Gpu, what: &str) -> Error {
     ))
 }
 
-/// Strides mapping an index space `space` onto a row-major array of `shape` (right-aligned
-/// numpy broadcasting: stride 0 on broadcast axes).
-pub(crate) fn broadcast_strides(space: &[usize], shape: &[usize]) -> Vec<usize> {
-    let own = row_major_strides(shape);
-    let off = space.len() - shape.len();
-    (0..space.len())
-        .map(|d| {
-            if d < off || (shape[d - off] == 1 && space[d] != 1) {
-                0
-            } else {
-                own[d - off]
-            }
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Generated kernels
-
-/// A one-op kernel over `space` loading `inputs` (broadcast into the space) and computing
-/// `op` from their values.
-pub(crate) fn one_op_ir(
-    space: &[usize],
-    inputs: &[&HostArray],
-    op: impl FnOnce(&[u32]) -> Inst,
-    reduce: Option<IrReduce>,
-) -> KernelIr {
-    let mut insts = Vec::new();
-    let mut irin = Vec::new();
-    let mut vals = Vec::new();
-    for (i, x) in inputs.iter().enumerate() {
-        irin.push(IrInput {
-            dtype: x.dtype(),
-            strides: broadcast_strides(space, x.shape()),
-        });
-        insts.push(Inst {
-            kind: InstKind::Load(i as u32),
-            dtype: x.dtype(),
-        });
-        vals.push(i as u32);
-    }
-    insts.push(op(&vals));
-    KernelIr {
-        shape: space.to_vec(),
-        inputs: irin,
-        result: (insts.len() - 1) as u32,
-        insts,
-        reduce,
-    }
-}
-
-/// A reduction partial of `x` over `axes` (the result is the loaded value itself).
-pub(crate) fn reduce_ir(x: &HostArray, kind: ReduceKind, axes: &[usize]) -> KernelIr {
-    let mut ir = one_op_ir(
-        x.shape(),
-        &[x],
-        |_| Inst {
-            kind: InstKind::Load(0),
-            dtype: x.dtype(),
-        },
-        Some(IrReduce {
-            kind,
-            axes: axes.to_vec(),
-        }),
-    );
-    // The load alone is the value reduced.
-    ir.insts.pop();
-    ir.result = 0;
-    ir
-}
-
-/// A fill of `value` over `shape`.
-pub(crate) fn full_ir(shape: &[usize], value: Scalar, dtype: DType) -> KernelIr {
-    one_op_ir(
-        shape,
-        &[],
-        |_| Inst {
-            kind: InstKind::Const(value),
-            dtype,
-        },
-        None,
-    )
-}
-
-/// Random draws of the chunk at `offset` of a tensor of `full`.
-pub(crate) fn random_ir(
-    seed: u64,
-    stream: u64,
-    dist: Dist,
-    shape: &[usize],
-    offset: &[usize],
-    full: &[usize],
-    dtype: DType,
-) -> (KernelIr, KernelParams) {
-    let fs = row_major_strides(full);
-    let base: u64 = offset.iter().zip(&fs).map(|(&o, &s)| (o * s) as u64).sum();
-    let gstrides = fs.iter().map(|&s| s as u64).collect();
-    let ir = one_op_ir(
-        shape,
-        &[],
-        |_| Inst {
-            kind: InstKind::Random {
-                dist,
-                gstrides,
-                param: 0,
-            },
-            dtype,
-        },
-        None,
-    );
-    let params = KernelParams {
-        random: vec![RandomParam { seed, stream, base }],
-        ..Default::default()
-    };
-    (ir, params)
-}
-
-/// Elements of an input read by `ir` at `offset`: `[lo, hi)` (empty when nothing is read).
-fn read_window(ir: &KernelIr, i: usize, offset: u64) -> (usize, usize) {
-    if ir.shape.contains(&0) {
-        return (0, 0);
-    }
-    let span: usize = ir
-        .shape
-        .iter()
-        .zip(&ir.inputs[i].strides)
-        .map(|(&n, &s)| (n - 1) * s)
-        .sum();
-    (offset as usize, offset as usize + span + 1)
-}
 
 /// Runs a generated kernel on host inputs (one per IR input, in order); returns its output
 /// fields (shape `ir.out_shape()`).
@@ -241,22 +110,6 @@ pub(crate) fn run_ir(
 
 // ---------------------------------------------------------------------------------------------
 // Movement: strided copies
-
-/// One strided copy from input `src` into the output.
-pub(crate) struct Piece {
-    /// Which input.
-    pub(crate) src: usize,
-    /// Index space.
-    pub(crate) shape: Vec<usize>,
-    /// First source element.
-    pub(crate) src_base: i64,
-    /// Source element strides (negative walks backwards).
-    pub(crate) src_strides: Vec<i64>,
-    /// First destination element.
-    pub(crate) dst_base: u64,
-    /// Destination element strides.
-    pub(crate) dst_strides: Vec<u64>,
-}
 
 fn copy_pipeline(gpu: &Gpu) -> Result<Arc<wgpu::ComputePipeline>> {
     gpu.pipeline(PipeKey::Library("copy"), || Ok(COPY_WGSL.to_string()))
@@ -344,41 +197,16 @@ pub(crate) fn copy_pieces(
     from_bytes(dtype, shape, &got[0])
 }
 
-fn signed(v: &[usize]) -> Vec<i64> {
-    v.iter().map(|&s| s as i64).collect()
-}
-
 /// Axis permutation.
 pub(crate) fn transpose(gpu: &Gpu, x: &HostArray, perm: &[usize]) -> Result<HostArray> {
-    let rs = row_major_strides(x.shape());
-    let shape: Vec<usize> = perm.iter().map(|&p| x.shape()[p]).collect();
-    let piece = Piece {
-        src: 0,
-        src_base: 0,
-        src_strides: perm.iter().map(|&p| rs[p] as i64).collect(),
-        dst_base: 0,
-        dst_strides: row_major_strides(&shape)
-            .into_iter()
-            .map(|s| s as u64)
-            .collect(),
-        shape: shape.clone(),
-    };
+    let piece = lower::transpose_piece(x.shape(), perm);
+    let shape = piece.shape.clone();
     copy_pieces(gpu, &[x], &[piece], &shape, x.dtype())
 }
 
 /// Broadcast to `shape`.
 pub(crate) fn broadcast(gpu: &Gpu, x: &HostArray, shape: &[usize]) -> Result<HostArray> {
-    let piece = Piece {
-        src: 0,
-        src_base: 0,
-        src_strides: signed(&broadcast_strides(shape, x.shape())),
-        dst_base: 0,
-        dst_strides: row_major_strides(shape)
-            .into_iter()
-            .map(|s| s as u64)
-            .collect(),
-        shape: shape.to_vec(),
-    };
+    let piece = lower::broadcast_piece(x.shape(), shape);
     copy_pieces(gpu, &[x], &[piece], shape, x.dtype())
 }
 
@@ -390,27 +218,7 @@ pub(crate) fn slice(
     steps: &[isize],
     shape: &[usize],
 ) -> Result<HostArray> {
-    let rs = row_major_strides(x.shape());
-    let mut base = 0i64;
-    let mut st = Vec::new();
-    for (d, (&(s, e), &step)) in region.iter().zip(steps).enumerate() {
-        let first = if step > 0 { s } else { e.saturating_sub(1) };
-        if e > s {
-            base += (first * rs[d]) as i64;
-        }
-        st.push(step as i64 * rs[d] as i64);
-    }
-    let piece = Piece {
-        src: 0,
-        src_base: base,
-        src_strides: st,
-        dst_base: 0,
-        dst_strides: row_major_strides(shape)
-            .into_iter()
-            .map(|s| s as u64)
-            .collect(),
-        shape: shape.to_vec(),
-    };
+    let piece = lower::slice_piece(x.shape(), region, steps, shape);
     copy_pieces(gpu, &[x], &[piece], shape, x.dtype())
 }
 
@@ -422,23 +230,8 @@ pub(crate) fn assemble(
     shape: &[usize],
     dtype: DType,
 ) -> Result<HostArray> {
-    let out_rs = row_major_strides(shape);
-    let ps: Vec<Piece> = inputs
-        .iter()
-        .zip(pieces)
-        .enumerate()
-        .map(|(i, (x, (src, dst)))| {
-            let rs = row_major_strides(x.shape());
-            Piece {
-                src: i,
-                shape: src.iter().map(|(a, b)| b - a).collect(),
-                src_base: src.iter().zip(&rs).map(|((a, _), s)| (a * s) as i64).sum(),
-                src_strides: signed(&rs),
-                dst_base: dst.iter().zip(&out_rs).map(|(o, s)| (o * s) as u64).sum(),
-                dst_strides: out_rs.iter().map(|&s| s as u64).collect(),
-            }
-        })
-        .collect();
+    let shapes: Vec<&[usize]> = inputs.iter().map(|x| x.shape()).collect();
+    let ps = lower::assemble_pieces(&shapes, pieces, shape);
     copy_pieces(gpu, inputs, &ps, shape, dtype)
 }
 
@@ -534,21 +327,6 @@ fn gemm_prelude(d: DType) -> Option<(&'static str, &'static str)> {
 
 /// Element offset of batch matrix `bidx` (over the output's batch axes) of an operand of
 /// `shape` (batch axes right-aligned; size-1 axes broadcast).
-fn batch_offset(shape: &[usize], bidx: &[usize]) -> u64 {
-    let nb = shape.len() - 2;
-    let skip = bidx.len() - nb;
-    let mat = (shape[nb] * shape[nb + 1]) as u64;
-    let mut off = 0u64;
-    let mut stride = mat;
-    for d in (0..nb).rev() {
-        if shape[d] != 1 {
-            off += bidx[skip + d] as u64 * stride;
-        }
-        stride *= shape[d] as u64;
-    }
-    off
-}
-
 /// `a @ b (+ acc)` over broadcast batch axes; `shape` is the output chunk shape.
 pub(crate) fn matmul(
     gpu: &Gpu,
@@ -581,8 +359,14 @@ pub(crate) fn matmul(
     let batches = grid_indices(&shape[..nb]);
     let mut offs = Vec::with_capacity(batches.len() * 2);
     for bidx in &batches {
-        offs.push(to_u32(batch_offset(a.shape(), bidx), "matmul offset")?);
-        offs.push(to_u32(batch_offset(b.shape(), bidx), "matmul offset")?);
+        offs.push(to_u32(
+            lower::batch_offset(a.shape(), bidx),
+            "matmul offset",
+        )?);
+        offs.push(to_u32(
+            lower::batch_offset(b.shape(), bidx),
+            "matmul offset",
+        )?);
     }
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
     let (gx, gy) = (n.div_ceil(64), m.div_ceil(64));
