@@ -365,7 +365,7 @@ mod tests {
         let arg = reduce_ir(
             DType::F32,
             &[6, 8],
-            ReduceKind::Arg(tessera_runtime::op::ArgOp::Max),
+            ReduceKind::Arg(tessera_runtime::op::ArgOp::ArgMax),
             &[1],
         );
         assert!(split_reduction(&arg, 2).is_none());
