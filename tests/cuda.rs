@@ -104,7 +104,12 @@ fn cublas_sgemm_matches_f64() {
         let prod = |s: &Session, d: DType| {
             let a = s.random(seed).normal(0.0, 1.0, &ashape, d);
             let b = s.random(seed + 1).normal(0.0, 1.0, &bshape, d);
-            a.matmul(&b).unwrap().astype(DType::F64).execute().unwrap()
+            a.matmul(&b)
+                .unwrap()
+                .astype(DType::F64)
+                .unwrap()
+                .execute()
+                .unwrap()
         };
         let got = prod(&s, DType::F32);
         let want = prod(&cpu, DType::F64);
