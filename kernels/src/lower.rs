@@ -159,7 +159,7 @@ pub fn split_reduction(ir: &KernelIr, splits: usize) -> Option<KernelIr> {
     }
     let a = *r.axes.first()?;
     let e = ir.shape[a];
-    if e % splits != 0 || e / splits < 1 {
+    if !e.is_multiple_of(splits) {
         return None;
     }
     let inner = e / splits;

@@ -79,7 +79,7 @@ pub(crate) fn run_ir(
         if let (ReduceKind::Reduce(op), true) = (r.kind, rows < 2 * sms && per_row >= 1 << 16) {
             let e = ir.shape[r.axes[0]];
             let target = (4 * sms / rows).clamp(2, e);
-            if let Some(s) = (2..=target).rev().find(|s| e % s == 0) {
+            if let Some(s) = (2..=target).rev().find(|&s| e.is_multiple_of(s)) {
                 let split = lower::split_reduction(ir, s).expect("divisor of a reduced axis");
                 return run_split(cx, &split, params, inputs, op, s, r.axes[0], per_row / s);
             }
