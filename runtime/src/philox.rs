@@ -125,7 +125,7 @@ fn draw_many_portable(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) 
 }
 
 /// Philox4x32-10 on AVX2. Each 64-bit lane of a 256-bit register carries one counter, its
-/// words in the low 32 bits (four counters per register, `R` registers in flight so that
+/// words in the low 32 bits (four counters per register, two registers in flight so that
 /// independent multiplies overlap). `_mm256_mul_epu32` reads only those low halves, so the
 /// 64-bit product can stand in for both its words: the high word is one shift away and the
 /// low word is the product itself, whose high half nothing reads.
@@ -134,10 +134,8 @@ mod avx2 {
     use super::{M0, M1, W0, W1};
     use std::arch::x86_64::*;
 
-    /// Registers of four counters per loop iteration (`rounds` names them `a` and `b`).
-    const R: usize = 2;
-    /// Counters per loop iteration.
-    const N: usize = 4 * R;
+    /// Counters per loop iteration: two registers of four.
+    const N: usize = 8;
 
     /// Whether this CPU runs AVX2 (std caches the CPUID answer; with AVX2 enabled at compile
     /// time, as in this workspace's x86-64-v3 build, the check is a constant).
@@ -162,47 +160,7 @@ mod avx2 {
         ks
     }
 
-    /// Ten rounds for the `N` counters `base, base + 1, ..` (wrapping); register `r` holds
-    /// counters `base + 4r .. + 4`, word `j` of lane `l` in `x[r][j]`'s lane `l` low half.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn rounds(base: u64, stream: u64, ks: &Keys) -> [[__m256i; 4]; R] {
-        let m0 = _mm256_set1_epi64x(M0 as i64);
-        let m1 = _mm256_set1_epi64x(M1 as i64);
-        let c2 = _mm256_set1_epi64x(stream as i64);
-        let c3 = _mm256_set1_epi64x((stream >> 32) as i64);
-        let lanes = _mm256_setr_epi64x(0, 1, 2, 3);
-        // 64-bit adds carry from the low counter word into the high one by themselves.
-        let ctr =
-            |r: u64| _mm256_add_epi64(_mm256_set1_epi64x(base.wrapping_add(4 * r) as i64), lanes);
-        let (mut a0, mut b0) = (ctr(0), ctr(1));
-        let (mut a1, mut b1) = (_mm256_srli_epi64::<32>(a0), _mm256_srli_epi64::<32>(b0));
-        let (mut a2, mut b2) = (c2, c2);
-        let (mut a3, mut b3) = (c3, c3);
-        // One round on one register's four words (named variables rather than arrays keep
-        // every word in a register).
-        macro_rules! round {
-            ($k:expr, $x0:ident, $x1:ident, $x2:ident, $x3:ident) => {
-                let p0 = _mm256_mul_epu32($x0, m0);
-                let p1 = _mm256_mul_epu32($x2, m1);
-                $x0 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64::<32>(p1), $x1), $k[0]);
-                $x1 = p1;
-                $x2 = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64::<32>(p0), $x3), $k[1]);
-                $x3 = p0;
-            };
-        }
-        // Unrolled: a rolled loop makes the rotation of words between registers cost moves.
-        macro_rules! all {
-            ($($i:literal)*) => {$(
-                round!(ks[$i], a0, a1, a2, a3);
-                round!(ks[$i], b0, b1, b2, b3);
-            )*};
-        }
-        all!(0 1 2 3 4 5 6 7 8 9);
-        [[a0, a1, a2, a3], [b0, b1, b2, b3]]
-    }
-
-    /// Stores one register's four counters (see [`rounds`]) as four counter-major outputs.
+    /// Stores one register's four counters (see [`fill`]) as four counter-major outputs.
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn store(x: [__m256i; 4], out: &mut [[u32; 4]; 4]) {
@@ -219,6 +177,56 @@ mod avx2 {
         _mm256_storeu_si256(p.add(1), _mm256_permute2x128_si256::<0x31>(c02, c13));
     }
 
+    /// Philox outputs for the counters `first, first + 1, ..` (wrapping) into `out`, whose
+    /// length is a multiple of `N`. Per iteration, register `a` holds counters `base .. + 4`
+    /// and `b` the next four, word `j` of lane `l` in the low half of lane `l` of `a{j}`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill(stream: u64, first: u64, ks: &Keys, out: &mut [[u32; 4]]) {
+        let m0 = _mm256_set1_epi64x(M0 as i64);
+        let m1 = _mm256_set1_epi64x(M1 as i64);
+        let c2 = _mm256_set1_epi64x(stream as i64);
+        let c3 = _mm256_set1_epi64x((stream >> 32) as i64);
+        let lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+        let mut base = first;
+        for block in out.chunks_exact_mut(N) {
+            // 64-bit adds carry from the low counter word into the high one by themselves.
+            let ctr = |r: u64| {
+                _mm256_add_epi64(_mm256_set1_epi64x(base.wrapping_add(4 * r) as i64), lanes)
+            };
+            let (mut a0, mut b0) = (ctr(0), ctr(1));
+            let (mut a1, mut b1) = (_mm256_srli_epi64::<32>(a0), _mm256_srli_epi64::<32>(b0));
+            let (mut a2, mut b2) = (c2, c2);
+            let (mut a3, mut b3) = (c3, c3);
+            // One round on one register's four words (named variables rather than arrays
+            // keep every word in a register).
+            macro_rules! round {
+                ($k:expr, $x0:ident, $x1:ident, $x2:ident, $x3:ident) => {
+                    let p0 = _mm256_mul_epu32($x0, m0);
+                    let p1 = _mm256_mul_epu32($x2, m1);
+                    $x0 =
+                        _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64::<32>(p1), $x1), $k[0]);
+                    $x1 = p1;
+                    $x2 =
+                        _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64::<32>(p0), $x3), $k[1]);
+                    $x3 = p0;
+                };
+            }
+            // Unrolled: a rolled loop makes the rotation of words between registers cost
+            // moves.
+            macro_rules! all {
+                ($($i:literal)*) => {$(
+                    round!(ks[$i], a0, a1, a2, a3);
+                    round!(ks[$i], b0, b1, b2, b3);
+                )*};
+            }
+            all!(0 1 2 3 4 5 6 7 8 9);
+            let (lo, hi) = block.split_at_mut(4);
+            store([a0, a1, a2, a3], lo.try_into().expect("four counters"));
+            store([b0, b1, b2, b3], hi.try_into().expect("four counters"));
+            base = base.wrapping_add(N as u64);
+        }
+    }
+
     /// [`super::draw_many`] on AVX2.
     ///
     /// # Safety
@@ -226,48 +234,39 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub unsafe fn draw_many(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) {
         let ks = keys(seed);
-        let mut base = first;
-        let mut blocks = out.chunks_exact_mut(N);
-        for block in &mut blocks {
-            let x = rounds(base, stream, &ks);
-            for (xr, o) in x.into_iter().zip(block.chunks_exact_mut(4)) {
-                store(xr, o.try_into().expect("four counters"));
-            }
-            base = base.wrapping_add(N as u64);
-        }
-        let rest = blocks.into_remainder();
+        let whole = out.len() / N * N;
+        let (body, rest) = out.split_at_mut(whole);
+        fill(stream, first, &ks, body);
         if !rest.is_empty() {
-            let x = rounds(base, stream, &ks);
-            let mut tmp = [[[0u32; 4]; 4]; R];
-            for (xr, o) in x.into_iter().zip(tmp.iter_mut()) {
-                store(xr, o);
-            }
-            rest.copy_from_slice(&tmp.as_flattened()[..rest.len()]);
+            let mut tmp = [[0u32; 4]; N];
+            fill(stream, first.wrapping_add(whole as u64), &ks, &mut tmp);
+            rest.copy_from_slice(&tmp[..rest.len()]);
         }
     }
 }
 
-/// The Philox outputs covering elements `g0 .. g0 + n` of a draw taking `k` words per value,
-/// flattened: element `g0 + i` owns words `first + i*k .. first + i*k + k`. Returns `first`.
-pub fn words_range(
-    seed: u64,
-    stream: u64,
-    g0: u64,
-    n: usize,
-    k: usize,
-    out: &mut Vec<u32>,
-) -> usize {
-    out.clear();
-    if n == 0 {
-        return 0;
-    }
+/// The words of elements `g0 .. g0 + n` of a draw taking `k` words per value, written straight
+/// into `out` (`n = out.len() / k`): element `g0 + i` gets `out[i*k .. i*k + k]`.
+pub fn words_into(seed: u64, stream: u64, g0: u64, k: usize, out: &mut [u32]) {
     let per = (4 / k) as u64;
-    let c0 = g0 / per;
-    let c1 = (g0 + n as u64 - 1) / per;
-    let mut ctr = vec![[0u32; 4]; (c1 - c0 + 1) as usize];
-    draw_many(seed, stream, c0, &mut ctr);
-    out.extend_from_slice(ctr.as_flattened());
-    (g0 % per) as usize * k
+    let mut ctr = g0 / per;
+    let mut out = out;
+    // A first counter shared with elements before g0: only its last words belong here.
+    let skip = (g0 % per) as usize * k;
+    if skip > 0 && !out.is_empty() {
+        let w = draw(seed, stream, ctr);
+        let m = (4 - skip).min(out.len());
+        out[..m].copy_from_slice(&w[skip..skip + m]);
+        out = &mut out[m..];
+        ctr += 1;
+    }
+    let whole = out.len() / 4 * 4;
+    let (body, tail) = out.split_at_mut(whole);
+    draw_many(seed, stream, ctr, bytemuck::cast_slice_mut(body));
+    if !tail.is_empty() {
+        let w = draw(seed, stream, ctr + (whole / 4) as u64);
+        tail.copy_from_slice(&w[..tail.len()]);
+    }
 }
 
 /// A uniform f32 in [0, 1) from the top 24 bits of a word.
@@ -338,11 +337,13 @@ mod tests {
             assert_eq!(*w, draw(11, 3, (1 << 33) + i as u64));
         }
         for k in [1, 2, 4] {
-            let mut ws = Vec::new();
-            let first = words_range(5, 9, 13, 21, k, &mut ws);
-            for i in 0..21 {
-                let w = words_at(5, 9, 13 + i as u64, k);
-                assert_eq!(ws[first + i * k..first + i * k + k], w[..k], "k={k} i={i}");
+            for (g0, n) in [(13, 21), (0, 8), (3, 1), (2, 2), (1 << 32, 37), (5, 0)] {
+                let mut ws = vec![0u32; n * k];
+                words_into(5, 9, g0, k, &mut ws);
+                for i in 0..n {
+                    let w = words_at(5, 9, g0 + i as u64, k);
+                    assert_eq!(ws[i * k..i * k + k], w[..k], "k={k} g0={g0} i={i}");
+                }
             }
         }
     }

@@ -191,19 +191,39 @@ fn elementwise_out<T: Elem>(plan: &Plan, n: usize) -> Result<HostArray> {
     ))
 }
 
+/// The values of a block column of dtype `T`, moved out without a copy when contiguous.
+fn into_vec<T: Elem>(v: HostArray) -> Vec<T> {
+    on_array!(v, a => {
+        let mut slot = Some(a);
+        let a = (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<ArrayD<T>>>()
+            .and_then(Option::take)
+            .expect("result dtype");
+        if a.is_standard_layout() {
+            let n = a.len();
+            match a.into_raw_vec_and_offset() {
+                (mut v, Some(0)) => {
+                    v.truncate(n);
+                    v
+                }
+                (v, off) => {
+                    let o = off.unwrap_or(0);
+                    v[o..o + n].to_vec()
+                }
+            }
+        } else {
+            a.iter().copied().collect()
+        }
+    })
+}
+
 fn reduce_out<T: Elem>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<HostArray>> {
     let r = plan.ir.reduce.as_ref().expect("reduction tail");
     // Evaluation errors are dtype errors the fuser already excluded; surface them anyway.
     let err = std::sync::Mutex::new(None);
     let accs = reduce::reduce_rows::<T, _>(r.kind, outer, inner, |row, start, len| {
         match plan.eval(row * inner + start, len) {
-            Ok(v) => {
-                let a = v.as_array::<T>().expect("result dtype");
-                Cow::Owned(
-                    a.as_slice()
-                        .map_or_else(|| a.iter().copied().collect(), |s| s.to_vec()),
-                )
-            }
+            Ok(v) => Cow::Owned(into_vec::<T>(v)),
             Err(e) => {
                 *err.lock().expect("error slot") = Some(e);
                 Cow::Owned(vec![T::default(); len])

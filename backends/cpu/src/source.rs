@@ -66,53 +66,103 @@ pub fn ramp(len: usize, offset: usize, dtype: DType, f: impl Fn(usize) -> f64 + 
     HostArray::F64(v).cast(dtype)
 }
 
-/// Values of `dist` in `dtype` for `n` elements whose Philox words are `ws[first + i*k ..]`
-/// (recipes in `philox.rs`): f32 draws stay in f32, other float dtypes draw f64 and cast,
-/// integers draw i64 and cast.
-pub fn from_words(dist: Dist, dtype: DType, ws: &[u32], first: usize, n: usize) -> HostArray {
-    let k = philox::words_per_value(dist, dtype);
-    let w = &ws[first..first + n * k];
-    let w4 = |c: &[u32]| {
-        let mut v = [0u32; 4];
-        v[..c.len()].copy_from_slice(c);
-        v
-    };
+/// The dtype a draw of `dist` in `dtype` computes in (recipes in `philox.rs`): f32 draws stay
+/// in f32, other float dtypes draw f64 and cast, integers draw i64 and cast.
+fn draw_dtype(dist: Dist, dtype: DType) -> DType {
     match (dist, dtype) {
-        (Dist::RandInt { low, high }, d) => HostArray::I64(col(w
-            .chunks_exact(2)
-            .map(|c| philox::randint(w4(c), low, high))
-            .collect()))
-        .cast(d),
-        (Dist::Uniform { low, high }, DType::F32) => {
-            let (lo, span) = (low.0 as f32, (high.0 - low.0) as f32);
-            HostArray::F32(col(w
-                .iter()
-                .map(|&x| lo + span * philox::u01_f32(x))
-                .collect()))
+        (Dist::RandInt { .. }, _) => DType::I64,
+        (_, DType::F32) => DType::F32,
+        _ => DType::F64,
+    }
+}
+
+/// An element type draws compute in (see [`draw_dtype`]).
+trait Draw: Elem {
+    /// Values of `dist` into `out` from the words `ws`, `k = words_per_value(dist, Self)` per
+    /// value.
+    fn values(dist: Dist, ws: &[u32], out: &mut [Self]);
+}
+
+fn w4(c: &[u32]) -> [u32; 4] {
+    let mut v = [0u32; 4];
+    v[..c.len()].copy_from_slice(c);
+    v
+}
+
+impl Draw for f32 {
+    fn values(dist: Dist, ws: &[u32], out: &mut [f32]) {
+        match dist {
+            Dist::Uniform { low, high } => {
+                let (lo, span) = (low.0 as f32, (high.0 - low.0) as f32);
+                for (o, &x) in out.iter_mut().zip(ws) {
+                    *o = lo + span * philox::u01_f32(x);
+                }
+            }
+            Dist::Normal { mean, std } => {
+                let (m, sd) = (mean.0 as f32, std.0 as f32);
+                for (o, c) in out.iter_mut().zip(ws.chunks_exact(2)) {
+                    *o = m + sd * philox::normal_f32(w4(c));
+                }
+            }
+            Dist::RandInt { .. } => unreachable!("integer draws compute in i64"),
         }
-        (Dist::Uniform { low, high }, d) => {
-            let (lo, span) = (low.0, high.0 - low.0);
-            HostArray::F64(col(w
-                .chunks_exact(2)
-                .map(|c| lo + span * philox::u01_f64(c[0], c[1]))
-                .collect()))
-            .cast(d)
+    }
+}
+
+impl Draw for f64 {
+    fn values(dist: Dist, ws: &[u32], out: &mut [f64]) {
+        match dist {
+            Dist::Uniform { low, high } => {
+                let (lo, span) = (low.0, high.0 - low.0);
+                for (o, c) in out.iter_mut().zip(ws.chunks_exact(2)) {
+                    *o = lo + span * philox::u01_f64(c[0], c[1]);
+                }
+            }
+            Dist::Normal { mean, std } => {
+                let (m, sd) = (mean.0, std.0);
+                for (o, c) in out.iter_mut().zip(ws.chunks_exact(4)) {
+                    *o = m + sd * philox::normal_f64(w4(c));
+                }
+            }
+            Dist::RandInt { .. } => unreachable!("integer draws compute in i64"),
         }
-        (Dist::Normal { mean, std }, DType::F32) => {
-            let (m, sd) = (mean.0 as f32, std.0 as f32);
-            HostArray::F32(col(w
-                .chunks_exact(2)
-                .map(|c| m + sd * philox::normal_f32(w4(c)))
-                .collect()))
+    }
+}
+
+impl Draw for i64 {
+    fn values(dist: Dist, ws: &[u32], out: &mut [i64]) {
+        match dist {
+            Dist::RandInt { low, high } => {
+                for (o, c) in out.iter_mut().zip(ws.chunks_exact(2)) {
+                    *o = philox::randint(w4(c), low, high);
+                }
+            }
+            _ => unreachable!("float draws compute in f32 or f64"),
         }
-        (Dist::Normal { mean, std }, d) => {
-            let (m, sd) = (mean.0, std.0);
-            HostArray::F64(col(w
-                .chunks_exact(4)
-                .map(|c| m + sd * philox::normal_f64(w4(c)))
-                .collect()))
-            .cast(d)
-        }
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch for the Philox words of one block (they stay in cache).
+    static WORDS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Values at the global indices `g0 .. g0 + out.len()`, computed in `T` (see [`draw_dtype`]).
+fn range_into<T: Draw>(seed: u64, stream: u64, dist: Dist, g0: u64, out: &mut [T]) {
+    let k = philox::words_per_value(dist, T::DTYPE);
+    WORDS.with_borrow_mut(|ws| {
+        ws.resize(out.len() * k, 0);
+        philox::words_into(seed, stream, g0, k, ws);
+        T::values(dist, ws, out);
+    });
+}
+
+/// `v` (in the draw dtype) as `dtype`; a no-op when they agree.
+fn cast_to(v: HostArray, dtype: DType) -> HostArray {
+    if v.dtype() == dtype {
+        v
+    } else {
+        v.cast(dtype)
     }
 }
 
@@ -127,57 +177,44 @@ pub fn random(
     full: &[usize],
     dtype: DType,
 ) -> HostArray {
-    let n: usize = shape.iter().product();
-    let nd = shape.len();
-    let k = philox::words_per_value(dist, dtype);
-    let fstrides = tessera_runtime::ir::row_major_strides(full);
-    let row = if nd == 0 { 1 } else { shape[nd - 1].max(1) };
-    let cols: Vec<HostArray> = (0..n.div_ceil(BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let (s, e) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
-            let mut ws: Vec<u32> = Vec::with_capacity((e - s) * k);
-            let mut run = Vec::new();
-            let mut p = s;
-            while p < e {
+    fn go<T: Draw>(
+        seed: u64,
+        stream: u64,
+        dist: Dist,
+        shape: &[usize],
+        offset: &[usize],
+        full: &[usize],
+    ) -> HostArray {
+        let n: usize = shape.iter().product();
+        let nd = shape.len();
+        let fstrides = tessera_runtime::ir::row_major_strides(full);
+        let row = if nd == 0 { 1 } else { shape[nd - 1].max(1) };
+        let mut data = crate::memory::zeroed_vec::<T>(n);
+        data.par_chunks_mut(BLOCK).enumerate().for_each(|(b, out)| {
+            let s = b * BLOCK;
+            let mut p = 0;
+            while p < out.len() {
                 // One contiguous run: the rest of this row, within the block.
-                let len = (row - p % row).min(e - p);
-                let mut r = p;
+                let len = (row - (s + p) % row).min(out.len() - p);
+                let mut r = s + p;
                 let mut g = 0u64;
                 for d in (0..nd).rev() {
                     let c = r % shape[d];
                     r /= shape[d];
                     g += ((offset[d] + c) * fstrides[d]) as u64;
                 }
-                let first = philox::words_range(seed, stream, g, len, k, &mut run);
-                ws.extend_from_slice(&run[first..first + len * k]);
+                range_into(seed, stream, dist, g, &mut out[p..p + len]);
                 p += len;
             }
-            from_words(dist, dtype, &ws, 0, e - s)
-        })
-        .collect();
-    let views: Vec<_> = cols.iter().collect();
-    concat_columns(&views, dtype).reshape(shape)
-}
-
-fn concat_columns(cols: &[&HostArray], dtype: DType) -> HostArray {
-    if cols.is_empty() {
-        return HostArray::zeros(dtype, &[0]);
+        });
+        T::wrap(ArrayD::from_shape_vec(IxDyn(shape), data).expect("length matches shape"))
     }
-    fn go<T: Elem>(cols: &[&HostArray]) -> ArrayD<T> {
-        let mut v = Vec::with_capacity(cols.iter().map(|c| c.len()).sum());
-        for c in cols {
-            v.extend(c.as_array::<T>().expect("same dtype").iter().copied());
-        }
-        col(v)
-    }
-    match dtype {
-        DType::Bool => go::<bool>(cols).into(),
-        DType::I32 => go::<i32>(cols).into(),
-        DType::I64 => go::<i64>(cols).into(),
-        DType::F32 => go::<f32>(cols).into(),
-        DType::F64 => go::<f64>(cols).into(),
-    }
+    let v = match draw_dtype(dist, dtype) {
+        DType::F32 => go::<f32>(seed, stream, dist, shape, offset, full),
+        DType::I64 => go::<i64>(seed, stream, dist, shape, offset, full),
+        _ => go::<f64>(seed, stream, dist, shape, offset, full),
+    };
+    cast_to(v, dtype)
 }
 
 /// Random values at the global indices `g0 .. g0 + n` (1-D).
@@ -189,30 +226,41 @@ pub fn random_range(
     g0: u64,
     n: usize,
 ) -> HostArray {
-    let mut ws = Vec::with_capacity(n);
-    let first = philox::words_range(
-        seed,
-        stream,
-        g0,
-        n,
-        philox::words_per_value(dist, dtype),
-        &mut ws,
-    );
-    from_words(dist, dtype, &ws, first, n)
+    fn go<T: Draw>(seed: u64, stream: u64, dist: Dist, g0: u64, n: usize) -> HostArray {
+        let mut v = vec![T::default(); n];
+        range_into(seed, stream, dist, g0, &mut v);
+        T::wrap(col(v))
+    }
+    let v = match draw_dtype(dist, dtype) {
+        DType::F32 => go::<f32>(seed, stream, dist, g0, n),
+        DType::I64 => go::<i64>(seed, stream, dist, g0, n),
+        _ => go::<f64>(seed, stream, dist, g0, n),
+    };
+    cast_to(v, dtype)
 }
 
 /// Random values at the global indices `g` (1-D), the same recipe as [`random`]; consecutive
 /// indices share Philox calls.
 pub fn random_at(seed: u64, stream: u64, dist: Dist, dtype: DType, g: &[u64]) -> HostArray {
-    let k = philox::words_per_value(dist, dtype);
     if !g.is_empty() && g.windows(2).all(|w| w[1] == w[0] + 1) {
         return random_range(seed, stream, dist, dtype, g[0], g.len());
     }
-    let ws: Vec<u32> = g
-        .iter()
-        .flat_map(|&i| philox::words_at(seed, stream, i, k)[..k].to_vec())
-        .collect();
-    from_words(dist, dtype, &ws, 0, g.len())
+    fn go<T: Draw>(seed: u64, stream: u64, dist: Dist, g: &[u64]) -> HostArray {
+        let k = philox::words_per_value(dist, T::DTYPE);
+        let ws: Vec<u32> = g
+            .iter()
+            .flat_map(|&i| philox::words_at(seed, stream, i, k)[..k].to_vec())
+            .collect();
+        let mut v = vec![T::default(); g.len()];
+        T::values(dist, &ws, &mut v);
+        T::wrap(col(v))
+    }
+    let v = match draw_dtype(dist, dtype) {
+        DType::F32 => go::<f32>(seed, stream, dist, g),
+        DType::I64 => go::<i64>(seed, stream, dist, g),
+        _ => go::<f64>(seed, stream, dist, g),
+    };
+    cast_to(v, dtype)
 }
 
 /// Ones where `col - row == k`.
