@@ -115,55 +115,29 @@ impl Gpu {
         arch_for(self.cc)
     }
 
-    /// Kernel `name` of the CUDA C `src`, compiled (or found in `cache`) and loaded once per
-    /// context.
-    pub(crate) fn function(&self, cache: &PtxCache, name: &str, src: &str) -> Result<CudaFunction> {
-        let key = (
-            name.to_string(),
-            PtxCache::file_name(name, src, self.arch()),
-        );
+    /// Kernel `name` of module `module` (a generated kernel is its own module; the library
+    /// kernels share one), compiled from the CUDA C that `src` renders (or found in `cache`)
+    /// and loaded once per context. Within a process a module's source never changes (a
+    /// generated kernel's name is the hash of its IR), so `src` runs only on the first call.
+    pub(crate) fn function(
+        &self,
+        cache: &PtxCache,
+        module: &str,
+        name: &str,
+        src: impl FnOnce() -> Result<String>,
+    ) -> Result<CudaFunction> {
+        let key = (module.to_string(), name.to_string());
         if let Some(f) = self.functions.lock().expect("functions").get(&key) {
             return Ok(f.clone());
         }
-        let ptx = cache.get(name, src, self.arch())?;
-        let module = self
+        let ptx = cache.get(module, &src()?, self.arch())?;
+        let loaded = self
             .ctx
             .load_module(cudarc::nvrtc::Ptx::from_src(ptx.to_string()))
             .map_err(drv("loading a PTX module"))?;
-        let f = module
+        let f = loaded
             .load_function(name)
             .map_err(drv("finding a kernel in its module"))?;
-        self.functions
-            .lock()
-            .expect("functions")
-            .insert(key, f.clone());
-        Ok(f)
-    }
-
-    /// Kernel `name` of a multi-kernel source (the library kernels): every entry of `src` is
-    /// loaded from one module.
-    pub(crate) fn library_function(
-        &self,
-        cache: &PtxCache,
-        first: &str,
-        src: &str,
-        name: &str,
-    ) -> Result<CudaFunction> {
-        let key = (
-            name.to_string(),
-            PtxCache::file_name(first, src, self.arch()),
-        );
-        if let Some(f) = self.functions.lock().expect("functions").get(&key) {
-            return Ok(f.clone());
-        }
-        let ptx = cache.get(first, src, self.arch())?;
-        let module = self
-            .ctx
-            .load_module(cudarc::nvrtc::Ptx::from_src(ptx.to_string()))
-            .map_err(drv("loading the library module"))?;
-        let f = module
-            .load_function(name)
-            .map_err(drv("finding a library kernel"))?;
         self.functions
             .lock()
             .expect("functions")
@@ -307,13 +281,15 @@ impl Lane {
                     .map_err(drv("synchronizing before a retried allocation"))?;
                 // SAFETY: as above.
                 unsafe { stream.alloc::<u8>(bytes) }.map_err(|e| {
+                    if !matches!(e.0, sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY) {
+                        return drv("allocating device memory")(e);
+                    }
                     let free = self.gpu.ctx.mem_get_info().map(|m| m.0).unwrap_or(0);
                     Error::OutOfMemory {
                         tier: tessera_runtime::Tier::Device(self.share),
                         requested: bytes as u64,
                         available: free as u64,
                     }
-                    .context_or(e)
                 })
             }
         }
@@ -453,20 +429,5 @@ impl Lane {
         self.copy
             .synchronize()
             .map_err(drv("synchronizing the copy stream"))
-    }
-}
-
-/// Attaches a driver error's text to an OutOfMemory report (kept typed).
-trait ContextOr {
-    fn context_or(self, e: cudarc::driver::DriverError) -> Error;
-}
-
-impl ContextOr for Error {
-    fn context_or(self, e: cudarc::driver::DriverError) -> Error {
-        if matches!(e.0, sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY) {
-            self
-        } else {
-            drv("allocating device memory")(e)
-        }
     }
 }

@@ -161,8 +161,10 @@ fn launch_ir(
         }
     }
     let name = kernel_name(ir);
-    let src = CudaRenderer.render(ir)?;
-    let f = cx.lane.gpu.function(cx.ptx, &name, &src)?;
+    let f = cx
+        .lane
+        .gpu
+        .function(cx.ptx, &name, &name, || CudaRenderer.render(ir))?;
     let words = pack_params(ir, params);
     let grid = match &ir.reduce {
         None => (stride_grid(cx, ir.len()), 1, 1),
@@ -248,7 +250,7 @@ fn dims(v: &[i64]) -> Result<[i64; MAXD]> {
 fn library(cx: &Cx, name: &str) -> Result<cudarc::driver::CudaFunction> {
     cx.lane
         .gpu
-        .library_function(cx.ptx, LIBRARY_FIRST, LIBRARY, name)
+        .function(cx.ptx, LIBRARY_FIRST, name, || Ok(LIBRARY.to_string()))
 }
 
 /// Builds an output of `shape` and `dtype` from strided pieces of `inputs` (elements no piece
