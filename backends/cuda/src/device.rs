@@ -201,6 +201,8 @@ pub(crate) struct Lane {
     pub budget: u64,
     /// Which share of its GPU this lane is (0 for a whole GPU).
     pub share: usize,
+    /// This lane's device index in the backend (what the Scheduler calls the device).
+    pub dev: usize,
 }
 
 /// Copies `src` into `dst` with every core (staging copies are memory-bound).
@@ -239,7 +241,13 @@ fn shaped<T: Elem>(shape: &[usize], v: Vec<T>) -> HostArray {
 }
 
 impl Lane {
-    pub(crate) fn open(gpu: Arc<Gpu>, budget: u64, share: usize, tf32: bool) -> Result<Lane> {
+    pub(crate) fn open(
+        gpu: Arc<Gpu>,
+        dev: usize,
+        budget: u64,
+        share: usize,
+        tf32: bool,
+    ) -> Result<Lane> {
         let compute = gpu.ctx.new_stream().map_err(drv("creating a stream"))?;
         let copy = gpu.ctx.new_stream().map_err(drv("creating a stream"))?;
         let blas = cudarc::cublas::CudaBlas::new(compute.clone())
@@ -263,6 +271,7 @@ impl Lane {
             blas: Mutex::new(blas),
             budget,
             share,
+            dev,
         })
     }
 
@@ -286,7 +295,7 @@ impl Lane {
                     }
                     let free = self.gpu.ctx.mem_get_info().map(|m| m.0).unwrap_or(0);
                     Error::OutOfMemory {
-                        tier: tessera_runtime::Tier::Device(self.share),
+                        tier: tessera_runtime::Tier::Device(self.dev),
                         requested: bytes as u64,
                         available: free as u64,
                     }

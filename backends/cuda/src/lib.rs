@@ -159,7 +159,13 @@ impl CudaBackend {
         for g in &gpus {
             let budget = (g.free_bytes as f64 * options.memory_fraction) as u64 / v as u64;
             for share in 0..v {
-                lanes.push(Lane::open(g.clone(), budget, share, options.tf32)?);
+                lanes.push(Lane::open(
+                    g.clone(),
+                    lanes.len(),
+                    budget,
+                    share,
+                    options.tf32,
+                )?);
             }
         }
         Ok(CudaBackend {
