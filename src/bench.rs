@@ -34,6 +34,8 @@ pub struct Row {
     pub backend: String,
     /// Median seconds.
     pub seconds: f64,
+    /// Seconds of the warm-up run (cold caches, no pooled buffers yet).
+    pub first_seconds: f64,
     /// Result value (or checksum).
     pub value: f64,
     /// Bytes moved per run (memory-bound workloads).
@@ -89,6 +91,7 @@ fn checksum(a: &HostArray) -> f64 {
 fn reset_peak_rss() {
     // Hand the heap pages freed by earlier workloads back to the OS first, so a row's peak is
     // its own and not what the allocator kept from the previous row.
+    crate::hostpool::release();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free heap memory; it takes no pointers.
     unsafe {
@@ -126,8 +129,11 @@ pub fn host_copy_bandwidth() -> f64 {
     2.0 * 4.0 * n as f64 / best
 }
 
-fn time<F: FnMut() -> Result<f64>>(repeat: usize, mut f: F) -> Result<(f64, f64)> {
+/// One warm-up run, then `repeat` timed runs: (median seconds, last value, warm-up seconds).
+fn time<F: FnMut() -> Result<f64>>(repeat: usize, mut f: F) -> Result<(f64, f64, f64)> {
+    let t0 = Instant::now();
     let mut value = f()?;
+    let first = t0.elapsed().as_secs_f64();
     let mut ts = Vec::new();
     for _ in 0..repeat.max(1) {
         let t0 = Instant::now();
@@ -135,7 +141,7 @@ fn time<F: FnMut() -> Result<f64>>(repeat: usize, mut f: F) -> Result<(f64, f64)
         ts.push(t0.elapsed().as_secs_f64());
     }
     ts.sort_by(f64::total_cmp);
-    Ok((ts[ts.len() / 2], value))
+    Ok((ts[ts.len() / 2], value, first))
 }
 
 /// Runs one workload on `s`.
@@ -144,13 +150,13 @@ fn time<F: FnMut() -> Result<f64>>(repeat: usize, mut f: F) -> Result<(f64, f64)
 /// Unknown workloads; graph or backend errors.
 pub fn run_workload(s: &Session, workload: &str, n: usize, repeat: usize) -> Result<Row> {
     reset_peak_rss();
-    let (secs, value, bytes, flops) = match workload {
+    let (secs, value, bytes, flops, first) = match workload {
         "add_mul" => {
             // x is in memory already: one chunk, so the kernel writes the fresh output directly
             // (no assembly copy); rayon splits the chunk into blocks.
             let x = materialize(s, &pattern_vector(s, n)?)?.with_chunks(&[n])?;
             let mut last = None;
-            let (t, _) = time(repeat, || {
+            let (t, _, first) = time(repeat, || {
                 last = None; // the previous output is freed: each run allocates a fresh one
                 last = Some(((&x + 1.0) * 2.0).execute()?);
                 Ok(0.0)
@@ -160,27 +166,28 @@ pub fn run_workload(s: &Session, workload: &str, n: usize, repeat: usize) -> Res
                 checksum(last.as_ref().expect("ran")),
                 Some(8.0 * n as f64),
                 None,
+                first,
             )
         }
         "add_mul_sum" => {
             let x = materialize(s, &pattern_vector(s, n)?)?;
-            let (t, v) = time(repeat, || ((&x + 1.0) * 2.0).sum(Axes::All, false)?.item())?;
-            (t, v, Some(4.0 * n as f64), None)
+            let (t, v, first) = time(repeat, || ((&x + 1.0) * 2.0).sum(Axes::All, false)?.item())?;
+            (t, v, Some(4.0 * n as f64), None, first)
         }
         "pi" => {
-            let (t, v) = time(repeat, || crate::workloads::pi(s, n, 1 << 22, 0))?;
-            (t, v, None, None)
+            let (t, v, first) = time(repeat, || crate::workloads::pi(s, n, 1 << 22, 0))?;
+            (t, v, None, None, first)
         }
         "std_expr" => {
             let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[1024])?;
-            let (t, v) = time(repeat, || crate::workloads::std_expr(&a))?;
-            (t, v, None, Some(2.0 * (n as f64).powi(3)))
+            let (t, v, first) = time(repeat, || crate::workloads::std_expr(&a))?;
+            (t, v, None, Some(2.0 * (n as f64).powi(3)), first)
         }
         "sgemm" => {
             let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[1024])?;
             let b = materialize(s, &pattern_matrix(s, n, 1)?)?.with_chunks(&[1024])?;
             let mut last = None;
-            let (t, _) = time(repeat, || {
+            let (t, _, first) = time(repeat, || {
                 last = None;
                 last = Some(a.matmul(&b)?.execute()?);
                 Ok(0.0)
@@ -190,6 +197,7 @@ pub fn run_workload(s: &Session, workload: &str, n: usize, repeat: usize) -> Res
                 checksum(last.as_ref().expect("ran")),
                 None,
                 Some(2.0 * (n as f64).powi(3)),
+                first,
             )
         }
         w => return Err(Error::invalid_arg("bench", format!("unknown workload {w}"))),
@@ -199,6 +207,7 @@ pub fn run_workload(s: &Session, workload: &str, n: usize, repeat: usize) -> Res
         size: n,
         backend: s.backend().name().to_string(),
         seconds: secs,
+        first_seconds: first,
         value,
         bytes,
         flops,
@@ -294,11 +303,12 @@ pub fn report(
         t.push_str(&format!("NumPy/CuPy side: not run ({e})\n"));
     }
     t.push_str(&format!(
-        "{:<12} {:>11} {:>7} {:>10} {:>10} {:>10} {:>8} {:>8} {:>14} {:>9} {:>9}  {}\n",
+        "{:<12} {:>11} {:>7} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>14} {:>9} {:>9}  {}\n",
         "workload",
         "size",
         "backend",
         "tessera s",
+        "1st run s",
         "numpy s",
         "cupy s",
         "vs np",
@@ -336,11 +346,12 @@ pub fn report(
         let ratio = |o: Option<f64>| o.map_or("-".into(), |o| format!("{:.2}x", o / r.seconds));
         let fmt_s = |o: Option<f64>| o.map_or("-".into(), |o| format!("{o:.4}"));
         t.push_str(&format!(
-            "{:<12} {:>11} {:>7} {:>10.4} {:>10} {:>10} {:>8} {:>8} {:>14} {:>9} {:>9}  {}\n",
+            "{:<12} {:>11} {:>7} {:>10.4} {:>10.4} {:>10} {:>10} {:>8} {:>8} {:>14} {:>9} {:>9}  {}\n",
             r.workload,
             r.size,
             r.backend,
             r.seconds,
+            r.first_seconds,
             fmt_s(np_s),
             fmt_s(cp_s),
             ratio(np_s),
@@ -353,6 +364,7 @@ pub fn report(
         ));
         recs.push(json!({
             "workload": r.workload, "size": r.size, "backend": r.backend, "tessera_s": r.seconds,
+            "tessera_first_s": r.first_seconds,
             "value": r.value, "numpy_s": np_s, "cupy_s": cp_s, "reference_value": reference,
             "agrees": check == "agrees", "gbps": r.bytes.map(|b| b / r.seconds / 1e9),
             "gflops": r.flops.map(|f| f / r.seconds / 1e9), "peak_rss_bytes": r.peak_rss,

@@ -145,7 +145,16 @@ fn parse_count(s: &str) -> Result<usize, String> {
     Ok(v as usize)
 }
 
+/// Large host buffers (chunk outputs) are reused instead of being zeroed again by the OS.
+#[global_allocator]
+static ALLOC: tessera::PooledAlloc = tessera::PooledAlloc;
+
 fn main() {
+    // TESSERA_HOST_POOL=0 turns the host buffer pool off (every large buffer comes fresh from
+    // the OS), for comparing against allocators that do not reuse memory.
+    if std::env::var("TESSERA_HOST_POOL").is_ok_and(|v| v == "0") {
+        tessera::hostpool::set_limit(0);
+    }
     if let Err(e) = real_main() {
         eprintln!("error: {e}");
         std::process::exit(1);

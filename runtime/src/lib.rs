@@ -12,6 +12,7 @@ pub mod error;
 pub mod exec;
 pub mod fuse;
 pub mod graph;
+pub mod hostpool;
 pub mod ir;
 pub mod op;
 pub mod philox;
@@ -27,6 +28,7 @@ pub use dtype::{DType, Scalar};
 pub use error::{Error, Result, Tier};
 pub use exec::{Link, MemoryStats, RunStats};
 pub use graph::{Graph, Node, NodeId};
+pub use hostpool::PooledAlloc;
 pub use session::{Config, Generator, Session};
 pub use storage::{MemoryConfig, Order};
 pub use tensor::{

@@ -126,7 +126,8 @@ fn draw_many_portable(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) 
 
 /// Philox4x32-10 on AVX2. Each 64-bit lane of a 256-bit register carries one counter, its
 /// words in the low 32 bits (four counters per register, two registers in flight so that
-/// independent multiplies overlap). `_mm256_mul_epu32` reads only those low halves, so the
+/// independent multiplies overlap; three or four measured slower on Zen 3, the extra
+/// registers spill). `_mm256_mul_epu32` reads only those low halves, so the
 /// 64-bit product can stand in for both its words: the high word is one shift away and the
 /// low word is the product itself, whose high half nothing reads.
 #[cfg(target_arch = "x86_64")]
@@ -135,7 +136,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// Counters per loop iteration: two registers of four.
-    const N: usize = 8;
+    pub const N: usize = 8;
 
     /// Whether this CPU runs AVX2 (std caches the CPUID answer; with AVX2 enabled at compile
     /// time, as in this workspace's x86-64-v3 build, the check is a constant).
@@ -145,11 +146,11 @@ mod avx2 {
     }
 
     /// Per round, the two key words broadcast to every lane.
-    type Keys = [[__m256i; 2]; 10];
+    pub type Keys = [[__m256i; 2]; 10];
 
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn keys(seed: u64) -> Keys {
+    pub unsafe fn keys(seed: u64) -> Keys {
         let (mut k0, mut k1) = (seed as u32, (seed >> 32) as u32);
         let mut ks = [[_mm256_setzero_si256(); 2]; 10];
         for k in ks.iter_mut() {
@@ -160,35 +161,109 @@ mod avx2 {
         ks
     }
 
-    /// Stores one register's four counters (see [`fill`]) as four counter-major outputs.
+    /// Where the outputs of [`fill`] go: `put(i, v01, v23)` receives the words of counters
+    /// `i .. i + 4` (relative to the first) in counter-major order, counters i and i+1 in
+    /// `v01`, i+2 and i+3 in `v23`.
+    pub trait Sink {
+        /// # Safety
+        /// The CPU must support AVX2; `i + 4` is at most the counter count given to [`fill`].
+        unsafe fn put(&mut self, i: usize, v01: __m256i, v23: __m256i);
+    }
+
+    /// Raw words, one `[u32; 4]` per counter.
+    pub struct Words<'a>(pub &'a mut [[u32; 4]]);
+
+    impl Sink for Words<'_> {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn put(&mut self, i: usize, v01: __m256i, v23: __m256i) {
+            let out = &mut self.0[i..i + 4];
+            let p = out.as_mut_ptr().cast::<__m256i>();
+            // SAFETY: `out` is 4 x 16 = 64 writable bytes (the slice above is bounds-checked);
+            // two unaligned 32-byte stores at offsets 0 and 32.
+            unsafe {
+                _mm256_storeu_si256(p, v01);
+                _mm256_storeu_si256(p.add(1), v23);
+            }
+        }
+    }
+
+    /// Uniform f32 values `lo + span * u01_f32(w)`, one per word, converted in registers.
+    pub struct UniformF32<'a> {
+        out: &'a mut [f32],
+        lo: __m256,
+        span: __m256,
+        scale: __m256,
+    }
+
+    impl<'a> UniformF32<'a> {
+        /// # Safety
+        /// The CPU must support AVX2.
+        #[target_feature(enable = "avx2")]
+        pub unsafe fn new(out: &'a mut [f32], lo: f32, span: f32) -> Self {
+            UniformF32 {
+                out,
+                lo: _mm256_set1_ps(lo),
+                span: _mm256_set1_ps(span),
+                scale: _mm256_set1_ps(1.0 / 16_777_216.0),
+            }
+        }
+    }
+
+    impl Sink for UniformF32<'_> {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn put(&mut self, i: usize, v01: __m256i, v23: __m256i) {
+            // Exactly the scalar recipe: (w >> 8) converts exactly, the scale is a power of
+            // two, then one rounded multiply and one rounded add (no FMA).
+            let conv = |v: __m256i| {
+                let u = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32::<8>(v)), self.scale);
+                _mm256_add_ps(self.lo, _mm256_mul_ps(self.span, u))
+            };
+            let (x, y) = (conv(v01), conv(v23));
+            let out = &mut self.out[4 * i..4 * i + 16];
+            let p = out.as_mut_ptr();
+            // SAFETY: `out` is 16 writable f32 (bounds-checked above); two unaligned 8-lane
+            // stores at offsets 0 and 8.
+            unsafe {
+                _mm256_storeu_ps(p, x);
+                _mm256_storeu_ps(p.add(8), y);
+            }
+        }
+    }
+
+    /// One register's four counters (see [`fill`]) in counter-major order: counters 0 and 1,
+    /// then 2 and 3.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn store(x: [__m256i; 4], out: &mut [[u32; 4]; 4]) {
+    unsafe fn transpose(x: [__m256i; 4]) -> (__m256i, __m256i) {
         // (w0, w1) and (w2, w3) pairs per 64-bit lane, then counter 0 | 2 and 1 | 3, then
         // the 128-bit halves swapped into counter order.
         let a = _mm256_blend_epi32::<0b1010_1010>(x[0], _mm256_slli_epi64::<32>(x[1]));
         let b = _mm256_blend_epi32::<0b1010_1010>(x[2], _mm256_slli_epi64::<32>(x[3]));
         let c02 = _mm256_unpacklo_epi64(a, b);
         let c13 = _mm256_unpackhi_epi64(a, b);
-        let p = out.as_mut_ptr().cast::<__m256i>();
-        // SAFETY: `out` is 4 x 16 = 64 writable bytes; two unaligned 32-byte stores at
-        // offsets 0 and 32.
-        _mm256_storeu_si256(p, _mm256_permute2x128_si256::<0x20>(c02, c13));
-        _mm256_storeu_si256(p.add(1), _mm256_permute2x128_si256::<0x31>(c02, c13));
+        (
+            _mm256_permute2x128_si256::<0x20>(c02, c13),
+            _mm256_permute2x128_si256::<0x31>(c02, c13),
+        )
     }
 
-    /// Philox outputs for the counters `first, first + 1, ..` (wrapping) into `out`, whose
-    /// length is a multiple of `N`. Per iteration, register `a` holds counters `base .. + 4`
-    /// and `b` the next four, word `j` of lane `l` in the low half of lane `l` of `a{j}`.
+    /// Philox outputs for the `n` counters `first, first + 1, ..` (wrapping; `n` a multiple of
+    /// `N`) into `sink`. Per iteration, register `a` holds counters `base .. + 4` and `b` the
+    /// next four, word `j` of lane `l` in the low half of lane `l` of `a{j}`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    unsafe fn fill(stream: u64, first: u64, ks: &Keys, out: &mut [[u32; 4]]) {
+    pub unsafe fn fill<S: Sink>(stream: u64, first: u64, ks: &Keys, n: usize, sink: &mut S) {
         let m0 = _mm256_set1_epi64x(M0 as i64);
         let m1 = _mm256_set1_epi64x(M1 as i64);
         let c2 = _mm256_set1_epi64x(stream as i64);
         let c3 = _mm256_set1_epi64x((stream >> 32) as i64);
         let lanes = _mm256_setr_epi64x(0, 1, 2, 3);
         let mut base = first;
-        for block in out.chunks_exact_mut(N) {
+        for i in (0..n / N * N).step_by(N) {
             // 64-bit adds carry from the low counter word into the high one by themselves.
             let ctr = |r: u64| {
                 _mm256_add_epi64(_mm256_set1_epi64x(base.wrapping_add(4 * r) as i64), lanes)
@@ -220,9 +295,13 @@ mod avx2 {
                 )*};
             }
             all!(0 1 2 3 4 5 6 7 8 9);
-            let (lo, hi) = block.split_at_mut(4);
-            store([a0, a1, a2, a3], lo.try_into().expect("four counters"));
-            store([b0, b1, b2, b3], hi.try_into().expect("four counters"));
+            let (a01, a23) = transpose([a0, a1, a2, a3]);
+            let (b01, b23) = transpose([b0, b1, b2, b3]);
+            // SAFETY: AVX2 (caller); counters i .. i + 8 <= n.
+            unsafe {
+                sink.put(i, a01, a23);
+                sink.put(i + 4, b01, b23);
+            }
             base = base.wrapping_add(N as u64);
         }
     }
@@ -236,12 +315,67 @@ mod avx2 {
         let ks = keys(seed);
         let whole = out.len() / N * N;
         let (body, rest) = out.split_at_mut(whole);
-        fill(stream, first, &ks, body);
+        // SAFETY: AVX2 (caller).
+        unsafe { fill(stream, first, &ks, whole, &mut Words(body)) };
         if !rest.is_empty() {
             let mut tmp = [[0u32; 4]; N];
-            fill(stream, first.wrapping_add(whole as u64), &ks, &mut tmp);
+            // SAFETY: AVX2 (caller).
+            unsafe {
+                fill(
+                    stream,
+                    first.wrapping_add(whole as u64),
+                    &ks,
+                    N,
+                    &mut Words(&mut tmp),
+                )
+            };
             rest.copy_from_slice(&tmp[..rest.len()]);
         }
+    }
+}
+
+/// Uniform f32 values in [lo, lo + span) for elements `g0 .. g0 + out.len()` of a draw
+/// (one word per value): `out[i] = lo + span * u01_f32(word of g0 + i)`, bit for bit the
+/// values of [`words_into`] followed by that formula. On AVX2 the words are converted in
+/// registers as they come out of the rounds, so they are never stored.
+pub fn uniform_f32_into(seed: u64, stream: u64, g0: u64, lo: f32, span: f32, out: &mut [f32]) {
+    let conv = |w: u32| lo + span * u01_f32(w);
+    let mut out = out;
+    let mut ctr = g0 / 4;
+    // A first counter shared with elements before g0: only its last words belong here.
+    let skip = (g0 % 4) as usize;
+    if skip > 0 && !out.is_empty() {
+        let w = draw(seed, stream, ctr);
+        let m = (4 - skip).min(out.len());
+        for (o, &x) in out[..m].iter_mut().zip(&w[skip..]) {
+            *o = conv(x);
+        }
+        out = &mut out[m..];
+        ctr += 1;
+    }
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        let n = out.len() / 4 / avx2::N * avx2::N;
+        // SAFETY: `available` checked that this CPU supports AVX2, the only target feature
+        // the functions enable; the sink holds 4n values.
+        unsafe {
+            let ks = avx2::keys(seed);
+            let mut sink = avx2::UniformF32::new(&mut out[..4 * n], lo, span);
+            avx2::fill(stream, ctr, &ks, n, &mut sink);
+        }
+        done = 4 * n;
+    }
+    // The rest (all of it without AVX2) through the words, a stack buffer at a time.
+    let mut g = ctr.wrapping_mul(4).wrapping_add(done as u64);
+    let mut ws = [0u32; 256];
+    for part in out[done..].chunks_mut(ws.len()) {
+        let w = &mut ws[..part.len()];
+        words_into(seed, stream, g, 1, w);
+        for (o, &x) in part.iter_mut().zip(w.iter()) {
+            *o = conv(x);
+        }
+        g = g.wrapping_add(part.len() as u64);
     }
 }
 
@@ -413,6 +547,36 @@ mod tests {
                         philox4x32_10(ctr, key),
                         "{name}: seed={seed} stream={stream} counter={c}"
                     );
+                }
+            }
+        }
+    }
+    #[test]
+    fn uniform_f32_into_equals_words_then_formula() {
+        let mut st = 0xF32_u64;
+        let mut cases: Vec<(u64, u64, u64, usize)> = vec![
+            (0, 0, 0, 0),
+            (1, 0, 0, 1),
+            (2, 1, 3, 5),
+            (3, 2, (1 << 34) - 7, 333),
+            (4, 3, u64::MAX - 40, 37),
+        ];
+        for _ in 0..30 {
+            let seed = splitmix(&mut st);
+            let stream = splitmix(&mut st) % 4;
+            let g0 = splitmix(&mut st) >> 3;
+            let len = (splitmix(&mut st) % 700) as usize;
+            cases.push((seed, stream, g0, len));
+        }
+        for (lo, span) in [(0.0f32, 1.0f32), (-3.5, 7.25)] {
+            for &(seed, stream, g0, len) in &cases {
+                let mut got = vec![0f32; len];
+                uniform_f32_into(seed, stream, g0, lo, span, &mut got);
+                for (i, &v) in got.iter().enumerate() {
+                    let g = g0.wrapping_add(i as u64);
+                    let w = words_at(seed, stream, g, 1)[0];
+                    let want = lo + span * u01_f32(w);
+                    assert_eq!(v.to_bits(), want.to_bits(), "seed={seed} g={g}");
                 }
             }
         }

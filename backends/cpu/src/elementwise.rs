@@ -1,5 +1,11 @@
 //! Elementwise kernels on host chunks (numpy semantics), parallel over large chunks.
+//!
+//! Each op's scalar function is named once, in the op tables below (`float_binary`, ...).
+//! A table hands the function to an applier: [`Arrays1`] / [`Arrays2`] map it over whole chunks,
+//! `block::Block1` / `Block2` over one block of a fused kernel. Every (op, applier) pair is
+//! monomorphized into its own loop, so no function pointer sits in an inner loop.
 
+use crate::block::El;
 use crate::shaped;
 use ndarray::{ArrayD, IxDyn, Zip};
 use num_traits::Float;
@@ -77,6 +83,46 @@ pub(crate) fn map2<T: Elem, U: Elem>(
     }
 }
 
+/// Applies a unary scalar function to an operand (a chunk, or a block of a fused kernel).
+pub(crate) trait Apply1<T> {
+    /// What applying yields (a new chunk, or `Result<()>` for a block written in place).
+    type Out;
+    /// Maps `f` over the operand.
+    fn apply<U: El>(self, f: impl Fn(T) -> U + Sync + Send + Copy) -> Self::Out;
+}
+
+/// Applies a binary scalar function to two operands of one dtype.
+pub(crate) trait Apply2<T> {
+    /// What applying yields.
+    type Out;
+    /// Maps `f` over the operands.
+    fn apply<U: El>(self, f: impl Fn(T, T) -> U + Sync + Send + Copy) -> Self::Out;
+}
+
+/// A whole chunk as the operand of a unary op.
+struct Arrays1<'a, T>(&'a ArrayD<T>);
+
+impl<T: Elem> Apply1<T> for Arrays1<'_, T> {
+    type Out = HostArray;
+    fn apply<U: El>(self, f: impl Fn(T) -> U + Sync + Send + Copy) -> HostArray {
+        U::wrap(map1(self.0, f))
+    }
+}
+
+/// Two chunks broadcast to `shape` as the operands of a binary op.
+struct Arrays2<'a, T> {
+    a: &'a ArrayD<T>,
+    b: &'a ArrayD<T>,
+    shape: &'a [usize],
+}
+
+impl<T: Elem> Apply2<T> for Arrays2<'_, T> {
+    type Out = HostArray;
+    fn apply<U: El>(self, f: impl Fn(T, T) -> U + Sync + Send + Copy) -> HostArray {
+        U::wrap(map2(self.a, self.b, self.shape, f))
+    }
+}
+
 /// numpy's floor division and remainder for floats (npy_divmod).
 fn divmod_f<T: Float>(a: T, b: T) -> (T, T) {
     let m = a % b;
@@ -123,32 +169,27 @@ fn nan_min<T: Float>(x: T, y: T) -> T {
     }
 }
 
-fn float_binary<T: Elem + Float>(
-    op: BinaryOp,
-    a: &ArrayD<T>,
-    b: &ArrayD<T>,
-    shape: &[usize],
-) -> HostArray {
+pub(crate) fn float_binary<T: El + Float, M: Apply2<T>>(op: BinaryOp, m: M) -> M::Out {
     use BinaryOp::*;
     match op {
-        Add => T::wrap(map2(a, b, shape, |x, y| x + y)),
-        Sub => T::wrap(map2(a, b, shape, |x, y| x - y)),
-        Mul => T::wrap(map2(a, b, shape, |x, y| x * y)),
-        Div => T::wrap(map2(a, b, shape, |x, y| x / y)),
-        FloorDiv => T::wrap(map2(a, b, shape, |x, y| divmod_f(x, y).0)),
-        Mod => T::wrap(map2(a, b, shape, |x, y| divmod_f(x, y).1)),
-        Pow => T::wrap(map2(a, b, shape, |x, y| x.powf(y))),
-        Maximum => T::wrap(map2(a, b, shape, nan_max)),
-        Minimum => T::wrap(map2(a, b, shape, nan_min)),
-        Eq => map2(a, b, shape, |x, y| x == y).into(),
-        Ne => map2(a, b, shape, |x, y| x != y).into(),
-        Lt => map2(a, b, shape, |x, y| x < y).into(),
-        Le => map2(a, b, shape, |x, y| x <= y).into(),
-        Gt => map2(a, b, shape, |x, y| x > y).into(),
-        Ge => map2(a, b, shape, |x, y| x >= y).into(),
-        And => map2(a, b, shape, |x, y| x != T::zero() && y != T::zero()).into(),
-        Or => map2(a, b, shape, |x, y| x != T::zero() || y != T::zero()).into(),
-        Xor => map2(a, b, shape, |x, y| (x != T::zero()) ^ (y != T::zero())).into(),
+        Add => m.apply(|x: T, y: T| x + y),
+        Sub => m.apply(|x: T, y: T| x - y),
+        Mul => m.apply(|x: T, y: T| x * y),
+        Div => m.apply(|x: T, y: T| x / y),
+        FloorDiv => m.apply(|x: T, y: T| divmod_f(x, y).0),
+        Mod => m.apply(|x: T, y: T| divmod_f(x, y).1),
+        Pow => m.apply(|x: T, y: T| x.powf(y)),
+        Maximum => m.apply(nan_max::<T>),
+        Minimum => m.apply(nan_min::<T>),
+        Eq => m.apply(|x: T, y: T| x == y),
+        Ne => m.apply(|x: T, y: T| x != y),
+        Lt => m.apply(|x: T, y: T| x < y),
+        Le => m.apply(|x: T, y: T| x <= y),
+        Gt => m.apply(|x: T, y: T| x > y),
+        Ge => m.apply(|x: T, y: T| x >= y),
+        And => m.apply(|x: T, y: T| x != T::zero() && y != T::zero()),
+        Or => m.apply(|x: T, y: T| x != T::zero() || y != T::zero()),
+        Xor => m.apply(|x: T, y: T| (x != T::zero()) ^ (y != T::zero())),
     }
 }
 
@@ -242,46 +283,42 @@ macro_rules! int_impl {
 int_impl!(i32);
 int_impl!(i64);
 
-fn int_binary<T: Int>(op: BinaryOp, a: &ArrayD<T>, b: &ArrayD<T>, shape: &[usize]) -> HostArray {
-    use BinaryOp::*;
-    match op {
-        Add => T::wrap(map2(a, b, shape, T::wadd)),
-        Sub => T::wrap(map2(a, b, shape, T::wsub)),
-        Mul => T::wrap(map2(a, b, shape, T::wmul)),
-        Div => unreachable!("true division of integers is cast to float by the graph"),
-        FloorDiv => T::wrap(map2(a, b, shape, T::floordiv)),
-        Mod => T::wrap(map2(a, b, shape, T::modulo)),
-        Pow => T::wrap(map2(a, b, shape, T::ipow)),
-        Maximum => T::wrap(map2(a, b, shape, |x, y| x.max(y))),
-        Minimum => T::wrap(map2(a, b, shape, |x, y| x.min(y))),
-        Eq => map2(a, b, shape, |x, y| x == y).into(),
-        Ne => map2(a, b, shape, |x, y| x != y).into(),
-        Lt => map2(a, b, shape, |x, y| x < y).into(),
-        Le => map2(a, b, shape, |x, y| x <= y).into(),
-        Gt => map2(a, b, shape, |x, y| x > y).into(),
-        Ge => map2(a, b, shape, |x, y| x >= y).into(),
-        And => map2(a, b, shape, |x, y| x != T::ZERO && y != T::ZERO).into(),
-        Or => map2(a, b, shape, |x, y| x != T::ZERO || y != T::ZERO).into(),
-        Xor => map2(a, b, shape, |x, y| (x != T::ZERO) ^ (y != T::ZERO)).into(),
-    }
-}
-
-fn bool_binary(
-    op: BinaryOp,
-    a: &ArrayD<bool>,
-    b: &ArrayD<bool>,
-    shape: &[usize],
-) -> Result<HostArray> {
+pub(crate) fn int_binary<T: Int + El, M: Apply2<T>>(op: BinaryOp, m: M) -> Result<M::Out> {
     use BinaryOp::*;
     Ok(match op {
-        Add | Or | Maximum => map2(a, b, shape, |x, y| x | y).into(),
-        Mul | And | Minimum => map2(a, b, shape, |x, y| x & y).into(),
-        Eq => map2(a, b, shape, |x, y| x == y).into(),
-        Ne | Xor => map2(a, b, shape, |x, y| x != y).into(),
-        Lt => map2(a, b, shape, |x, y| !x & y).into(),
-        Le => map2(a, b, shape, |x, y| x <= y).into(),
-        Gt => map2(a, b, shape, |x, y| x & !y).into(),
-        Ge => map2(a, b, shape, |x, y| x >= y).into(),
+        Add => m.apply(T::wadd),
+        Sub => m.apply(T::wsub),
+        Mul => m.apply(T::wmul),
+        // The graph casts integer true division to float; an integer Div here is a bug.
+        Div => return Err(Error::dtype_unsupported(op.name(), T::DTYPE)),
+        FloorDiv => m.apply(T::floordiv),
+        Mod => m.apply(T::modulo),
+        Pow => m.apply(T::ipow),
+        Maximum => m.apply(|x: T, y: T| x.max(y)),
+        Minimum => m.apply(|x: T, y: T| x.min(y)),
+        Eq => m.apply(|x: T, y: T| x == y),
+        Ne => m.apply(|x: T, y: T| x != y),
+        Lt => m.apply(|x: T, y: T| x < y),
+        Le => m.apply(|x: T, y: T| x <= y),
+        Gt => m.apply(|x: T, y: T| x > y),
+        Ge => m.apply(|x: T, y: T| x >= y),
+        And => m.apply(|x: T, y: T| x != T::ZERO && y != T::ZERO),
+        Or => m.apply(|x: T, y: T| x != T::ZERO || y != T::ZERO),
+        Xor => m.apply(|x: T, y: T| (x != T::ZERO) ^ (y != T::ZERO)),
+    })
+}
+
+pub(crate) fn bool_binary<M: Apply2<bool>>(op: BinaryOp, m: M) -> Result<M::Out> {
+    use BinaryOp::*;
+    Ok(match op {
+        Add | Or | Maximum => m.apply(|x: bool, y: bool| x | y),
+        Mul | And | Minimum => m.apply(|x: bool, y: bool| x & y),
+        Eq => m.apply(|x: bool, y: bool| x == y),
+        Ne | Xor => m.apply(|x: bool, y: bool| x != y),
+        Lt => m.apply(|x: bool, y: bool| !x & y),
+        Le => m.apply(|x: bool, y: bool| x <= y),
+        Gt => m.apply(|x: bool, y: bool| x & !y),
+        Ge => m.apply(|x: bool, y: bool| x >= y),
         Sub | Div | FloorDiv | Mod | Pow => {
             return Err(Error::dtype_unsupported(op.name(), DType::Bool))
         }
@@ -291,11 +328,11 @@ fn bool_binary(
 /// `op(a, b)` with broadcasting to `shape`; operands share a dtype.
 pub fn binary(op: BinaryOp, a: &HostArray, b: &HostArray, shape: &[usize]) -> Result<HostArray> {
     Ok(match (a, b) {
-        (HostArray::F32(x), HostArray::F32(y)) => float_binary(op, x, y, shape),
-        (HostArray::F64(x), HostArray::F64(y)) => float_binary(op, x, y, shape),
-        (HostArray::I32(x), HostArray::I32(y)) => int_binary(op, x, y, shape),
-        (HostArray::I64(x), HostArray::I64(y)) => int_binary(op, x, y, shape),
-        (HostArray::Bool(x), HostArray::Bool(y)) => bool_binary(op, x, y, shape)?,
+        (HostArray::F32(a), HostArray::F32(b)) => float_binary(op, Arrays2 { a, b, shape }),
+        (HostArray::F64(a), HostArray::F64(b)) => float_binary(op, Arrays2 { a, b, shape }),
+        (HostArray::I32(a), HostArray::I32(b)) => int_binary(op, Arrays2 { a, b, shape })?,
+        (HostArray::I64(a), HostArray::I64(b)) => int_binary(op, Arrays2 { a, b, shape })?,
+        (HostArray::Bool(a), HostArray::Bool(b)) => bool_binary(op, Arrays2 { a, b, shape })?,
         _ => {
             return Err(Error::UnsupportedDType {
                 op: op.name().into(),
@@ -305,13 +342,12 @@ pub fn binary(op: BinaryOp, a: &HostArray, b: &HostArray, shape: &[usize]) -> Re
     })
 }
 
-fn float_unary<T: Elem + Float>(op: UnaryOp, a: &ArrayD<T>) -> HostArray {
+pub(crate) fn float_unary<T: El + Float, M: Apply1<T>>(op: UnaryOp, m: M) -> M::Out {
     use UnaryOp::*;
-    let w = |f: fn(T) -> T| T::wrap(map1(a, f));
     match op {
-        Neg => w(|x| -x),
-        Abs => w(|x| x.abs()),
-        Sign => w(|x| {
+        Neg => m.apply(|x: T| -x),
+        Abs => m.apply(|x: T| x.abs()),
+        Sign => m.apply(|x: T| {
             if x.is_nan() {
                 x
             } else if x > T::zero() {
@@ -322,25 +358,25 @@ fn float_unary<T: Elem + Float>(op: UnaryOp, a: &ArrayD<T>) -> HostArray {
                 T::zero()
             }
         }),
-        Sqrt => w(|x| x.sqrt()),
-        Exp => w(|x| x.exp()),
-        Log => w(|x| x.ln()),
-        Log1p => w(|x| x.ln_1p()),
-        Expm1 => w(|x| x.exp_m1()),
-        Sin => w(|x| x.sin()),
-        Cos => w(|x| x.cos()),
-        Tan => w(|x| x.tan()),
-        Tanh => w(|x| x.tanh()),
-        Arcsin => w(|x| x.asin()),
-        Arccos => w(|x| x.acos()),
-        Arctan => w(|x| x.atan()),
-        Floor => w(|x| x.floor()),
-        Ceil => w(|x| x.ceil()),
-        Round => w(round_half_even),
-        LogicalNot => map1(a, |x| x == T::zero()).into(),
-        IsNan => map1(a, |x| x.is_nan()).into(),
-        IsInf => map1(a, |x| x.is_infinite()).into(),
-        IsFinite => map1(a, |x| x.is_finite()).into(),
+        Sqrt => m.apply(|x: T| x.sqrt()),
+        Exp => m.apply(|x: T| x.exp()),
+        Log => m.apply(|x: T| x.ln()),
+        Log1p => m.apply(|x: T| x.ln_1p()),
+        Expm1 => m.apply(|x: T| x.exp_m1()),
+        Sin => m.apply(|x: T| x.sin()),
+        Cos => m.apply(|x: T| x.cos()),
+        Tan => m.apply(|x: T| x.tan()),
+        Tanh => m.apply(|x: T| x.tanh()),
+        Arcsin => m.apply(|x: T| x.asin()),
+        Arccos => m.apply(|x: T| x.acos()),
+        Arctan => m.apply(|x: T| x.atan()),
+        Floor => m.apply(|x: T| x.floor()),
+        Ceil => m.apply(|x: T| x.ceil()),
+        Round => m.apply(round_half_even::<T>),
+        LogicalNot => m.apply(|x: T| x == T::zero()),
+        IsNan => m.apply(|x: T| x.is_nan()),
+        IsInf => m.apply(|x: T| x.is_infinite()),
+        IsFinite => m.apply(|x: T| x.is_finite()),
     }
 }
 
@@ -356,36 +392,40 @@ fn round_half_even<T: Float>(x: T) -> T {
     r
 }
 
-fn int_unary<T: Int>(op: UnaryOp, a: &ArrayD<T>) -> Result<HostArray> {
+pub(crate) fn int_unary<T: Int + El, M: Apply1<T>>(op: UnaryOp, m: M) -> Result<M::Out> {
     use UnaryOp::*;
     Ok(match op {
-        Neg => T::wrap(map1(a, T::wneg)),
-        Abs => T::wrap(map1(a, T::wabs)),
-        Sign => T::wrap(map1(a, T::sgn)),
-        Floor | Ceil | Round => T::wrap(a.clone()),
-        LogicalNot => map1(a, |x| x == T::ZERO).into(),
-        IsNan | IsInf => map1(a, |_| false).into(),
-        IsFinite => map1(a, |_| true).into(),
+        Neg => m.apply(T::wneg),
+        Abs => m.apply(T::wabs),
+        Sign => m.apply(T::sgn),
+        Floor | Ceil | Round => m.apply(|x: T| x),
+        LogicalNot => m.apply(|x: T| x == T::ZERO),
+        IsNan | IsInf => m.apply(|_: T| false),
+        IsFinite => m.apply(|_: T| true),
         _ => return Err(Error::dtype_unsupported(op.name(), T::DTYPE)),
+    })
+}
+
+pub(crate) fn bool_unary<M: Apply1<bool>>(op: UnaryOp, m: M) -> Result<M::Out> {
+    use UnaryOp::*;
+    Ok(match op {
+        Abs | Floor | Ceil | Round => m.apply(|x: bool| x),
+        LogicalNot => m.apply(|x: bool| !x),
+        IsNan | IsInf => m.apply(|_: bool| false),
+        IsFinite => m.apply(|_: bool| true),
+        _ => return Err(Error::dtype_unsupported(op.name(), DType::Bool)),
     })
 }
 
 /// `op(a)`; the operand already has the op's compute dtype.
 pub fn unary(op: UnaryOp, a: &HostArray) -> Result<HostArray> {
-    use UnaryOp::*;
-    Ok(match a {
-        HostArray::F32(x) => float_unary(op, x),
-        HostArray::F64(x) => float_unary(op, x),
-        HostArray::I32(x) => int_unary(op, x)?,
-        HostArray::I64(x) => int_unary(op, x)?,
-        HostArray::Bool(x) => match op {
-            Abs | Floor | Ceil | Round => HostArray::Bool(x.clone()),
-            LogicalNot => map1(x, |v| !v).into(),
-            IsNan | IsInf => map1(x, |_| false).into(),
-            IsFinite => map1(x, |_| true).into(),
-            _ => return Err(Error::dtype_unsupported(op.name(), DType::Bool)),
-        },
-    })
+    match a {
+        HostArray::F32(x) => Ok(float_unary(op, Arrays1(x))),
+        HostArray::F64(x) => Ok(float_unary(op, Arrays1(x))),
+        HostArray::I32(x) => int_unary(op, Arrays1(x)),
+        HostArray::I64(x) => int_unary(op, Arrays1(x)),
+        HostArray::Bool(x) => bool_unary(op, Arrays1(x)),
+    }
 }
 
 /// `where(c, a, b)` broadcast to `shape`.

@@ -1,19 +1,113 @@
 //! CPU execution of a fused kernel (KernelIr), the numexpr design inside the chunk graph: the
-//! index space is walked in blocks of a few thousand elements; each instruction produces one
-//! block-sized column that stays in cache, so no full-size temporary is ever allocated. Blocks
-//! run in parallel (rayon); a reduction tail folds the blocks of each row in order, exactly as
-//! the unfused reduction does.
+//! index space is walked in blocks of a few thousand elements; each instruction writes one
+//! block-sized column into a per-thread register that stays in cache, so no full-size temporary
+//! is ever allocated. Blocks run in parallel (rayon); a reduction tail folds the blocks of each
+//! row in order, exactly as the unfused reduction does.
+//!
+//! Before the first block, the plan decides where each value lives: constants (and ops of
+//! constants, folded once) are scalars; contiguous inputs are read in place; every other value
+//! gets a register, reused once its last reader has run (linear-scan allocation per dtype); the
+//! result of an elementwise kernel is computed straight into the output buffer, which is
+//! allocated uninitialized (the kernel writes every element), so a reused host buffer is never
+//! zeroed first.
 
-use crate::col;
-use ndarray::{ArrayD, IxDyn};
-use rayon::prelude::*;
-use std::borrow::Cow;
-use tessera_runtime::ir::{row_major_strides, InstKind, KernelIr, KernelParams};
-use tessera_runtime::{on_array, DType, Elem, Error, HostArray, Result};
-
+use crate::block::{self, Block1, Block2, Column, Dest, El, Slice, View};
 use crate::elementwise;
 use crate::reduce::{self, BLOCK};
 use crate::source;
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use tessera_runtime::ir::{row_major_strides, InstKind, KernelIr, KernelParams};
+use tessera_runtime::op::{BinaryOp, UnaryOp};
+use tessera_runtime::{on_array, DType, Error, HostArray, Result};
+
+/// Where an instruction's value lives while a block is evaluated.
+#[derive(Debug)]
+enum Val {
+    /// Known before the kernel runs: constants, broadcast inputs and ops of those (one value).
+    Scalar(Column),
+    /// A contiguous input, read in place.
+    Input(usize),
+    /// Computed per block into register `r`.
+    Reg(usize),
+    /// The elementwise result, computed straight into the output buffer.
+    Out,
+}
+
+/// Elements per sub-block: a block (the reduction's unit, [`BLOCK`]) is evaluated in pieces
+/// this long, so the registers of one piece (4 KiB per f32 column) stay in L1.
+const SUB: usize = 1024;
+
+thread_local! {
+    /// This thread's registers, kept from block to block and kernel to kernel.
+    static REGS: RefCell<Vec<Column>> = const { RefCell::new(Vec::new()) };
+}
+
+fn internal(msg: String) -> Error {
+    Error::Backend {
+        backend: "cpu".into(),
+        msg,
+    }
+}
+
+/// Offsets `sum_d c[d] * strides[d]` of consecutive elements from flat position `p0` of
+/// `pshape` (row-major), without allocating.
+struct Offsets<'a> {
+    pshape: &'a [usize],
+    strides: &'a [u64],
+    c: Vec<usize>,
+    off: u64,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(pshape: &'a [usize], strides: &'a [u64], p0: usize) -> Self {
+        let nd = pshape.len();
+        let mut c = vec![0usize; nd];
+        let mut r = p0;
+        for d in (0..nd).rev() {
+            c[d] = r % pshape[d].max(1);
+            r /= pshape[d].max(1);
+        }
+        let off = (0..nd).map(|d| c[d] as u64 * strides[d]).sum();
+        Offsets {
+            pshape,
+            strides,
+            c,
+            off,
+        }
+    }
+}
+
+impl Iterator for Offsets<'_> {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        let here = self.off;
+        for d in (0..self.pshape.len()).rev() {
+            self.c[d] += 1;
+            self.off = self.off.wrapping_add(self.strides[d]);
+            if self.c[d] < self.pshape[d] {
+                return Some(here);
+            }
+            self.off = self
+                .off
+                .wrapping_sub(self.strides[d] * self.pshape[d] as u64);
+            self.c[d] = 0;
+        }
+        Some(here)
+    }
+}
+
+/// The values an instruction reads.
+fn operands(kind: &InstKind) -> Vec<u32> {
+    match kind {
+        InstKind::Load(_) | InstKind::Const(_) | InstKind::Random { .. } => vec![],
+        InstKind::Unary(_, a) | InstKind::Cast(a) => vec![*a],
+        InstKind::Binary(_, a, b) => vec![*a, *b],
+        InstKind::Where(c, a, b) => vec![*c, *a, *b],
+    }
+}
 
 struct Plan<'a> {
     ir: &'a KernelIr,
@@ -22,41 +116,23 @@ struct Plan<'a> {
     data: Vec<Cow<'a, HostArray>>,
     /// Iteration shape (kept axes, then reduced axes).
     pshape: Vec<usize>,
-    /// Per input: strides in iteration order, and whether they are the contiguous ones.
-    load_strides: Vec<(Vec<usize>, bool)>,
+    /// Per input: strides in iteration order.
+    load_strides: Vec<Vec<u64>>,
     /// Per instruction that draws random numbers: global strides in iteration order, and
     /// whether they are the contiguous ones (global index = base + position).
     rand_strides: Vec<Option<(Vec<u64>, bool)>>,
-}
-
-/// Offsets `sum_d c[d] * strides[d]` of `len` consecutive elements from flat position `p0`.
-fn offsets(pshape: &[usize], p0: usize, strides: &[u64], len: usize) -> Vec<u64> {
-    let nd = pshape.len();
-    let mut c = vec![0usize; nd];
-    let mut r = p0;
-    for d in (0..nd).rev() {
-        c[d] = r % pshape[d];
-        r /= pshape[d];
-    }
-    let mut off: u64 = (0..nd).map(|d| c[d] as u64 * strides[d]).sum();
-    let mut out = Vec::with_capacity(len);
-    for _ in 0..len {
-        out.push(off);
-        for d in (0..nd).rev() {
-            c[d] += 1;
-            off = off.wrapping_add(strides[d]);
-            if c[d] < pshape[d] {
-                break;
-            }
-            off = off.wrapping_sub(strides[d] * pshape[d] as u64);
-            c[d] = 0;
-        }
-    }
-    out
+    /// Where each instruction's value lives.
+    vals: Vec<Val>,
+    /// Number of registers.
+    nregs: usize,
 }
 
 impl<'a> Plan<'a> {
-    fn new(ir: &'a KernelIr, params: &'a KernelParams, inputs: &[&'a HostArray]) -> Self {
+    /// Plans `ir` over `inputs`.
+    ///
+    /// # Errors
+    /// Dtype errors of folded constant expressions.
+    fn new(ir: &'a KernelIr, params: &'a KernelParams, inputs: &[&'a HostArray]) -> Result<Self> {
         let nd = ir.shape.len();
         let axes: Vec<usize> = ir
             .reduce
@@ -68,15 +144,14 @@ impl<'a> Plan<'a> {
             .chain(axes.iter().copied())
             .collect();
         let pshape: Vec<usize> = perm.iter().map(|&d| ir.shape[d]).collect();
-        let contiguous = row_major_strides(&pshape);
-        let load_strides = ir
+        let contiguous: Vec<u64> = row_major_strides(&pshape)
+            .into_iter()
+            .map(|s| s as u64)
+            .collect();
+        let load_strides: Vec<Vec<u64>> = ir
             .inputs
             .iter()
-            .map(|inp| {
-                let s: Vec<usize> = perm.iter().map(|&d| inp.strides[d]).collect();
-                let c = s == contiguous;
-                (s, c)
-            })
+            .map(|inp| perm.iter().map(|&d| inp.strides[d] as u64).collect())
             .collect();
         let rand_strides = ir
             .insts
@@ -84,13 +159,13 @@ impl<'a> Plan<'a> {
             .map(|i| match &i.kind {
                 InstKind::Random { gstrides, .. } => {
                     let s: Vec<u64> = perm.iter().map(|&d| gstrides[d]).collect();
-                    let linear = s.iter().zip(&contiguous).all(|(&a, &b)| a == b as u64);
+                    let linear = s == contiguous;
                     Some((s, linear))
                 }
                 _ => None,
             })
             .collect();
-        let data = inputs
+        let data: Vec<Cow<'a, HostArray>> = inputs
             .iter()
             .map(|x| {
                 let standard = on_array!(*x, a => a.is_standard_layout());
@@ -101,138 +176,358 @@ impl<'a> Plan<'a> {
                 }
             })
             .collect();
-        Plan {
+        let nonempty = ir.len() > 0;
+
+        // Scalars (folded once), inputs read in place, and values that need a column.
+        let mut vals: Vec<Option<Val>> = Vec::with_capacity(ir.insts.len());
+        for inst in &ir.insts {
+            let scalar = |v: &u32| match &vals[*v as usize] {
+                Some(Val::Scalar(c)) => Some(c.to_scalar_array()),
+                _ => None,
+            };
+            let folded = match &inst.kind {
+                InstKind::Const(s) => Some(source::full(&[], *s, inst.dtype)),
+                InstKind::Load(i) => {
+                    let i = *i as usize;
+                    let v = if nonempty && load_strides[i].iter().all(|&s| s == 0) {
+                        // Broadcast everywhere: one value.
+                        let base = params.load_offsets.get(i).copied().unwrap_or(0) as usize;
+                        Some(Val::Scalar(Column::one_of(Slice::of_host(
+                            data[i].as_ref(),
+                            base,
+                            1,
+                        ))))
+                    } else if load_strides[i] == contiguous {
+                        Some(Val::Input(i))
+                    } else {
+                        None
+                    };
+                    vals.push(v);
+                    continue;
+                }
+                InstKind::Unary(op, a) => match scalar(a) {
+                    Some(x) => Some(elementwise::unary(*op, &x)?),
+                    None => None,
+                },
+                InstKind::Cast(a) => scalar(a).map(|x| x.cast(inst.dtype)),
+                InstKind::Binary(op, a, b) => match (scalar(a), scalar(b)) {
+                    (Some(x), Some(y)) => Some(elementwise::binary(*op, &x, &y, &[])?),
+                    _ => None,
+                },
+                InstKind::Where(c, a, b) => match (scalar(c), scalar(a), scalar(b)) {
+                    (Some(c), Some(x), Some(y)) => Some(elementwise::where_(&c, &x, &y, &[])?),
+                    _ => None,
+                },
+                InstKind::Random { .. } => None,
+            };
+            vals.push(folded.map(|h| Val::Scalar(Column::scalar_of(&h))));
+        }
+
+        // Last reader of each value (the result is read after the last instruction).
+        let result = ir.result as usize;
+        let mut last = vec![None::<usize>; ir.insts.len()];
+        for (k, inst) in ir.insts.iter().enumerate() {
+            for v in operands(&inst.kind) {
+                last[v as usize] = Some(k);
+            }
+        }
+        let result_read = last[result].is_some();
+        last[result] = Some(usize::MAX);
+
+        // Linear-scan register allocation per dtype. An instruction's register is taken
+        // before its operands' registers are released, so a register is never read and
+        // written by the same instruction.
+        let mut free: Vec<(DType, usize)> = Vec::new();
+        let mut nregs = 0;
+        let mut take = |dt: DType, free: &mut Vec<(DType, usize)>| {
+            if let Some(p) = free.iter().position(|&(d, _)| d == dt) {
+                free.swap_remove(p).1
+            } else {
+                nregs += 1;
+                nregs - 1
+            }
+        };
+        let mut out = Vec::with_capacity(vals.len());
+        for (k, (v, inst)) in vals.into_iter().zip(&ir.insts).enumerate() {
+            let v = match v {
+                Some(v) => v,
+                None => {
+                    let direct = !matches!(inst.kind, InstKind::Random { .. });
+                    if k == result && direct && !result_read {
+                        Val::Out
+                    } else {
+                        Val::Reg(take(inst.dtype, &mut free))
+                    }
+                }
+            };
+            out.push(v);
+            let mut ops = operands(&inst.kind);
+            ops.sort_unstable();
+            ops.dedup();
+            for o in ops {
+                if last[o as usize] == Some(k) {
+                    if let Val::Reg(r) = out[o as usize] {
+                        free.push((ir.insts[o as usize].dtype, r));
+                    }
+                }
+            }
+        }
+        Ok(Plan {
             ir,
             params,
             data,
             pshape,
             load_strides,
             rand_strides,
-        }
-    }
-
-    fn load(&self, i: usize, p0: usize, len: usize) -> HostArray {
-        let (strides, contiguous) = &self.load_strides[i];
-        let base = self.params.load_offsets.get(i).copied().unwrap_or(0) as usize;
-        let x = self.data[i].as_ref();
-        if *contiguous {
-            return on_array!(x, a => {
-                let s = a.as_slice().expect("standard layout");
-                col(s[base + p0..base + p0 + len].to_vec()).into()
-            });
-        }
-        let st: Vec<u64> = strides.iter().map(|&s| s as u64).collect();
-        let offs = offsets(&self.pshape, p0, &st, len);
-        on_array!(x, a => {
-            let s = a.as_slice().expect("standard layout");
-            col(offs.iter().map(|&o| s[base + o as usize]).collect()).into()
+            vals: out,
+            nregs,
         })
     }
 
-    /// Evaluates the block of `len` elements starting at iteration position `p0`.
-    fn eval(&self, p0: usize, len: usize) -> Result<HostArray> {
-        let shape = [len];
-        let mut vals: Vec<HostArray> = Vec::with_capacity(self.ir.insts.len());
+    fn base(&self, i: usize) -> usize {
+        self.params.load_offsets.get(i).copied().unwrap_or(0) as usize
+    }
+
+    /// Value `v` for the block of `len` elements at iteration position `p0`.
+    fn view<'s>(&'s self, regs: &'s [Column], v: u32, p0: usize, len: usize) -> Result<View<'s>> {
+        Ok(match &self.vals[v as usize] {
+            Val::Scalar(c) => View::Scalar(c.slice(1)),
+            Val::Input(i) => View::Col(Slice::of_host(
+                self.data[*i].as_ref(),
+                self.base(*i) + p0,
+                len,
+            )),
+            Val::Reg(r) => View::Col(regs[*r].slice(len)),
+            Val::Out => {
+                return Err(internal(format!(
+                    "fused kernel reads value {v}, which only the output holds"
+                )))
+            }
+        })
+    }
+
+    /// Computes instruction `k` (not a random draw) into `out`.
+    fn exec(&self, k: usize, regs: &[Column], p0: usize, len: usize, out: Dest<'_>) -> Result<()> {
+        let v = |id: &u32| self.view(regs, *id, p0, len);
+        match &self.ir.insts[k].kind {
+            InstKind::Load(i) => {
+                let i = *i as usize;
+                let offs = Offsets::new(&self.pshape, &self.load_strides[i], p0);
+                block::gather(self.data[i].as_ref(), self.base(i), offs, out)
+            }
+            InstKind::Unary(op, a) => unary(*op, v(a)?, out),
+            InstKind::Binary(op, a, b) => binary(*op, v(a)?, v(b)?, out),
+            InstKind::Where(c, a, b) => block::where_(v(c)?, v(a)?, v(b)?, out),
+            InstKind::Cast(a) => block::cast(v(a)?, out),
+            InstKind::Const(_) | InstKind::Random { .. } => Err(internal(format!(
+                "fused kernel: instruction {k} has no block form"
+            ))),
+        }
+    }
+
+    /// Draws random instruction `k` into register column `col`.
+    fn random(&self, k: usize, p0: usize, len: usize, col: &mut Column) -> Result<()> {
+        let InstKind::Random { dist, param, .. } = &self.ir.insts[k].kind else {
+            return Err(internal(format!("instruction {k} is not a random draw")));
+        };
+        let rp = self.params.random[*param as usize];
+        let (st, linear) = self.rand_strides[k].as_ref().expect("random strides");
+        if *linear {
+            return source::random_block(rp.seed, rp.stream, *dist, rp.base + p0 as u64, len, col);
+        }
+        let g: Vec<u64> = Offsets::new(&self.pshape, st, p0)
+            .take(len)
+            .map(|o| o + rp.base)
+            .collect();
+        let h = source::random_at(rp.seed, rp.stream, *dist, col.dtype(), &g);
+        block::copy(View::Col(Slice::of_host(&h, 0, len)), col.dest(len))
+    }
+
+    /// Evaluates every column-valued instruction of the block at `p0`; the result goes to
+    /// `out` when the plan computes it there.
+    fn compute(
+        &self,
+        regs: &mut [Column],
+        p0: usize,
+        len: usize,
+        mut out: Option<Dest<'_>>,
+    ) -> Result<()> {
         for (k, inst) in self.ir.insts.iter().enumerate() {
-            let v = |id: u32| &vals[id as usize];
-            let out = match &inst.kind {
-                InstKind::Load(i) => self.load(*i as usize, p0, len),
-                InstKind::Const(s) => source::full(&[], *s, inst.dtype),
-                InstKind::Unary(op, a) => elementwise::unary(*op, v(*a))?,
-                InstKind::Binary(op, a, b) => elementwise::binary(*op, v(*a), v(*b), &shape)?,
-                InstKind::Where(c, a, b) => elementwise::where_(v(*c), v(*a), v(*b), &shape)?,
-                InstKind::Cast(a) => v(*a).cast(inst.dtype),
-                InstKind::Random { dist, param, .. } => {
-                    let rp = self.params.random[*param as usize];
-                    let (st, linear) = self.rand_strides[k].as_ref().expect("random strides");
-                    if *linear {
-                        source::random_range(
-                            rp.seed,
-                            rp.stream,
-                            *dist,
-                            inst.dtype,
-                            rp.base + p0 as u64,
-                            len,
-                        )
+            match self.vals[k] {
+                Val::Reg(r) => {
+                    // The register is moved out while the instruction runs, so its operands
+                    // (other registers) stay readable.
+                    let mut col = std::mem::take(&mut regs[r]);
+                    col.ensure(inst.dtype, len);
+                    let res = if matches!(inst.kind, InstKind::Random { .. }) {
+                        self.random(k, p0, len, &mut col)
                     } else {
-                        let g: Vec<u64> = offsets(&self.pshape, p0, st, len)
-                            .into_iter()
-                            .map(|o| o + rp.base)
-                            .collect();
-                        source::random_at(rp.seed, rp.stream, *dist, inst.dtype, &g)
-                    }
+                        self.exec(k, regs, p0, len, col.dest(len))
+                    };
+                    regs[r] = col;
+                    res?;
                 }
-            };
-            vals.push(out);
+                Val::Out => {
+                    let dest = out
+                        .take()
+                        .ok_or_else(|| internal("fused kernel: no output block".into()))?;
+                    self.exec(k, regs, p0, len, dest)?;
+                }
+                Val::Scalar(_) | Val::Input(_) => {}
+            }
         }
-        let r = vals.swap_remove(self.ir.result as usize);
-        Ok(if r.len() == len {
-            r
-        } else {
-            on_array!(&r, a => a.broadcast(IxDyn(&shape)).expect("scalar result").to_owned().into())
-        })
+        Ok(())
+    }
+
+    /// Evaluates the block at `p0` into `dest`, in sub-blocks of [`SUB`] elements so that
+    /// every register of a sub-block stays in L1.
+    fn block_into(&self, regs: &mut [Column], p0: usize, dest: Dest<'_>) -> Result<()> {
+        let result = self.ir.result;
+        let len = dest_len(&dest);
+        let mut rest = dest;
+        let mut s = 0;
+        while s < len {
+            let m = SUB.min(len - s);
+            let (here, tail) = rest.split_at(m);
+            rest = tail;
+            if let Val::Out = self.vals[result as usize] {
+                self.compute(regs, p0 + s, m, Some(here))?;
+            } else {
+                self.compute(regs, p0 + s, m, None)?;
+                block::copy(self.view(regs, result, p0 + s, m)?, here)?;
+            }
+            s += m;
+        }
+        Ok(())
     }
 }
 
-fn elementwise_out<T: Elem>(plan: &Plan, n: usize) -> Result<HostArray> {
-    let mut data = crate::memory::zeroed_vec::<T>(n);
-    data.par_chunks_mut(BLOCK)
+fn dest_len(d: &Dest<'_>) -> usize {
+    block::on_typed!(Dest, d, x => x.len())
+}
+
+/// `op(a)` over one block.
+fn unary(op: UnaryOp, a: View<'_>, out: Dest<'_>) -> Result<()> {
+    let name = op.name();
+    match a.dtype() {
+        DType::F32 => elementwise::float_unary(
+            op,
+            Block1 {
+                a: a.typed::<f32>(name)?,
+                out,
+                op: name,
+            },
+        ),
+        DType::F64 => elementwise::float_unary(
+            op,
+            Block1 {
+                a: a.typed::<f64>(name)?,
+                out,
+                op: name,
+            },
+        ),
+        DType::I32 => elementwise::int_unary(
+            op,
+            Block1 {
+                a: a.typed::<i32>(name)?,
+                out,
+                op: name,
+            },
+        )?,
+        DType::I64 => elementwise::int_unary(
+            op,
+            Block1 {
+                a: a.typed::<i64>(name)?,
+                out,
+                op: name,
+            },
+        )?,
+        DType::Bool => elementwise::bool_unary(
+            op,
+            Block1 {
+                a: a.typed::<bool>(name)?,
+                out,
+                op: name,
+            },
+        )?,
+    }
+}
+
+/// `op(a, b)` over one block; the operands share a dtype.
+fn binary(op: BinaryOp, a: View<'_>, b: View<'_>, out: Dest<'_>) -> Result<()> {
+    let name = op.name();
+    if a.dtype() != b.dtype() {
+        return Err(Error::UnsupportedDType {
+            op: name.into(),
+            dtypes: vec![a.dtype(), b.dtype()],
+        });
+    }
+    fn args<'x, T: El>(
+        a: View<'x>,
+        b: View<'x>,
+        out: Dest<'x>,
+        op: &'static str,
+    ) -> Result<Block2<'x, T>> {
+        Ok(Block2 {
+            a: a.typed::<T>(op)?,
+            b: b.typed::<T>(op)?,
+            out,
+            op,
+        })
+    }
+    match a.dtype() {
+        DType::F32 => elementwise::float_binary(op, args::<f32>(a, b, out, name)?),
+        DType::F64 => elementwise::float_binary(op, args::<f64>(a, b, out, name)?),
+        DType::I32 => elementwise::int_binary(op, args::<i32>(a, b, out, name)?)?,
+        DType::I64 => elementwise::int_binary(op, args::<i64>(a, b, out, name)?)?,
+        DType::Bool => elementwise::bool_binary(op, args::<bool>(a, b, out, name)?)?,
+    }
+}
+
+/// This thread's registers, with room for `n` of them.
+fn with_regs<R>(n: usize, f: impl FnOnce(&mut [Column]) -> R) -> R {
+    REGS.with_borrow_mut(|regs| {
+        if regs.len() < n {
+            regs.resize_with(n, Column::default);
+        }
+        f(regs)
+    })
+}
+
+fn elementwise_out<T: El>(plan: &Plan, n: usize) -> Result<HostArray> {
+    let mut data = crate::memory::uninit_vec::<T>(n);
+    data.spare_capacity_mut()[..n]
+        .par_chunks_mut(BLOCK)
         .enumerate()
-        .try_for_each(|(b, out)| -> Result<()> {
-            let v = plan.eval(b * BLOCK, out.len())?;
-            let a = v
-                .as_array::<T>()
-                .ok_or_else(|| Error::dtype_unsupported("fused", v.dtype()))?;
-            out.copy_from_slice(a.as_slice().expect("fresh column"));
-            Ok(())
+        .try_for_each(|(b, out)| {
+            with_regs(plan.nregs, |regs| {
+                plan.block_into(regs, b * BLOCK, T::to_dest(out))
+            })
         })?;
+    // SAFETY: the capacity is at least n, and every block of [0, n) was written: try_for_each
+    // returned Ok, so block_into succeeded for each, and a successful block_into writes every
+    // element of its destination (each loop writes one value per destination slot).
+    unsafe { data.set_len(n) };
     Ok(T::wrap(
         ArrayD::from_shape_vec(IxDyn(&plan.ir.shape), data).expect("kernel shape"),
     ))
 }
 
-/// The values of a block column of dtype `T`, moved out without a copy when contiguous.
-fn into_vec<T: Elem>(v: HostArray) -> Vec<T> {
-    on_array!(v, a => {
-        let mut slot = Some(a);
-        let a = (&mut slot as &mut dyn std::any::Any)
-            .downcast_mut::<Option<ArrayD<T>>>()
-            .and_then(Option::take)
-            .expect("result dtype");
-        if a.is_standard_layout() {
-            let n = a.len();
-            match a.into_raw_vec_and_offset() {
-                (mut v, Some(0)) => {
-                    v.truncate(n);
-                    v
-                }
-                (v, off) => {
-                    let o = off.unwrap_or(0);
-                    v[o..o + n].to_vec()
-                }
-            }
-        } else {
-            a.iter().copied().collect()
-        }
-    })
-}
-
-fn reduce_out<T: Elem>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<HostArray>> {
+fn reduce_out<T: El>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<HostArray>> {
     let r = plan.ir.reduce.as_ref().expect("reduction tail");
-    // Evaluation errors are dtype errors the fuser already excluded; surface them anyway.
-    let err = std::sync::Mutex::new(None);
+    // The block's values go to one more register, which the reduction then reads.
+    let res = plan.nregs;
     let accs = reduce::reduce_rows::<T, _>(r.kind, outer, inner, |row, start, len| {
-        match plan.eval(row * inner + start, len) {
-            Ok(v) => Cow::Owned(into_vec::<T>(v)),
-            Err(e) => {
-                *err.lock().expect("error slot") = Some(e);
-                Cow::Owned(vec![T::default(); len])
-            }
-        }
-    });
-    if let Some(e) = err.into_inner().expect("error slot") {
-        return Err(e);
-    }
+        with_regs(res + 1, |regs| {
+            let mut col = std::mem::take(&mut regs[res]);
+            col.ensure(T::DTYPE, len);
+            let done = plan.block_into(regs, row * inner + start, col.dest(len));
+            regs[res] = col;
+            done?;
+            let vals = T::slice(regs[res].slice(len)).expect("register of the result dtype");
+            Ok(reduce::block_acc(r.kind, vals, start as u64))
+        })
+    })?;
     let mut fields = reduce::fields(r.kind, &accs, &plan.ir.out_shape());
     if plan.params.arg_base > 0 {
         if let Some(HostArray::I64(ix)) = fields.get_mut(1) {
@@ -247,9 +542,9 @@ fn reduce_out<T: Elem>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<Ho
 /// # Errors
 /// Dtype combinations the elementwise kernels reject.
 pub fn run(ir: &KernelIr, params: &KernelParams, inputs: &[&HostArray]) -> Result<Vec<HostArray>> {
-    let plan = Plan::new(ir, params, inputs);
     let n = ir.len();
     let dt = ir.result_dtype();
+    let plan = Plan::new(ir, params, inputs)?;
     match &ir.reduce {
         None => Ok(vec![match dt {
             DType::Bool => elementwise_out::<bool>(&plan, n)?,

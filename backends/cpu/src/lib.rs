@@ -1,6 +1,7 @@
 //! tessera-cpu: the CPU backend. Runs chunk tasks on ndarray host arrays; rayon parallelizes
 //! inside large chunks while the executor runs independent chunks side by side.
 
+mod block;
 mod elementwise;
 mod fused;
 mod gemm;

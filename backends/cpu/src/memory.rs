@@ -11,6 +11,21 @@ pub fn zeroed_vec<T: Default + Clone>(n: usize) -> Vec<T> {
     // `vec![zero; n]` for plain numbers allocates zeroed memory (calloc / fresh mmap), so no
     // page is touched here.
     let mut v = vec![T::default(); n];
+    advise_huge(&mut v, n);
+    v
+}
+
+/// An empty vector with room for `n` values, with huge-page advice: for kernels that write
+/// every element, so the memory is neither zeroed nor touched before they do. A buffer reused
+/// from the allocator's cache (see `tessera_runtime::hostpool`) keeps its pages.
+pub fn uninit_vec<T>(n: usize) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    advise_huge(&mut v, n);
+    v
+}
+
+/// Huge-page advice for the first `n` slots of `v`'s allocation.
+fn advise_huge<T>(v: &mut Vec<T>, n: usize) {
     let bytes = n * std::mem::size_of::<T>();
     if bytes >= HUGE_MIN {
         let start = v.as_mut_ptr() as usize;
@@ -27,5 +42,4 @@ pub fn zeroed_vec<T: Default + Clone>(n: usize) -> Vec<T> {
             let _ = rc;
         }
     }
-    v
 }

@@ -187,46 +187,45 @@ pub fn merge<T: Elem>(kind: ReduceKind, a: Acc<T>, b: Acc<T>) -> Acc<T> {
     }
 }
 
-/// Reduces `outer` rows of `inner` elements; `block(row, start, len)` yields the values of a
-/// block. Blocks are merged left to right, so the result does not depend on threads.
-pub fn reduce_rows<'a, T: Elem, F>(
+/// Reduces `outer` rows of `inner` elements; `block(row, start, len)` gives the accumulator of
+/// a block (usually [`block_acc`] of its values). Blocks are merged left to right, so the
+/// result does not depend on threads.
+///
+/// # Errors
+/// The first error a block returns.
+pub fn reduce_rows<T: Elem, F>(
     kind: ReduceKind,
     outer: usize,
     inner: usize,
     block: F,
-) -> Vec<Acc<T>>
+) -> Result<Vec<Acc<T>>>
 where
-    F: Fn(usize, usize, usize) -> Cow<'a, [T]> + Sync,
+    F: Fn(usize, usize, usize) -> Result<Acc<T>> + Sync,
 {
     if inner == 0 {
-        return vec![empty_acc(kind, T::DTYPE); outer];
+        return Ok(vec![empty_acc(kind, T::DTYPE); outer]);
     }
     let nblocks = inner.div_ceil(BLOCK);
-    let row = |r: usize| -> Acc<T> {
+    let one = |r: usize, b: usize| {
+        let start = b * BLOCK;
+        block(r, start, BLOCK.min(inner - start))
+    };
+    let row = |r: usize| -> Result<Acc<T>> {
         let accs: Vec<Acc<T>> = if outer == 1 && nblocks > 1 {
             (0..nblocks)
                 .into_par_iter()
-                .map(|b| {
-                    let start = b * BLOCK;
-                    let len = BLOCK.min(inner - start);
-                    block_acc(kind, &block(r, start, len), start as u64)
-                })
-                .collect()
+                .map(|b| one(r, b))
+                .collect::<Result<_>>()?
         } else {
-            (0..nblocks)
-                .map(|b| {
-                    let start = b * BLOCK;
-                    let len = BLOCK.min(inner - start);
-                    block_acc(kind, &block(r, start, len), start as u64)
-                })
-                .collect()
+            (0..nblocks).map(|b| one(r, b)).collect::<Result<_>>()?
         };
-        accs.into_iter()
+        Ok(accs
+            .into_iter()
             .reduce(|a, b| merge(kind, a, b))
-            .expect("at least one block")
+            .expect("at least one block"))
     };
     if outer == 1 {
-        vec![row(0)]
+        Ok(vec![row(0)?])
     } else {
         (0..outer).into_par_iter().map(row).collect()
     }
@@ -338,8 +337,13 @@ pub fn partial(kind: ReduceKind, x: &HostArray, axes: &[usize]) -> Vec<HostArray
     fn go<T: Elem>(kind: ReduceKind, x: &ArrayD<T>, axes: &[usize]) -> Vec<HostArray> {
         let (data, outer, inner, ks) = rows(x, axes);
         let accs = reduce_rows::<T, _>(kind, outer, inner, |r, s, n| {
-            Cow::Borrowed(&data[r * inner + s..r * inner + s + n])
-        });
+            Ok(block_acc(
+                kind,
+                &data[r * inner + s..r * inner + s + n],
+                s as u64,
+            ))
+        })
+        .expect("plain blocks never fail");
         fields(kind, &accs, &ks)
     }
     on_array!(x, a => go(kind, a, axes))

@@ -1,10 +1,11 @@
 //! Source kernels: constants, fills, ranges, eye and counter-based random numbers.
 
+use crate::block::{self, Column, Slice, View};
 use crate::col;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 use tessera_runtime::op::Dist;
-use tessera_runtime::{philox, DType, Elem, HostArray, Scalar};
+use tessera_runtime::{philox, DType, Elem, HostArray, Result, Scalar};
 
 const BLOCK: usize = 1 << 14;
 
@@ -81,6 +82,11 @@ trait Draw: Elem {
     /// Values of `dist` into `out` from the words `ws`, `k = words_per_value(dist, Self)` per
     /// value.
     fn values(dist: Dist, ws: &[u32], out: &mut [Self]);
+    /// Values at the global indices `g0 .. g0 + out.len()`, when a direct path exists (one
+    /// that never stores the words); `false` otherwise.
+    fn direct(_seed: u64, _stream: u64, _dist: Dist, _g0: u64, _out: &mut [Self]) -> bool {
+        false
+    }
 }
 
 fn w4(c: &[u32]) -> [u32; 4] {
@@ -90,6 +96,14 @@ fn w4(c: &[u32]) -> [u32; 4] {
 }
 
 impl Draw for f32 {
+    fn direct(seed: u64, stream: u64, dist: Dist, g0: u64, out: &mut [f32]) -> bool {
+        let Dist::Uniform { low, high } = dist else {
+            return false;
+        };
+        let (lo, span) = (low.0 as f32, (high.0 - low.0) as f32);
+        philox::uniform_f32_into(seed, stream, g0, lo, span, out);
+        true
+    }
     fn values(dist: Dist, ws: &[u32], out: &mut [f32]) {
         match dist {
             Dist::Uniform { low, high } => {
@@ -149,12 +163,39 @@ thread_local! {
 
 /// Values at the global indices `g0 .. g0 + out.len()`, computed in `T` (see [`draw_dtype`]).
 fn range_into<T: Draw>(seed: u64, stream: u64, dist: Dist, g0: u64, out: &mut [T]) {
+    if T::direct(seed, stream, dist, g0, out) {
+        return;
+    }
     let k = philox::words_per_value(dist, T::DTYPE);
     WORDS.with_borrow_mut(|ws| {
         ws.resize(out.len() * k, 0);
         philox::words_into(seed, stream, g0, k, ws);
         T::values(dist, ws, out);
     });
+}
+
+/// The values at global indices `g0 .. g0 + len` of a draw in `dtype`, into the first `len`
+/// values of a block register of that dtype (fused kernels). Draws whose compute dtype is the
+/// register's write straight into it; the others (f64 draws cast to f32 are not among them,
+/// integers cast from i64 are) go through a column of the draw dtype.
+pub(crate) fn random_block(
+    seed: u64,
+    stream: u64,
+    dist: Dist,
+    g0: u64,
+    len: usize,
+    reg: &mut Column,
+) -> Result<()> {
+    match (draw_dtype(dist, reg.dtype()), &mut *reg) {
+        (DType::F32, Column::F32(v)) => range_into(seed, stream, dist, g0, &mut v[..len]),
+        (DType::F64, Column::F64(v)) => range_into(seed, stream, dist, g0, &mut v[..len]),
+        (DType::I64, Column::I64(v)) => range_into(seed, stream, dist, g0, &mut v[..len]),
+        _ => {
+            let h = random_range(seed, stream, dist, reg.dtype(), g0, len);
+            return block::copy(View::Col(Slice::of_host(&h, 0, len)), reg.dest(len));
+        }
+    }
+    Ok(())
 }
 
 /// `v` (in the draw dtype) as `dtype`; a no-op when they agree.
