@@ -133,9 +133,9 @@ impl HostPool {
             let mut cached = self.cached.load(Ordering::Relaxed);
             loop {
                 let free = slots.iter().position(|s| s.size == 0);
-                if free.is_some() && cached + size <= limit {
+                if let Some(f) = free.filter(|_| cached + size <= limit) {
                     let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-                    slots[free.expect("checked")] = Slot {
+                    slots[f] = Slot {
                         ptr: ptr as usize,
                         size,
                         seq,

@@ -176,7 +176,7 @@ impl<'a> Plan<'a> {
                 }
             })
             .collect();
-        let nonempty = ir.len() > 0;
+        let nonempty = !ir.is_empty();
 
         // Scalars (folded once), inputs read in place, and values that need a column.
         let mut vals: Vec<Option<Val>> = Vec::with_capacity(ir.insts.len());
