@@ -136,7 +136,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// Counters per loop iteration: two registers of four.
-    pub const N: usize = 8;
+    const N: usize = 8;
 
     /// Whether this CPU runs AVX2 (std caches the CPUID answer; with AVX2 enabled at compile
     /// time, as in this workspace's x86-64-v3 build, the check is a constant).
@@ -184,50 +184,6 @@ mod avx2 {
             unsafe {
                 _mm256_storeu_si256(p, v01);
                 _mm256_storeu_si256(p.add(1), v23);
-            }
-        }
-    }
-
-    /// Uniform f32 values `lo + span * u01_f32(w)`, one per word, converted in registers.
-    pub struct UniformF32<'a> {
-        out: &'a mut [f32],
-        lo: __m256,
-        span: __m256,
-        scale: __m256,
-    }
-
-    impl<'a> UniformF32<'a> {
-        /// # Safety
-        /// The CPU must support AVX2.
-        #[target_feature(enable = "avx2")]
-        pub unsafe fn new(out: &'a mut [f32], lo: f32, span: f32) -> Self {
-            UniformF32 {
-                out,
-                lo: _mm256_set1_ps(lo),
-                span: _mm256_set1_ps(span),
-                scale: _mm256_set1_ps(1.0 / 16_777_216.0),
-            }
-        }
-    }
-
-    impl Sink for UniformF32<'_> {
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        unsafe fn put(&mut self, i: usize, v01: __m256i, v23: __m256i) {
-            // Exactly the scalar recipe: (w >> 8) converts exactly, the scale is a power of
-            // two, then one rounded multiply and one rounded add (no FMA).
-            let conv = |v: __m256i| {
-                let u = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32::<8>(v)), self.scale);
-                _mm256_add_ps(self.lo, _mm256_mul_ps(self.span, u))
-            };
-            let (x, y) = (conv(v01), conv(v23));
-            let out = &mut self.out[4 * i..4 * i + 16];
-            let p = out.as_mut_ptr();
-            // SAFETY: `out` is 16 writable f32 (bounds-checked above); two unaligned 8-lane
-            // stores at offsets 0 and 8.
-            unsafe {
-                _mm256_storeu_ps(p, x);
-                _mm256_storeu_ps(p.add(8), y);
             }
         }
     }
@@ -331,51 +287,6 @@ mod avx2 {
             };
             rest.copy_from_slice(&tmp[..rest.len()]);
         }
-    }
-}
-
-/// Uniform f32 values in [lo, lo + span) for elements `g0 .. g0 + out.len()` of a draw
-/// (one word per value): `out[i] = lo + span * u01_f32(word of g0 + i)`, bit for bit the
-/// values of [`words_into`] followed by that formula. On AVX2 the words are converted in
-/// registers as they come out of the rounds, so they are never stored.
-pub fn uniform_f32_into(seed: u64, stream: u64, g0: u64, lo: f32, span: f32, out: &mut [f32]) {
-    let conv = |w: u32| lo + span * u01_f32(w);
-    let mut out = out;
-    let mut ctr = g0 / 4;
-    // A first counter shared with elements before g0: only its last words belong here.
-    let skip = (g0 % 4) as usize;
-    if skip > 0 && !out.is_empty() {
-        let w = draw(seed, stream, ctr);
-        let m = (4 - skip).min(out.len());
-        for (o, &x) in out[..m].iter_mut().zip(&w[skip..]) {
-            *o = conv(x);
-        }
-        out = &mut out[m..];
-        ctr += 1;
-    }
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if avx2::available() {
-        let n = out.len() / 4 / avx2::N * avx2::N;
-        // SAFETY: `available` checked that this CPU supports AVX2, the only target feature
-        // the functions enable; the sink holds 4n values.
-        unsafe {
-            let ks = avx2::keys(seed);
-            let mut sink = avx2::UniformF32::new(&mut out[..4 * n], lo, span);
-            avx2::fill(stream, ctr, &ks, n, &mut sink);
-        }
-        done = 4 * n;
-    }
-    // The rest (all of it without AVX2) through the words, a stack buffer at a time.
-    let mut g = ctr.wrapping_mul(4).wrapping_add(done as u64);
-    let mut ws = [0u32; 256];
-    for part in out[done..].chunks_mut(ws.len()) {
-        let w = &mut ws[..part.len()];
-        words_into(seed, stream, g, 1, w);
-        for (o, &x) in part.iter_mut().zip(w.iter()) {
-            *o = conv(x);
-        }
-        g = g.wrapping_add(part.len() as u64);
     }
 }
 
@@ -547,36 +458,6 @@ mod tests {
                         philox4x32_10(ctr, key),
                         "{name}: seed={seed} stream={stream} counter={c}"
                     );
-                }
-            }
-        }
-    }
-    #[test]
-    fn uniform_f32_into_equals_words_then_formula() {
-        let mut st = 0xF32_u64;
-        let mut cases: Vec<(u64, u64, u64, usize)> = vec![
-            (0, 0, 0, 0),
-            (1, 0, 0, 1),
-            (2, 1, 3, 5),
-            (3, 2, (1 << 34) - 7, 333),
-            (4, 3, u64::MAX - 40, 37),
-        ];
-        for _ in 0..30 {
-            let seed = splitmix(&mut st);
-            let stream = splitmix(&mut st) % 4;
-            let g0 = splitmix(&mut st) >> 3;
-            let len = (splitmix(&mut st) % 700) as usize;
-            cases.push((seed, stream, g0, len));
-        }
-        for (lo, span) in [(0.0f32, 1.0f32), (-3.5, 7.25)] {
-            for &(seed, stream, g0, len) in &cases {
-                let mut got = vec![0f32; len];
-                uniform_f32_into(seed, stream, g0, lo, span, &mut got);
-                for (i, &v) in got.iter().enumerate() {
-                    let g = g0.wrapping_add(i as u64);
-                    let w = words_at(seed, stream, g, 1)[0];
-                    let want = lo + span * u01_f32(w);
-                    assert_eq!(v.to_bits(), want.to_bits(), "seed={seed} g={g}");
                 }
             }
         }
