@@ -126,8 +126,8 @@ fn draw_many_portable(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) 
 
 /// Philox4x32-10 on AVX2. Each 64-bit lane of a 256-bit register carries one counter, its
 /// words in the low 32 bits (four counters per register, two registers in flight so that
-/// independent multiplies overlap; three or four measured slower on Zen 3, the extra
-/// registers spill). `_mm256_mul_epu32` reads only those low halves, so the
+/// independent multiplies overlap; three, four or six measured slower on Zen 3, where the
+/// extra registers spill). `_mm256_mul_epu32` reads only those low halves, so the
 /// 64-bit product can stand in for both its words: the high word is one shift away and the
 /// low word is the product itself, whose high half nothing reads.
 #[cfg(target_arch = "x86_64")]
@@ -146,11 +146,11 @@ mod avx2 {
     }
 
     /// Per round, the two key words broadcast to every lane.
-    pub type Keys = [[__m256i; 2]; 10];
+    type Keys = [[__m256i; 2]; 10];
 
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub unsafe fn keys(seed: u64) -> Keys {
+    unsafe fn keys(seed: u64) -> Keys {
         let (mut k0, mut k1) = (seed as u32, (seed >> 32) as u32);
         let mut ks = [[_mm256_setzero_si256(); 2]; 10];
         for k in ks.iter_mut() {
@@ -161,65 +161,35 @@ mod avx2 {
         ks
     }
 
-    /// Where the outputs of [`fill`] go: `put(i, v01, v23)` receives the words of counters
-    /// `i .. i + 4` (relative to the first) in counter-major order, counters i and i+1 in
-    /// `v01`, i+2 and i+3 in `v23`.
-    pub trait Sink {
-        /// # Safety
-        /// The CPU must support AVX2; `i + 4` is at most the counter count given to [`fill`].
-        unsafe fn put(&mut self, i: usize, v01: __m256i, v23: __m256i);
-    }
-
-    /// Raw words, one `[u32; 4]` per counter.
-    pub struct Words<'a>(pub &'a mut [[u32; 4]]);
-
-    impl Sink for Words<'_> {
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        unsafe fn put(&mut self, i: usize, v01: __m256i, v23: __m256i) {
-            let out = &mut self.0[i..i + 4];
-            let p = out.as_mut_ptr().cast::<__m256i>();
-            // SAFETY: `out` is 4 x 16 = 64 writable bytes (the slice above is bounds-checked);
-            // two unaligned 32-byte stores at offsets 0 and 32.
-            unsafe {
-                _mm256_storeu_si256(p, v01);
-                _mm256_storeu_si256(p.add(1), v23);
-            }
-        }
-    }
-
-    /// One register's four counters (see [`fill`]) in counter-major order: counters 0 and 1,
-    /// then 2 and 3.
+    /// Stores one register's four counters (see [`fill`]) as four counter-major outputs.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn transpose(x: [__m256i; 4]) -> (__m256i, __m256i) {
+    unsafe fn store(x: [__m256i; 4], out: &mut [[u32; 4]; 4]) {
         // (w0, w1) and (w2, w3) pairs per 64-bit lane, then counter 0 | 2 and 1 | 3, then
         // the 128-bit halves swapped into counter order.
         let a = _mm256_blend_epi32::<0b1010_1010>(x[0], _mm256_slli_epi64::<32>(x[1]));
         let b = _mm256_blend_epi32::<0b1010_1010>(x[2], _mm256_slli_epi64::<32>(x[3]));
         let c02 = _mm256_unpacklo_epi64(a, b);
         let c13 = _mm256_unpackhi_epi64(a, b);
-        (
-            _mm256_permute2x128_si256::<0x20>(c02, c13),
-            _mm256_permute2x128_si256::<0x31>(c02, c13),
-        )
+        let p = out.as_mut_ptr().cast::<__m256i>();
+        // SAFETY: `out` is 4 x 16 = 64 writable bytes; two unaligned 32-byte stores at
+        // offsets 0 and 32.
+        _mm256_storeu_si256(p, _mm256_permute2x128_si256::<0x20>(c02, c13));
+        _mm256_storeu_si256(p.add(1), _mm256_permute2x128_si256::<0x31>(c02, c13));
     }
 
-    /// Philox outputs for the `n` counters `first, first + 1, ..` (wrapping; `n` a multiple of
-    /// `N`) into `sink`. Per iteration, register `a` holds counters `base .. + 4` and `b` the
-    /// next four, word `j` of lane `l` in the low half of lane `l` of `a{j}`.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
+    /// Philox outputs for the counters `first, first + 1, ..` (wrapping) into `out`, whose
+    /// length is a multiple of `N`. Per iteration, register `a` holds counters `base .. + 4`
+    /// and `b` the next four, word `j` of lane `l` in the low half of lane `l` of `a{j}`.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn fill<S: Sink>(stream: u64, first: u64, ks: &Keys, n: usize, sink: &mut S) {
+    unsafe fn fill(stream: u64, first: u64, ks: &Keys, out: &mut [[u32; 4]]) {
         let m0 = _mm256_set1_epi64x(M0 as i64);
         let m1 = _mm256_set1_epi64x(M1 as i64);
         let c2 = _mm256_set1_epi64x(stream as i64);
         let c3 = _mm256_set1_epi64x((stream >> 32) as i64);
         let lanes = _mm256_setr_epi64x(0, 1, 2, 3);
         let mut base = first;
-        for i in (0..n / N * N).step_by(N) {
+        for block in out.chunks_exact_mut(N) {
             // 64-bit adds carry from the low counter word into the high one by themselves.
             let ctr = |r: u64| {
                 _mm256_add_epi64(_mm256_set1_epi64x(base.wrapping_add(4 * r) as i64), lanes)
@@ -251,13 +221,9 @@ mod avx2 {
                 )*};
             }
             all!(0 1 2 3 4 5 6 7 8 9);
-            let (a01, a23) = transpose([a0, a1, a2, a3]);
-            let (b01, b23) = transpose([b0, b1, b2, b3]);
-            // SAFETY: AVX2 (caller); counters i .. i + 8 <= n.
-            unsafe {
-                sink.put(i, a01, a23);
-                sink.put(i + 4, b01, b23);
-            }
+            let (lo, hi) = block.split_at_mut(4);
+            store([a0, a1, a2, a3], lo.try_into().expect("four counters"));
+            store([b0, b1, b2, b3], hi.try_into().expect("four counters"));
             base = base.wrapping_add(N as u64);
         }
     }
@@ -271,20 +237,10 @@ mod avx2 {
         let ks = keys(seed);
         let whole = out.len() / N * N;
         let (body, rest) = out.split_at_mut(whole);
-        // SAFETY: AVX2 (caller).
-        unsafe { fill(stream, first, &ks, whole, &mut Words(body)) };
+        fill(stream, first, &ks, body);
         if !rest.is_empty() {
             let mut tmp = [[0u32; 4]; N];
-            // SAFETY: AVX2 (caller).
-            unsafe {
-                fill(
-                    stream,
-                    first.wrapping_add(whole as u64),
-                    &ks,
-                    N,
-                    &mut Words(&mut tmp),
-                )
-            };
+            fill(stream, first.wrapping_add(whole as u64), &ks, &mut tmp);
             rest.copy_from_slice(&tmp[..rest.len()]);
         }
     }

@@ -105,6 +105,11 @@ macro_rules! on_typed {
 }
 pub(crate) use on_typed;
 
+/// The dtype of a typed slice's elements.
+fn dtype_of<T: Elem>(_: &[T]) -> DType {
+    T::DTYPE
+}
+
 /// Views `v` as `&mut [MaybeUninit<T>]` for the write-only loops.
 fn uninit_view<T>(v: &mut [T]) -> &mut [MaybeUninit<T>] {
     // SAFETY: MaybeUninit<T> has T's size, alignment and layout. Every user of a `Dest` only
@@ -135,13 +140,7 @@ impl Column {
     }
 
     pub(crate) fn dtype(&self) -> DType {
-        match self {
-            Column::Bool(_) => DType::Bool,
-            Column::I32(_) => DType::I32,
-            Column::I64(_) => DType::I64,
-            Column::F32(_) => DType::F32,
-            Column::F64(_) => DType::F64,
-        }
+        on_typed!(Column, self, v => dtype_of(v.as_slice()))
     }
 
     /// The first `len` values.
@@ -216,13 +215,7 @@ impl<'a> Slice<'a> {
     }
 
     pub(crate) fn dtype(&self) -> DType {
-        match self {
-            Slice::Bool(_) => DType::Bool,
-            Slice::I32(_) => DType::I32,
-            Slice::I64(_) => DType::I64,
-            Slice::F32(_) => DType::F32,
-            Slice::F64(_) => DType::F64,
-        }
+        on_typed!(Slice, self, x => dtype_of(x))
     }
 }
 

@@ -181,15 +181,25 @@ pub(crate) fn float_binary<T: El + Float, M: Apply2<T>>(op: BinaryOp, m: M) -> M
         Pow => m.apply(|x: T, y: T| x.powf(y)),
         Maximum => m.apply(nan_max::<T>),
         Minimum => m.apply(nan_min::<T>),
+        Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor => compare(op, T::zero(), m),
+    }
+}
+
+/// The comparisons and logical ops of two numbers (bool results), shared by the float and
+/// integer tables; `zero` is the dtype's false.
+fn compare<T: El, M: Apply2<T>>(op: BinaryOp, zero: T, m: M) -> M::Out {
+    use BinaryOp::*;
+    match op {
         Eq => m.apply(|x: T, y: T| x == y),
         Ne => m.apply(|x: T, y: T| x != y),
         Lt => m.apply(|x: T, y: T| x < y),
         Le => m.apply(|x: T, y: T| x <= y),
         Gt => m.apply(|x: T, y: T| x > y),
         Ge => m.apply(|x: T, y: T| x >= y),
-        And => m.apply(|x: T, y: T| x != T::zero() && y != T::zero()),
-        Or => m.apply(|x: T, y: T| x != T::zero() || y != T::zero()),
-        Xor => m.apply(|x: T, y: T| (x != T::zero()) ^ (y != T::zero())),
+        And => m.apply(move |x: T, y: T| x != zero && y != zero),
+        Or => m.apply(move |x: T, y: T| x != zero || y != zero),
+        // The tables pass only comparisons and logical ops here.
+        _ => m.apply(move |x: T, y: T| (x != zero) ^ (y != zero)),
     }
 }
 
@@ -296,15 +306,7 @@ pub(crate) fn int_binary<T: Int + El, M: Apply2<T>>(op: BinaryOp, m: M) -> Resul
         Pow => m.apply(T::ipow),
         Maximum => m.apply(|x: T, y: T| x.max(y)),
         Minimum => m.apply(|x: T, y: T| x.min(y)),
-        Eq => m.apply(|x: T, y: T| x == y),
-        Ne => m.apply(|x: T, y: T| x != y),
-        Lt => m.apply(|x: T, y: T| x < y),
-        Le => m.apply(|x: T, y: T| x <= y),
-        Gt => m.apply(|x: T, y: T| x > y),
-        Ge => m.apply(|x: T, y: T| x >= y),
-        And => m.apply(|x: T, y: T| x != T::ZERO && y != T::ZERO),
-        Or => m.apply(|x: T, y: T| x != T::ZERO || y != T::ZERO),
-        Xor => m.apply(|x: T, y: T| (x != T::ZERO) ^ (y != T::ZERO)),
+        Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor => compare(op, T::ZERO, m),
     })
 }
 

@@ -411,47 +411,19 @@ fn dest_len(d: &Dest<'_>) -> usize {
 /// `op(a)` over one block.
 fn unary(op: UnaryOp, a: View<'_>, out: Dest<'_>) -> Result<()> {
     let name = op.name();
+    fn arg<'x, T: El>(a: View<'x>, out: Dest<'x>, op: &'static str) -> Result<Block1<'x, T>> {
+        Ok(Block1 {
+            a: a.typed::<T>(op)?,
+            out,
+            op,
+        })
+    }
     match a.dtype() {
-        DType::F32 => elementwise::float_unary(
-            op,
-            Block1 {
-                a: a.typed::<f32>(name)?,
-                out,
-                op: name,
-            },
-        ),
-        DType::F64 => elementwise::float_unary(
-            op,
-            Block1 {
-                a: a.typed::<f64>(name)?,
-                out,
-                op: name,
-            },
-        ),
-        DType::I32 => elementwise::int_unary(
-            op,
-            Block1 {
-                a: a.typed::<i32>(name)?,
-                out,
-                op: name,
-            },
-        )?,
-        DType::I64 => elementwise::int_unary(
-            op,
-            Block1 {
-                a: a.typed::<i64>(name)?,
-                out,
-                op: name,
-            },
-        )?,
-        DType::Bool => elementwise::bool_unary(
-            op,
-            Block1 {
-                a: a.typed::<bool>(name)?,
-                out,
-                op: name,
-            },
-        )?,
+        DType::F32 => elementwise::float_unary(op, arg::<f32>(a, out, name)?),
+        DType::F64 => elementwise::float_unary(op, arg::<f64>(a, out, name)?),
+        DType::I32 => elementwise::int_unary(op, arg::<i32>(a, out, name)?)?,
+        DType::I64 => elementwise::int_unary(op, arg::<i64>(a, out, name)?)?,
+        DType::Bool => elementwise::bool_unary(op, arg::<bool>(a, out, name)?)?,
     }
 }
 
