@@ -219,6 +219,21 @@ impl<'a> Slice<'a> {
     }
 }
 
+/// Values in a typed slice.
+pub(crate) fn slice_len(s: &Slice<'_>) -> usize {
+    on_typed!(Slice, s, x => x.len())
+}
+
+/// A typed slice's first value, for compiled kernels.
+pub(crate) fn slice_ptr(s: &Slice<'_>) -> *const std::ffi::c_void {
+    on_typed!(Slice, s, x => x.as_ptr().cast())
+}
+
+/// A destination's first slot, for compiled kernels.
+pub(crate) fn dest_ptr(d: Dest<'_>) -> *mut std::ffi::c_void {
+    on_typed!(Dest, d, x => x.as_mut_ptr().cast())
+}
+
 impl<'a> View<'a> {
     pub(crate) fn dtype(&self) -> DType {
         match self {

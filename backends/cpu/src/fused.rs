@@ -13,6 +13,7 @@
 
 use crate::block::{self, Block1, Block2, Column, Dest, El, Slice, View};
 use crate::elementwise;
+use crate::jit;
 use crate::reduce::{self, BLOCK};
 use crate::source;
 use ndarray::{ArrayD, IxDyn};
@@ -127,6 +128,66 @@ struct Plan<'a> {
     vals: Vec<Val>,
     /// Number of registers.
     nregs: usize,
+    /// The compiled body, where the kernel has one (`jit.rs`).
+    jit: Option<Jit>,
+}
+
+/// A compiled body and the values it takes.
+struct Jit {
+    kernel: std::sync::Arc<jit::Kernel>,
+    /// Per instruction: computed by the compiled body (the interpreter skips it).
+    body: Vec<bool>,
+    /// The instructions whose values the body reads, in ABI order.
+    leaves: Vec<u32>,
+}
+
+impl Jit {
+    /// The compiled body of `ir` under the placement `vals`, if it has one and the current
+    /// mode wants it.
+    fn new(ir: &KernelIr, vals: &[Val]) -> Option<Jit> {
+        if !jit::wanted(ir.len()) || !matches!(vals.get(ir.result as usize), Some(Val::Out)) {
+            return None;
+        }
+        // Everything the interpreter would compute, except draws and gathers, is the body.
+        let body: Vec<bool> = ir
+            .insts
+            .iter()
+            .zip(vals)
+            .map(|(i, v)| {
+                matches!(v, Val::Reg(_) | Val::Out)
+                    && !matches!(i.kind, InstKind::Random { .. } | InstKind::Load(_))
+            })
+            .collect();
+        let mut src = vec![None; ir.insts.len()];
+        let mut leaves = Vec::new();
+        let mut kinds = Vec::new();
+        for (k, inst) in ir.insts.iter().enumerate() {
+            if !body[k] {
+                continue;
+            }
+            src[k] = Some(jit::Src::Body);
+            for o in operands(&inst.kind) {
+                let o = o as usize;
+                if src[o].is_none() {
+                    let dt = ir.insts[o].dtype;
+                    kinds.push(match vals[o] {
+                        Val::Scalar(_) => jit::Leaf::Scalar(dt),
+                        _ => jit::Leaf::Col(dt),
+                    });
+                    src[o] = Some(jit::Src::Leaf(leaves.len()));
+                    leaves.push(o as u32);
+                }
+            }
+        }
+        let source = jit::render(ir, &src, &kinds)?;
+        let kernel = jit::kernel(&source)?;
+        jit::note_run();
+        Some(Jit {
+            kernel,
+            body,
+            leaves,
+        })
+    }
 }
 
 impl<'a> Plan<'a> {
@@ -274,6 +335,18 @@ impl<'a> Plan<'a> {
                 }
             }
         }
+        let jit = Jit::new(ir, &out);
+        if let Some(j) = &jit {
+            // The body reads every leaf after all of them are drawn or gathered, so leaves
+            // cannot share registers as they may in interpreter order: one each.
+            nregs = 0;
+            for (v, &b) in out.iter_mut().zip(&j.body) {
+                if let (Val::Reg(r), false) = (v, b) {
+                    *r = nregs;
+                    nregs += 1;
+                }
+            }
+        }
         Ok(Plan {
             ir,
             params,
@@ -283,6 +356,7 @@ impl<'a> Plan<'a> {
             rand_strides,
             vals: out,
             nregs,
+            jit,
         })
     }
 
@@ -355,6 +429,9 @@ impl<'a> Plan<'a> {
         mut out: Option<Dest<'_>>,
     ) -> Result<()> {
         for (k, inst) in self.ir.insts.iter().enumerate() {
+            if self.jit.as_ref().is_some_and(|j| j.body[k]) {
+                continue;
+            }
             match self.vals[k] {
                 Val::Reg(r) => {
                     // The register is moved out while the instruction runs, so its operands
@@ -377,6 +454,37 @@ impl<'a> Plan<'a> {
                 }
                 Val::Scalar(_) | Val::Input(_) => {}
             }
+        }
+        if let Some(j) = &self.jit {
+            let dest = out
+                .take()
+                .ok_or_else(|| internal("fused kernel: no output block".into()))?;
+            let want = self.ir.result_dtype();
+            if dest.dtype() != want || dest_len(&dest) != len {
+                return Err(internal(format!(
+                    "compiled kernel: output block is {} x {}, expected {want} x {len}",
+                    dest.dtype(),
+                    dest_len(&dest)
+                )));
+            }
+            let mut ptrs = [std::ptr::null::<std::ffi::c_void>(); jit::MAX_LEAVES];
+            for (p, &v) in ptrs.iter_mut().zip(&j.leaves) {
+                *p = match self.view(regs, v, p0, len)? {
+                    View::Col(s) => {
+                        if block::slice_len(&s) != len {
+                            return Err(internal(format!("compiled kernel: leaf {v} is short")));
+                        }
+                        block::slice_ptr(&s)
+                    }
+                    View::Scalar(s) => block::slice_ptr(&s),
+                };
+            }
+            // SAFETY: every leaf pointer comes from a slice of its instruction's dtype (the
+            // dtype the body was rendered with) holding `len` values (a column, checked
+            // above) or one value (a scalar, `Column::one_of`/`scalar_of` hold one); `dest`
+            // holds `len` writable slots of the result dtype (checked above); the body
+            // writes each of them once and reads nothing else.
+            unsafe { j.kernel.call(len, &ptrs, block::dest_ptr(dest)) };
         }
         Ok(())
     }

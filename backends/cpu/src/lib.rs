@@ -5,6 +5,7 @@ mod block;
 mod elementwise;
 mod fused;
 mod gemm;
+pub mod jit;
 mod memory;
 mod movement;
 mod reduce;
