@@ -34,8 +34,8 @@
 //!
 //! Settings: `TESSERA_CPU_JIT` = `0`/`off` (interpreter only), `auto` (default: kernels over
 //! at least [`AUTO_MIN`] elements, where a compile pays off) or `always`; `TESSERA_CC` (the
-//! compiler, default `cc`); `TESSERA_CPU_JIT_DIR` (the disk cache, default
-//! `$XDG_CACHE_HOME/tessera/cpu-jit`, else `~/.cache/tessera/cpu-jit`).
+//! compiler, default `cc`); the disk cache is `$TESSERA_CACHE_DIR/cpu-jit`, else
+//! `$XDG_CACHE_HOME/tessera/cpu-jit`, else `~/.cache/tessera/cpu-jit`.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -408,10 +408,34 @@ pub(crate) fn render(ir: &KernelIr, src: &[Option<Src>], leaves: &[Leaf]) -> Opt
             continue;
         }
         let dt = |v: &u32| ir.insts[*v as usize].dtype;
+        // Operand and result dtypes as the op tables require them; anything else is left to
+        // the interpreter, which reports it as a typed error (C would convert silently).
+        let logical = |d: DType, bool_result: bool| {
+            inst.dtype == if bool_result { DType::Bool } else { d }
+        };
         let e = match &inst.kind {
-            InstKind::Unary(op, a) => unary(*op, dt(a), &name(*a)?)?,
-            InstKind::Binary(op, a, b) => binary(*op, dt(a), &name(*a)?, &name(*b)?)?,
-            InstKind::Where(c, a, b) => format!("({} ? {} : {})", name(*c)?, name(*a)?, name(*b)?),
+            InstKind::Unary(op, a) => {
+                use UnaryOp::*;
+                let b = matches!(op, LogicalNot | IsNan | IsInf | IsFinite);
+                if !logical(dt(a), b) {
+                    return None;
+                }
+                unary(*op, dt(a), &name(*a)?)?
+            }
+            InstKind::Binary(op, a, b) => {
+                use BinaryOp::*;
+                let cmp = matches!(op, Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor);
+                if dt(a) != dt(b) || !logical(dt(a), cmp) {
+                    return None;
+                }
+                binary(*op, dt(a), &name(*a)?, &name(*b)?)?
+            }
+            InstKind::Where(c, a, b) => {
+                if dt(c) != DType::Bool || dt(a) != dt(b) || dt(a) != inst.dtype {
+                    return None;
+                }
+                format!("({} ? {} : {})", name(*c)?, name(*a)?, name(*b)?)
+            }
             InstKind::Cast(a) => cast(dt(a), inst.dtype, &name(*a)?),
             InstKind::Load(_) | InstKind::Const(_) | InstKind::Random { .. } => return None,
         };
@@ -449,8 +473,8 @@ fn compiler() -> (String, Vec<&'static str>) {
 }
 
 fn cache_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("TESSERA_CPU_JIT_DIR") {
-        return PathBuf::from(d);
+    if let Some(d) = std::env::var_os("TESSERA_CACHE_DIR") {
+        return PathBuf::from(d).join("cpu-jit");
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
