@@ -410,9 +410,8 @@ pub(crate) fn render(ir: &KernelIr, src: &[Option<Src>], leaves: &[Leaf]) -> Opt
         let dt = |v: &u32| ir.insts[*v as usize].dtype;
         // Operand and result dtypes as the op tables require them; anything else is left to
         // the interpreter, which reports it as a typed error (C would convert silently).
-        let logical = |d: DType, bool_result: bool| {
-            inst.dtype == if bool_result { DType::Bool } else { d }
-        };
+        let logical =
+            |d: DType, bool_result: bool| inst.dtype == if bool_result { DType::Bool } else { d };
         let e = match &inst.kind {
             InstKind::Unary(op, a) => {
                 use UnaryOp::*;
