@@ -295,31 +295,39 @@ mod avx512 {
         ks
     }
 
-    /// Stores one register's eight counters as eight counter-major outputs (words, or with
-    /// `F32` the uniform floats `lo + span * u01_f32(w)` of the words).
+    /// What [`fill`] stores: the words, `lo + span * u01_f32(w)`, or `u01_f32(w)` (the
+    /// same floats when `lo = 0` and `span = 1`: `1 * u` and `0 + u` are exact, so the
+    /// multiply and add are skipped).
+    const WORDS: u8 = 0;
+    const AFFINE: u8 = 1;
+    const UNIT: u8 = 2;
+
+    /// Stores one register's eight counters as eight counter-major outputs (see [`WORDS`]).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn store<const F32: bool>(x: [__m512i; 4], lo: f32, span: f32, out: &mut [[u32; 4]]) {
+    fn store<const OUT: u8>(x: [__m512i; 4], lo: f32, span: f32, out: &mut [[u32; 4]]) {
         // (w0, w1) and (w2, w3) pairs per 64-bit lane, then counter c = (a[c], b[c]).
         let a = _mm512_mask_blend_epi32(0xAAAA, x[0], _mm512_slli_epi64::<32>(x[1]));
         let b = _mm512_mask_blend_epi32(0xAAAA, x[2], _mm512_slli_epi64::<32>(x[3]));
         let first = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), b);
         let second = _mm512_permutex2var_epi64(a, _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15), b);
         let conv = |w: __m512i| {
-            if F32 {
-                // u01_f32: the top 24 bits, exactly representable, times 2^-24 (exact); then
-                // one rounded multiply and one rounded add, as the scalar recipe (no FMA).
-                let u = _mm512_mul_ps(
-                    _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(w)),
-                    _mm512_set1_ps(1.0 / 16_777_216.0),
-                );
-                _mm512_castps_si512(_mm512_add_ps(
-                    _mm512_set1_ps(lo),
-                    _mm512_mul_ps(_mm512_set1_ps(span), u),
-                ))
-            } else {
-                w
+            if OUT == WORDS {
+                return w;
             }
+            // u01_f32: the top 24 bits, exactly representable, times 2^-24 (exact); then one
+            // rounded multiply and one rounded add, as the scalar recipe (no FMA).
+            let u = _mm512_mul_ps(
+                _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(w)),
+                _mm512_set1_ps(1.0 / 16_777_216.0),
+            );
+            if OUT == UNIT {
+                return _mm512_castps_si512(u);
+            }
+            _mm512_castps_si512(_mm512_add_ps(
+                _mm512_set1_ps(lo),
+                _mm512_mul_ps(_mm512_set1_ps(span), u),
+            ))
         };
         let out: &mut [[u32; 4]; 8] = (&mut out[..8]).try_into().expect("eight counters");
         let p = out.as_mut_ptr().cast::<__m512i>();
@@ -332,9 +340,9 @@ mod avx512 {
     }
 
     /// Philox outputs for the counters `first, first + 1, ..` (wrapping) into `out`, whose
-    /// length is a multiple of `N` (words, or uniform floats with `F32`).
+    /// length is a multiple of `N` (see [`WORDS`] for what is stored).
     #[target_feature(enable = "avx512f")]
-    fn fill<const F32: bool>(
+    fn fill<const OUT: u8>(
         seed: u64,
         stream: u64,
         first: u64,
@@ -385,7 +393,7 @@ mod avx512 {
             }
             all!(0 1 2 3 4 5 6 7 8 9);
             for (g, x) in [a, b, c, d].into_iter().enumerate() {
-                store::<F32>(x, lo, span, &mut block[8 * g..8 * g + 8]);
+                store::<OUT>(x, lo, span, &mut block[8 * g..8 * g + 8]);
             }
             base = base.wrapping_add(N as u64);
         }
@@ -399,10 +407,10 @@ mod avx512 {
     pub unsafe fn draw_many(seed: u64, stream: u64, first: u64, out: &mut [[u32; 4]]) {
         let whole = out.len() / N * N;
         let (body, rest) = out.split_at_mut(whole);
-        fill::<false>(seed, stream, first, 0.0, 0.0, body);
+        fill::<WORDS>(seed, stream, first, 0.0, 0.0, body);
         if !rest.is_empty() {
             let mut tmp = [[0u32; 4]; N];
-            fill::<false>(
+            fill::<WORDS>(
                 seed,
                 stream,
                 first.wrapping_add(whole as u64),
@@ -428,7 +436,12 @@ mod avx512 {
         span: f32,
         out: &mut [f32],
     ) {
-        fill::<true>(seed, stream, first, lo, span, bytemuck::cast_slice_mut(out));
+        let out = bytemuck::cast_slice_mut(out);
+        if lo.to_bits() == 0 && span == 1.0 {
+            fill::<UNIT>(seed, stream, first, lo, span, out);
+        } else {
+            fill::<AFFINE>(seed, stream, first, lo, span, out);
+        }
     }
 }
 
