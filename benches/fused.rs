@@ -1,7 +1,9 @@
 //! Fused-chain micro benchmarks on the CPU backend (criterion), fused and unfused:
 //! `(x+1)*2` over 2e8 f32 with a fresh output, `((x+1)*2).sum()`, Monte Carlo pi with 1e8
 //! points. NumPy's figures for the same workloads come from `tessera bench` (same run).
-//! Run with `cargo bench --bench fused`; `TESSERA_BENCH_N` scales the vector sizes.
+//! Run with `cargo bench --bench fused`; `TESSERA_BENCH_N` scales the vector sizes. The
+//! `philox` group times the random source alone: one block's counters (the best path this CPU
+//! has: AVX-512, AVX2 or portable), as words and as uniform f32 values.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tessera::{Axes, DType};
@@ -46,5 +48,30 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn philox(c: &mut Criterion) {
+    let mut g = c.benchmark_group("philox");
+    let counters = 1024;
+    let mut words = vec![[0u32; 4]; counters];
+    let mut first = 0u64;
+    g.throughput(Throughput::Elements(counters as u64));
+    g.bench_function(format!("draw_many/{counters}_counters"), |b| {
+        b.iter(|| {
+            first = first.wrapping_add(counters as u64);
+            tessera::philox::draw_many(7, 3, first, &mut words);
+            words[counters - 1][0]
+        })
+    });
+    let mut vals = vec![0f32; 4 * counters];
+    g.throughput(Throughput::Elements(counters as u64));
+    g.bench_function(format!("uniform_f32/{counters}_counters"), |b| {
+        b.iter(|| {
+            first = first.wrapping_add(4 * counters as u64);
+            tessera::philox::uniform_f32_into(7, 3, first, 0.0, 1.0, &mut vals);
+            vals[4 * counters - 1]
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, philox);
 criterion_main!(benches);
