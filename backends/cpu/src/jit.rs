@@ -28,8 +28,8 @@
 //! `out` receives `n` values of the result dtype. bool is one byte, 0 or 1.
 //!
 //! Libraries are cached in memory per process and on disk per machine (by a hash of the
-//! source and the compiler command; the source is kept beside its library), so a kernel
-//! compiles once. Where no compiler runs, or a
+//! source, the compiler command and the CPU it compiles for; the source is kept beside its
+//! library), so a kernel compiles once. Where no compiler runs, or a
 //! compile fails, the interpreter runs the kernel (and [`status`] says why).
 //!
 //! Settings: `TESSERA_CPU_JIT` = `0`/`off` (interpreter only), `auto` (default: kernels over
@@ -554,11 +554,44 @@ pub(crate) fn note_run() {
     }
 }
 
+/// What `-march=native` compiles for on this machine: the CPU's identity and vector features,
+/// part of the disk cache's key, so a cache shared by different machines (a network home)
+/// never hands one a library with instructions it lacks.
+fn cpu_tag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| {
+        let mut t = String::new();
+        if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
+            for key in ["vendor_id", "cpu family", "model", "model name", "flags"] {
+                if let Some(line) = info
+                    .lines()
+                    .find(|l| l.split(':').next().map(str::trim) == Some(key))
+                {
+                    t.push_str(line);
+                    t.push('\n');
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        for (name, on) in [
+            ("avx2", is_x86_feature_detected!("avx2")),
+            ("fma", is_x86_feature_detected!("fma")),
+            ("avx512f", is_x86_feature_detected!("avx512f")),
+            ("avx512bw", is_x86_feature_detected!("avx512bw")),
+            ("avx512vl", is_x86_feature_detected!("avx512vl")),
+        ] {
+            let _ = write!(t, "{name}={on} ");
+        }
+        t.push_str(std::env::consts::ARCH);
+        t
+    })
+}
+
 /// The compiled kernel of `source`: from this process's cache, the disk cache, or a compile.
 /// `None` when it cannot be compiled here (recorded in [`status`]).
 pub(crate) fn kernel(source: &str) -> Option<Arc<Kernel>> {
     let (cc, flags) = compiler();
-    let key = fnv1a(&[source, &cc, &flags.join(" "), "-lm"]);
+    let key = fnv1a(&[source, &cc, &flags.join(" "), "-lm", cpu_tag()]);
     let mut map = cache().lock().ok()?;
     if let Some(k) = map.get(&key) {
         return k.clone();
