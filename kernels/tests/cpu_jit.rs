@@ -7,18 +7,12 @@
 
 mod common;
 
+use common::{col, run_cpu, span};
 use rand::{Rng, SeedableRng};
-use std::sync::Arc;
 use tessera_cpu::jit::{self, JitMode};
 use tessera_cpu::CpuBackend;
-use tessera_runtime::chunk::{ChunkNode, ChunkOp};
-use tessera_runtime::ir::{KernelIr, KernelParams, RandomParam};
-use tessera_runtime::{Backend, DType, HostArray};
-
-fn col<T>(v: Vec<T>) -> ndarray::ArrayD<T> {
-    let n = v.len();
-    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n]), v).expect("1-D")
-}
+use tessera_runtime::ir::{KernelParams, RandomParam};
+use tessera_runtime::{DType, HostArray};
 
 /// `n` random values of `d`, with special values at fixed positions.
 fn input(d: DType, n: usize, rng: &mut impl Rng) -> HostArray {
@@ -70,16 +64,6 @@ fn input(d: DType, n: usize, rng: &mut impl Rng) -> HostArray {
     }
 }
 
-/// Elements of input `i`'s buffer (largest offset + 1).
-fn span(ir: &KernelIr, i: usize) -> usize {
-    1 + ir
-        .shape
-        .iter()
-        .zip(&ir.inputs[i].strides)
-        .map(|(&s, &w)| s.saturating_sub(1) * w)
-        .sum::<usize>()
-}
-
 /// Every output's bytes (bool as 0/1, floats by their bits), for exact comparison.
 fn bits(out: &[HostArray]) -> Vec<Vec<u64>> {
     out.iter()
@@ -118,23 +102,11 @@ fn compiled_kernels_equal_the_interpreter_bit_for_bit() {
         let inputs: Vec<HostArray> = (0..ir.inputs.len())
             .map(|i| input(ir.inputs[i].dtype, span(&ir, i) + 3, &mut rng))
             .collect();
-        let node = ChunkNode {
-            op: ChunkOp::Fused {
-                ir: Arc::new(ir.clone()),
-                params,
-                bound: vec![],
-            },
-            inputs: vec![],
-            shape: ir.out_shape(),
-            dtype: tessera_kernels::output_dtypes(&ir)[0],
-        };
-        let datas: Vec<Vec<HostArray>> = inputs.iter().map(|a| vec![a.clone()]).collect();
-        let refs: Vec<&Vec<HostArray>> = datas.iter().collect();
         jit::set_mode(JitMode::Off);
-        let want = cpu.run_chunk(&node, &refs);
+        let want = run_cpu(&cpu, &ir, &params, &inputs);
         jit::set_mode(JitMode::Always);
         let before = jit::status();
-        let got = cpu.run_chunk(&node, &refs);
+        let got = run_cpu(&cpu, &ir, &params, &inputs);
         let after = jit::status();
         if after.failed > before.failed {
             if after.compiled + after.loaded == 0 {

@@ -39,10 +39,9 @@ use cudarc::driver::{
 use std::sync::Arc;
 use tessera_cpu::CpuBackend;
 use tessera_kernels::{kernel_name, output_dtypes, pack_params, CudaRenderer};
-use tessera_runtime::chunk::{ChunkNode, ChunkOp};
 use tessera_runtime::ir::{KernelIr, KernelParams, RandomParam, ReduceKind, Renderer};
 use tessera_runtime::op::{BinaryOp, ReduceOp};
-use tessera_runtime::{Backend, DType, HostArray};
+use tessera_runtime::{DType, HostArray};
 
 /// Elements of the add_mul input (2^30 f32 = 4 GiB).
 const N: usize = 1 << 30;
@@ -395,17 +394,8 @@ fn generated_kernels_on_gpu() {
         let mut row_bad = Vec::new();
         for r in [0, PI_ROWS - 1] {
             let one = mc_pi(1, PI_COLS);
-            let node = ChunkNode {
-                op: ChunkOp::Fused {
-                    ir: Arc::new(one.clone()),
-                    params: pi_params((r * PI_COLS) as u64),
-                    bound: vec![],
-                },
-                inputs: vec![],
-                shape: one.out_shape(),
-                dtype: output_dtypes(&one)[0],
-            };
-            let want = cpu.run_chunk(&node, &[]).expect("cpu runs the kernel");
+            let want = common::run_cpu(&cpu, &one, &pi_params((r * PI_COLS) as u64), &[])
+                .expect("cpu runs the kernel");
             let w = match &want[0] {
                 HostArray::I64(a) => a.iter().copied().next().unwrap(),
                 other => panic!("cpu partial dtype {:?}", other.dtype()),

@@ -9,13 +9,14 @@
 mod common;
 mod tools;
 
+use common::{col, run_cpu, span};
+
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
 use tessera_cpu::CpuBackend;
 use tessera_kernels::{kernel_name, output_dtypes, pack_params, CudaRenderer};
-use tessera_runtime::chunk::{ChunkNode, ChunkOp};
-use tessera_runtime::ir::{InstKind, KernelIr, KernelParams, RandomParam, Renderer};
-use tessera_runtime::{Backend, DType, HostArray};
+use tessera_runtime::ir::{InstKind, KernelParams, RandomParam, Renderer};
+use tessera_runtime::{DType, HostArray};
 
 enum Buf {
     U8(CudaSlice<u8>),
@@ -101,11 +102,6 @@ fn host_values(a: &HostArray) -> Vec<f64> {
     }
 }
 
-fn col<T>(v: Vec<T>) -> ndarray::ArrayD<T> {
-    let n = v.len();
-    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n]), v).expect("1-D")
-}
-
 /// Deterministic test data with the special values every op must handle.
 fn input(d: DType, n: usize, salt: usize) -> HostArray {
     let r = |i: usize| ((i * 7919 + salt * 104_729) % 2003) as i64 - 1001;
@@ -142,16 +138,6 @@ fn input(d: DType, n: usize, salt: usize) -> HostArray {
             })
             .collect())),
     }
-}
-
-/// Elements of input `i`'s buffer (largest offset + 1).
-fn span(ir: &KernelIr, i: usize) -> usize {
-    1 + ir
-        .shape
-        .iter()
-        .zip(&ir.inputs[i].strides)
-        .map(|(&s, &w)| s.saturating_sub(1) * w)
-        .sum::<usize>()
 }
 
 /// How closely a kernel must match the CPU.
@@ -256,19 +242,7 @@ fn cuda_kernels_match_cpu() {
             .map(|(i, inp)| input(inp.dtype, span(&ir, i) + 3, i))
             .collect();
         // The reference: the CPU backend's interpreter of the same kernel.
-        let node = ChunkNode {
-            op: ChunkOp::Fused {
-                ir: Arc::new(ir.clone()),
-                params: params.clone(),
-                bound: vec![],
-            },
-            inputs: vec![],
-            shape: ir.out_shape(),
-            dtype: output_dtypes(&ir)[0],
-        };
-        let datas: Vec<Vec<HostArray>> = inputs.iter().map(|a| vec![a.clone()]).collect();
-        let refs: Vec<&Vec<HostArray>> = datas.iter().collect();
-        let want = cpu.run_chunk(&node, &refs).expect("cpu runs the kernel");
+        let want = run_cpu(&cpu, &ir, &params, &inputs).expect("cpu runs the kernel");
 
         let ins: Vec<Buf> = inputs.iter().map(|a| upload(&stream, a)).collect();
         let out_n: usize = ir.out_shape().iter().product();

@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{uniform01, B};
+use common::{run_cpu, uniform01, B};
 use rand::{Rng, SeedableRng};
-use std::sync::Arc;
 use tessera_cpu::CpuBackend;
 use tessera_kernels::lower::split_reduction;
 use tessera_runtime::chunk::{ChunkNode, ChunkOp};
@@ -16,21 +15,7 @@ use tessera_runtime::op::{BinaryOp, ReduceOp};
 use tessera_runtime::{Backend, DType, HostArray};
 
 fn run(ir: &KernelIr, params: &KernelParams, inputs: &[HostArray]) -> Vec<HostArray> {
-    let node = ChunkNode {
-        op: ChunkOp::Fused {
-            ir: Arc::new(ir.clone()),
-            params: params.clone(),
-            bound: vec![],
-        },
-        inputs: vec![],
-        shape: ir.out_shape(),
-        dtype: ir.result_dtype(),
-    };
-    let data: Vec<Vec<HostArray>> = inputs.iter().map(|a| vec![a.clone()]).collect();
-    let refs: Vec<&Vec<HostArray>> = data.iter().collect();
-    CpuBackend::new()
-        .run_chunk(&node, &refs)
-        .expect("cpu runs it")
+    run_cpu(&CpuBackend::new(), ir, params, inputs).expect("cpu runs it")
 }
 
 fn values(a: &HostArray) -> Vec<f64> {

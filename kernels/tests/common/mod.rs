@@ -8,6 +8,48 @@ use tessera_runtime::ir::{
 use tessera_runtime::op::{ArgOp, BinaryOp, Dist, ReduceOp, UnaryOp};
 use tessera_runtime::DType;
 
+/// A 1-D array of `v`.
+pub fn col<T>(v: Vec<T>) -> ndarray::ArrayD<T> {
+    let n = v.len();
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n]), v).expect("1-D")
+}
+
+/// Elements of input `i`'s buffer (largest offset + 1).
+pub fn span(ir: &KernelIr, i: usize) -> usize {
+    1 + ir
+        .shape
+        .iter()
+        .zip(&ir.inputs[i].strides)
+        .map(|(&s, &w)| s.saturating_sub(1) * w)
+        .sum::<usize>()
+}
+
+/// Runs `ir` with `params` on `cpu` as a fused chunk task, one input chunk per IR input (the
+/// reference GPU kernels are compared with).
+pub fn run_cpu(
+    cpu: &tessera_cpu::CpuBackend,
+    ir: &KernelIr,
+    params: &tessera_runtime::ir::KernelParams,
+    inputs: &[tessera_runtime::HostArray],
+) -> tessera_runtime::Result<Vec<tessera_runtime::HostArray>> {
+    use tessera_runtime::chunk::{ChunkNode, ChunkOp};
+    use tessera_runtime::Backend;
+    let node = ChunkNode {
+        op: ChunkOp::Fused {
+            ir: std::sync::Arc::new(ir.clone()),
+            params: params.clone(),
+            bound: vec![],
+        },
+        inputs: vec![],
+        shape: ir.out_shape(),
+        dtype: tessera_kernels::output_dtypes(ir)[0],
+    };
+    let data: Vec<Vec<tessera_runtime::HostArray>> =
+        inputs.iter().map(|a| vec![a.clone()]).collect();
+    let refs: Vec<&Vec<tessera_runtime::HostArray>> = data.iter().collect();
+    cpu.run_chunk(&node, &refs)
+}
+
 /// A small SSA builder.
 pub struct B {
     pub ir: KernelIr,
