@@ -473,37 +473,38 @@ pub fn words_into(seed: u64, stream: u64, g0: u64, k: usize, out: &mut [u32]) {
 /// draw (one word per value, as [`words_into`] with `k = 1` gives them), computed without
 /// storing the words where the CPU has AVX-512.
 pub fn uniform_f32_into(seed: u64, stream: u64, g0: u64, lo: f32, span: f32, out: &mut [f32]) {
-    let conv = |w: u32| lo + span * u01_f32(w);
+    // Elements `g ..` through their words, a stack buffer at a time.
+    let via_words = |g: u64, out: &mut [f32]| {
+        let mut ws = [0u32; 256];
+        for (c, o) in out.chunks_mut(ws.len()).enumerate() {
+            words_into(
+                seed,
+                stream,
+                g + (c * ws.len()) as u64,
+                1,
+                &mut ws[..o.len()],
+            );
+            for (v, &w) in o.iter_mut().zip(&ws) {
+                *v = lo + span * u01_f32(w);
+            }
+        }
+    };
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
         // Elements before the first counter boundary, then whole vector iterations, then the
-        // rest, each from its own words.
+        // rest.
         let head = ((4 - g0 % 4) % 4).min(out.len() as u64) as usize;
         let body = (out.len() - head) / (4 * avx512::N) * (4 * avx512::N);
         let (h, rest) = out.split_at_mut(head);
         let (b, t) = rest.split_at_mut(body);
-        let mut ws = [0u32; 4];
-        words_into(seed, stream, g0, 1, &mut ws[..head]);
-        for (o, &w) in h.iter_mut().zip(&ws) {
-            *o = conv(w);
-        }
+        via_words(g0, h);
         let g1 = g0 + head as u64;
         // SAFETY: `available` checked that this CPU supports AVX-512F.
         unsafe { avx512::uniform_f32(seed, stream, g1 / 4, lo, span, b) };
-        let mut ws = [0u32; 4 * avx512::N];
-        words_into(seed, stream, g1 + body as u64, 1, &mut ws[..t.len()]);
-        for (o, &w) in t.iter_mut().zip(&ws) {
-            *o = conv(w);
-        }
+        via_words(g1 + body as u64, t);
         return;
     }
-    let mut ws = [0u32; 1024];
-    for (c, o) in out.chunks_mut(ws.len()).enumerate() {
-        words_into(seed, stream, g0 + (c * 1024) as u64, 1, &mut ws[..o.len()]);
-        for (v, &w) in o.iter_mut().zip(&ws) {
-            *v = conv(w);
-        }
-    }
+    via_words(g0, out);
 }
 
 /// A uniform f32 in [0, 1) from the top 24 bits of a word.
