@@ -456,19 +456,47 @@ fn fnv1a(parts: &[&str]) -> u64 {
     h
 }
 
-/// The compiler and its flags: optimized for this CPU, no FMA contraction, no fast math.
-fn compiler() -> (String, Vec<&'static str>) {
-    let cc = std::env::var("TESSERA_CC").unwrap_or_else(|_| "cc".into());
-    let flags = vec![
-        "-O3",
-        "-march=native",
-        "-ffp-contract=off",
-        "-fwrapv",
-        "-fPIC",
-        "-shared",
-        "-std=c11",
-    ];
-    (cc, flags)
+/// The compiler command, read once per process.
+struct Compiler {
+    cc: String,
+    /// Optimized for this CPU, no FMA contraction, no fast math.
+    flags: &'static [&'static str],
+    /// After the source. Linked against libm, so libm's functions bind to their current symbol
+    /// versions (an unversioned reference binds to glibc's oldest `logf`, whose SVID error
+    /// handling returns +NaN where the current one, and the interpreter, return -NaN).
+    libs: &'static [&'static str],
+    /// Everything besides the source that decides what a compile makes: the command and the
+    /// CPU (part of the disk cache's key).
+    key: String,
+}
+
+fn compiler() -> &'static Compiler {
+    static C: OnceLock<Compiler> = OnceLock::new();
+    C.get_or_init(|| {
+        let cc = std::env::var("TESSERA_CC").unwrap_or_else(|_| "cc".into());
+        let flags: &[&str] = &[
+            "-O3",
+            "-march=native",
+            "-ffp-contract=off",
+            "-fwrapv",
+            "-fPIC",
+            "-shared",
+            "-std=c11",
+        ];
+        let libs: &[&str] = &["-lm"];
+        let key = format!(
+            "{cc}\n{}\n{}\n{}",
+            flags.join(" "),
+            libs.join(" "),
+            cpu_tag()
+        );
+        Compiler {
+            cc,
+            flags,
+            libs,
+            key,
+        }
+    })
 }
 
 fn cache_dir() -> PathBuf {
@@ -523,16 +551,15 @@ fn build(source: &str, so: &std::path::Path) -> std::result::Result<(), String> 
     let c = so.with_extension(format!("{tag}.c"));
     let tmp = so.with_extension(format!("{tag}.so.tmp"));
     std::fs::write(&c, source).map_err(|e| format!("{}: {e}", c.display()))?;
-    let (cc, flags) = compiler();
-    let out = std::process::Command::new(&cc)
-        .args(&flags)
+    let Compiler {
+        cc, flags, libs, ..
+    } = compiler();
+    let out = std::process::Command::new(cc)
+        .args(*flags)
         .arg("-o")
         .arg(&tmp)
         .arg(&c)
-        // Linked against libm, so libm's functions bind to their current symbol versions (an
-        // unversioned reference binds to glibc's oldest `logf`, whose SVID error handling
-        // returns +NaN where the current one, and the interpreter, return -NaN).
-        .arg("-lm")
+        .args(*libs)
         .output();
     // The source stays beside its library, for whoever reads what was compiled.
     let _ = std::fs::rename(&c, so.with_extension("c"));
@@ -556,42 +583,38 @@ pub(crate) fn note_run() {
 
 /// What `-march=native` compiles for on this machine: the CPU's identity and vector features,
 /// part of the disk cache's key, so a cache shared by different machines (a network home)
-/// never hands one a library with instructions it lacks.
-fn cpu_tag() -> &'static str {
-    static TAG: OnceLock<String> = OnceLock::new();
-    TAG.get_or_init(|| {
-        let mut t = String::new();
-        if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
-            for key in ["vendor_id", "cpu family", "model", "model name", "flags"] {
-                if let Some(line) = info
-                    .lines()
-                    .find(|l| l.split(':').next().map(str::trim) == Some(key))
-                {
-                    t.push_str(line);
-                    t.push('\n');
-                }
+/// never hands one a library with instructions it lacks (read once, by [`compiler`]).
+fn cpu_tag() -> String {
+    let mut t = String::new();
+    if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
+        for key in ["vendor_id", "cpu family", "model", "model name", "flags"] {
+            if let Some(line) = info
+                .lines()
+                .find(|l| l.split(':').next().map(str::trim) == Some(key))
+            {
+                t.push_str(line);
+                t.push('\n');
             }
         }
-        #[cfg(target_arch = "x86_64")]
-        for (name, on) in [
-            ("avx2", is_x86_feature_detected!("avx2")),
-            ("fma", is_x86_feature_detected!("fma")),
-            ("avx512f", is_x86_feature_detected!("avx512f")),
-            ("avx512bw", is_x86_feature_detected!("avx512bw")),
-            ("avx512vl", is_x86_feature_detected!("avx512vl")),
-        ] {
-            let _ = write!(t, "{name}={on} ");
-        }
-        t.push_str(std::env::consts::ARCH);
-        t
-    })
+    }
+    #[cfg(target_arch = "x86_64")]
+    for (name, on) in [
+        ("avx2", is_x86_feature_detected!("avx2")),
+        ("fma", is_x86_feature_detected!("fma")),
+        ("avx512f", is_x86_feature_detected!("avx512f")),
+        ("avx512bw", is_x86_feature_detected!("avx512bw")),
+        ("avx512vl", is_x86_feature_detected!("avx512vl")),
+    ] {
+        let _ = write!(t, "{name}={on} ");
+    }
+    t.push_str(std::env::consts::ARCH);
+    t
 }
 
 /// The compiled kernel of `source`: from this process's cache, the disk cache, or a compile.
 /// `None` when it cannot be compiled here (recorded in [`status`]).
 pub(crate) fn kernel(source: &str) -> Option<Arc<Kernel>> {
-    let (cc, flags) = compiler();
-    let key = fnv1a(&[source, &cc, &flags.join(" "), "-lm", cpu_tag()]);
+    let key = fnv1a(&[source, &compiler().key]);
     let mut map = cache().lock().ok()?;
     if let Some(k) = map.get(&key) {
         return k.clone();
