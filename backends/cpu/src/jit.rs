@@ -29,20 +29,34 @@
 //!
 //! Libraries are cached in memory per process and on disk per machine (by a hash of the
 //! source, the compiler command and the CPU it compiles for; the source is kept beside its
-//! library), so a kernel compiles once. Where no compiler runs, or a
-//! compile fails, the interpreter runs the kernel (and [`status`] says why).
+//! library), so a kernel compiles once. Where no compiler runs, or a compile fails or times
+//! out, the interpreter runs the kernel (and [`status`] says why).
+//!
+//! The disk cache holds code, so nothing is loaded from it unproven: the folder must be this
+//! user's and closed to other users' writes (`cachedir`; else each library is built in a
+//! private temporary folder and not kept), and a library `k<hash>.so` is loaded only when its
+//! bytes match the digest record `k<hash>.meta` written with it (the kernel's signature, length
+//! and SHA-256) and, once loaded, its `tessera_kernel_key()` returns that signature. Anything
+//! else (a library cut short, another kernel's library) is removed, compiled again and replaced.
+//! Files are published by rename from unique temporaries (pid and token in the name), so a
+//! published file never changes; temporaries of dead writers are removed when the cache opens.
 //!
 //! Settings: `TESSERA_CPU_JIT` = `0`/`off` (interpreter only), `auto` (default: kernels over
 //! at least [`AUTO_MIN`] elements, where a compile pays off) or `always`; `TESSERA_CC` (the
-//! compiler, default `cc`); the disk cache is `$TESSERA_CACHE_DIR/cpu-jit`, else
-//! `$XDG_CACHE_HOME/tessera/cpu-jit`, else `~/.cache/tessera/cpu-jit`.
+//! compiler, default `cc`); `TESSERA_CC_TIMEOUT` (seconds, default 60); the disk cache is
+//! `<cache root>/cpu-jit` with the cache root of `cachedir::root`.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::cachedir;
 use tessera_runtime::ir::{InstKind, KernelIr};
 use tessera_runtime::op::{BinaryOp, UnaryOp};
 use tessera_runtime::DType;
@@ -116,6 +130,8 @@ pub struct JitStatus {
     pub loaded: usize,
     /// Compiles that failed.
     pub failed: usize,
+    /// Disk cache entries that failed verification and were compiled again and replaced.
+    pub replaced: usize,
     /// Kernel runs that used a compiled body.
     pub runs: usize,
     /// The last failure (compiler missing, or its message), if any.
@@ -126,6 +142,7 @@ static STATUS: Mutex<JitStatus> = Mutex::new(JitStatus {
     compiled: 0,
     loaded: 0,
     failed: 0,
+    replaced: 0,
     runs: 0,
     last_error: None,
 });
@@ -456,65 +473,364 @@ fn fnv1a(parts: &[&str]) -> u64 {
     h
 }
 
-/// The compiler command, read once per process.
+/// Optimized for this CPU, no FMA contraction, no fast math.
+const FLAGS: &[&str] = &[
+    "-O3",
+    "-march=native",
+    "-ffp-contract=off",
+    "-fwrapv",
+    "-fPIC",
+    "-shared",
+    "-std=c11",
+];
+
+/// After the source. Linked against libm, so libm's functions bind to their current symbol
+/// versions (an unversioned reference binds to glibc's oldest `logf`, whose SVID error
+/// handling returns +NaN where the current one, and the interpreter, return -NaN).
+const LIBS: &[&str] = &["-lm"];
+
+/// How long one compile may run before it is killed (`TESSERA_CC_TIMEOUT`, seconds, overrides):
+/// a hung compiler must not hang Tessera.
+pub const CC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Most bytes of a cached library read for its digest (kernel libraries are tens of KiB).
+const MAX_LIBRARY: u64 = 64 << 20;
+
+/// The compiler command.
 struct Compiler {
     cc: String,
-    /// Optimized for this CPU, no FMA contraction, no fast math.
-    flags: &'static [&'static str],
-    /// After the source. Linked against libm, so libm's functions bind to their current symbol
-    /// versions (an unversioned reference binds to glibc's oldest `logf`, whose SVID error
-    /// handling returns +NaN where the current one, and the interpreter, return -NaN).
-    libs: &'static [&'static str],
+    timeout: Duration,
     /// Everything besides the source that decides what a compile makes: the command and the
     /// CPU (part of the disk cache's key).
     key: String,
 }
 
-fn compiler() -> &'static Compiler {
-    static C: OnceLock<Compiler> = OnceLock::new();
-    C.get_or_init(|| {
-        let cc = std::env::var("TESSERA_CC").unwrap_or_else(|_| "cc".into());
-        let flags: &[&str] = &[
-            "-O3",
-            "-march=native",
-            "-ffp-contract=off",
-            "-fwrapv",
-            "-fPIC",
-            "-shared",
-            "-std=c11",
-        ];
-        let libs: &[&str] = &["-lm"];
+impl Compiler {
+    fn new(cc: String, timeout: Duration) -> Self {
         let key = format!(
             "{cc}\n{}\n{}\n{}",
-            flags.join(" "),
-            libs.join(" "),
+            FLAGS.join(" "),
+            LIBS.join(" "),
             cpu_tag()
         );
-        Compiler {
-            cc,
-            flags,
-            libs,
-            key,
-        }
-    })
-}
-
-fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("TESSERA_CACHE_DIR") {
-        return PathBuf::from(d).join("cpu-jit");
+        Compiler { cc, timeout, key }
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("tessera").join("cpu-jit")
 }
 
-type Cache = Mutex<HashMap<u64, Option<Arc<Kernel>>>>;
+/// Where compiled libraries are kept.
+enum Store {
+    /// A folder proven private to this user (`cachedir::private_dir`): libraries persist.
+    Disk(PathBuf),
+    /// No folder may hold code: each library is built in a fresh 0700 temporary folder,
+    /// removed once the library is loaded.
+    Private,
+}
 
-fn cache() -> &'static Cache {
-    static C: OnceLock<Cache> = OnceLock::new();
-    C.get_or_init(|| Mutex::new(HashMap::new()))
+/// How [`Builder::get`] obtained a kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A verified library from the disk cache.
+    Loaded,
+    /// Compiled (no cache entry).
+    Compiled,
+    /// The cache entry failed verification: removed, compiled again and replaced.
+    Replaced,
+}
+
+/// The compiler with its disk cache: one per process ([`global`]); tests make their own.
+struct Builder {
+    cc: Compiler,
+    store: Store,
+    /// Set once a compile timed out: later kernels are not compiled (each would wait again).
+    stalled: AtomicBool,
+}
+
+/// The digest record written beside a library (`k<hash>.meta`): which kernel it is and what its
+/// bytes must be. A library is loaded only when its bytes reproduce this record exactly.
+fn meta_text(key: u64, sig: &str, lib: &[u8]) -> String {
+    format!(
+        "tessera-cpu-jit 1\nkey k{key:016x}\nkernel {sig}\nlen {}\nsha256 {}\n",
+        lib.len(),
+        cachedir::sha256_hex(lib)
+    )
+}
+
+/// Reads `path` (at most [`MAX_LIBRARY`] bytes) after checking it is this user's and private.
+/// `Ok(None)` when it does not exist.
+fn read_private(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    cachedir::check_file(&f, path)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_LIBRARY + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_LIBRARY {
+        return Err(format!(
+            "{} is larger than any kernel library",
+            path.display()
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Whether the cache entry `stem` is present (`Ok(false)`: no library) and proven to be the
+/// kernel `sig` with the bytes recorded when it was written; `Err`: damaged.
+fn verify(dir: &Path, stem: &str, key: u64, sig: &str) -> std::result::Result<bool, String> {
+    let so = dir.join(format!("{stem}.so"));
+    let Some(lib) = read_private(&so)? else {
+        return Ok(false);
+    };
+    let meta = dir.join(format!("{stem}.meta"));
+    let recorded = read_private(&meta)?.ok_or_else(|| format!("{} is missing", meta.display()))?;
+    if recorded != meta_text(key, sig, &lib).as_bytes() {
+        return Err(format!(
+            "{} does not match its digest record {}",
+            so.display(),
+            meta.display()
+        ));
+    }
+    Ok(true)
+}
+
+/// Removes cache entry `stem` (library, digest record, source): names this module gives its
+/// own files, in a folder proven to be this user's.
+fn remove_entry(dir: &Path, stem: &str) {
+    for ext in ["so", "meta", "c"] {
+        let _ = std::fs::remove_file(dir.join(format!("{stem}.{ext}")));
+    }
+}
+
+/// A fresh folder only this user can use, for one compile outside the disk cache.
+fn private_temp() -> std::result::Result<PathBuf, String> {
+    let d = std::env::temp_dir().join(format!(
+        "tessera-jit-{}-{:016x}",
+        std::process::id(),
+        cachedir::token()
+    ));
+    // Not recursive: creation fails if the name exists, so the folder is new and ours.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&d)
+        .map_err(|e| format!("{}: {e}", d.display()))?;
+    Ok(d)
+}
+
+impl Builder {
+    fn new(cc: Compiler, store: Store) -> Self {
+        Builder {
+            cc,
+            store,
+            stalled: AtomicBool::new(false),
+        }
+    }
+
+    /// The kernel of `source`: a verified library from the disk cache, else a compile (which
+    /// replaces a damaged entry). No process-wide lock is held here.
+    fn get(&self, source: &str) -> std::result::Result<(Kernel, Origin), String> {
+        let key = fnv1a(&[source, &self.cc.key]);
+        let sig = cachedir::signature(&[source, &self.cc.key]);
+        let text = format!(
+            "{source}\n/* The kernel's identity, checked after loading (jit.rs). */\n\
+             const char *tessera_kernel_key(void) {{ return \"{sig}\"; }}\n"
+        );
+        let stem = format!("k{key:016x}");
+        let Store::Disk(dir) = &self.store else {
+            let tmp = private_temp()?;
+            let k = self.build(&text, key, &sig, &tmp, &stem, false);
+            // The folder was created above by this call: removing it removes only our files
+            // (the loaded library stays mapped).
+            let _ = std::fs::remove_dir_all(&tmp);
+            return k.map(|k| (k, Origin::Compiled));
+        };
+        let mut origin = Origin::Compiled;
+        match verify(dir, &stem, key, &sig) {
+            Ok(true) => match open(&dir.join(format!("{stem}.so")), &sig) {
+                Ok(k) => return Ok((k, Origin::Loaded)),
+                Err(_) => {
+                    remove_entry(dir, &stem);
+                    origin = Origin::Replaced;
+                }
+            },
+            Ok(false) => {}
+            Err(_) => {
+                remove_entry(dir, &stem);
+                origin = Origin::Replaced;
+            }
+        }
+        let k = self.build(&text, key, &sig, dir, &stem, true)?;
+        Ok((k, origin))
+    }
+
+    /// Compiles `text` in `dir` under temporary names, loads and checks the result, and with
+    /// `publish` renames library, digest record and source into place (library first: a
+    /// library without its record is treated as damaged, never loaded).
+    fn build(
+        &self,
+        text: &str,
+        key: u64,
+        sig: &str,
+        dir: &Path,
+        stem: &str,
+        publish: bool,
+    ) -> std::result::Result<Kernel, String> {
+        if self.stalled.load(Ordering::Relaxed) {
+            return Err(format!(
+                "`{}` timed out earlier in this process and is not run again",
+                self.cc.cc
+            ));
+        }
+        let c = dir.join(cachedir::temp_name(stem, "c"));
+        let so = dir.join(cachedir::temp_name(stem, "so"));
+        let r = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&c)
+                .map_err(|e| format!("{}: {e}", c.display()))?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| format!("{}: {e}", c.display()))?;
+            drop(f);
+            self.run_cc(&c, &so)?;
+            let lib = match std::fs::File::open(&so) {
+                Ok(f) => {
+                    // On disk in full before it is published under its cache name.
+                    f.sync_all().map_err(|e| format!("{}: {e}", so.display()))?;
+                    read_private(&so)?.unwrap_or_default()
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(format!(
+                        "`{}` exited 0 but produced no library at {}",
+                        self.cc.cc,
+                        so.display()
+                    ))
+                }
+                Err(e) => return Err(format!("{}: {e}", so.display())),
+            };
+            let k = open(&so, sig)?;
+            if publish {
+                // A cache that cannot be written is only slower: the kernel is loaded already.
+                let _ = std::fs::rename(&so, dir.join(format!("{stem}.so")))
+                    .and_then(|()| {
+                        cachedir::write_atomic(
+                            dir,
+                            &format!("{stem}.meta"),
+                            meta_text(key, sig, &lib).as_bytes(),
+                        )
+                    })
+                    // The source stays beside its library, for whoever reads what was compiled.
+                    .and_then(|()| std::fs::rename(&c, dir.join(format!("{stem}.c"))))
+                    .and_then(|()| std::fs::File::open(dir)?.sync_all());
+            }
+            Ok(k)
+        })();
+        // Whatever was not renamed into place (all of it on failure).
+        let _ = std::fs::remove_file(&c);
+        let _ = std::fs::remove_file(&so);
+        r
+    }
+
+    /// Runs the compiler on `c` into `so`, killed after the timeout.
+    fn run_cc(&self, c: &Path, so: &Path) -> std::result::Result<(), String> {
+        use std::os::unix::process::CommandExt;
+        let cc = &self.cc.cc;
+        let mut child = std::process::Command::new(cc)
+            .args(FLAGS)
+            .arg("-o")
+            .arg(so)
+            .arg(c)
+            .args(LIBS)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            // Its own process group, so a timeout kills the compiler's children (cc1, as, ld)
+            // with it.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot run `{cc}`: {e}"))?;
+        // Read on a thread, so a compiler that fills the pipe never blocks.
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(mut err) = child.stderr.take() {
+            std::thread::spawn(move || {
+                let mut b = Vec::new();
+                let _ = err.read_to_end(&mut b);
+                let _ = tx.send(b);
+            });
+        }
+        let deadline = Instant::now() + self.cc.timeout;
+        let mut nap = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) => {}
+                Err(e) => return Err(format!("waiting for `{cc}`: {e}")),
+            }
+            if Instant::now() >= deadline {
+                if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                    // SAFETY: the group is the one the child leads (process_group(0)); the
+                    // child is not reaped yet, so its id cannot name anyone else's group.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+                self.stalled.store(true, Ordering::Relaxed);
+                return Err(format!(
+                    "`{cc}` did not finish in {:.0} s (TESSERA_CC_TIMEOUT) and was killed",
+                    self.cc.timeout.as_secs_f64()
+                ));
+            }
+            std::thread::sleep(nap.min(deadline.saturating_duration_since(Instant::now())));
+            nap = (nap * 2).min(Duration::from_millis(20));
+        };
+        if status.success() {
+            return Ok(());
+        }
+        let how = match status.code() {
+            Some(code) => format!("status {code}"),
+            None => status.to_string(),
+        };
+        let err = rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
+        let err = String::from_utf8_lossy(&err);
+        let err = err.trim();
+        if err.is_empty() {
+            Err(format!("`{cc}` exited with {how} and printed nothing"))
+        } else {
+            let cut: String = err.chars().take(4000).collect();
+            Err(format!("`{cc}` exited with {how}: {cut}"))
+        }
+    }
+}
+
+/// This process's compiler, from the environment (`TESSERA_CC`, `TESSERA_CC_TIMEOUT`, the cache
+/// folder rule of `cachedir`), read once on the first compiled kernel.
+fn global() -> &'static Builder {
+    static B: OnceLock<Builder> = OnceLock::new();
+    B.get_or_init(|| {
+        let cc = std::env::var("TESSERA_CC")
+            .ok()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "cc".into());
+        let timeout = std::env::var("TESSERA_CC_TIMEOUT")
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .filter(|t| t.is_finite() && *t > 0.0 && *t < 1e9)
+            .map_or(CC_TIMEOUT, Duration::from_secs_f64);
+        let store = match cachedir::private_dir("cpu-jit") {
+            Ok(d) => Store::Disk(d),
+            Err(why) => {
+                eprintln!(
+                    "tessera: CPU kernel cache not used: {why}; kernels are compiled in a \
+                     private temporary folder instead"
+                );
+                Store::Private
+            }
+        };
+        Builder::new(Compiler::new(cc, timeout), store)
+    })
 }
 
 fn note_failure(msg: String) {
@@ -527,11 +843,27 @@ fn note_failure(msg: String) {
     }
 }
 
-/// Loads `path` and finds the entry point.
-fn open(path: &std::path::Path) -> std::result::Result<Kernel, String> {
+/// The signature of `tessera_kernel_key`: the kernel's identity string.
+type KeyFn = unsafe extern "C" fn() -> *const std::ffi::c_char;
+
+/// Loads `path`, checks it is kernel `sig` and finds the entry point.
+fn open(path: &Path, sig: &str) -> std::result::Result<Kernel, String> {
     // SAFETY: the library is one this module compiled from its own source (a C file with no
-    // constructors), so loading it runs no foreign initialization code.
+    // constructors), in a folder only this user can write, and a cached one has just been
+    // checked against the digest recorded when it was written; loading it runs no foreign
+    // initialization code.
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| format!("load: {e}"))?;
+    // SAFETY: every library this module renders exports `tessera_kernel_key` with the `KeyFn`
+    // signature; it returns a pointer to a NUL-terminated string literal in the library.
+    let got = unsafe {
+        let f = *lib
+            .get::<KeyFn>(b"tessera_kernel_key\0")
+            .map_err(|e| format!("symbol: {e}"))?;
+        std::ffi::CStr::from_ptr(f()).to_bytes().to_vec()
+    };
+    if got != sig.as_bytes() {
+        return Err(format!("{} is another kernel", path.display()));
+    }
     // SAFETY: the symbol is the entry point this module rendered, with the `KernelFn`
     // signature (module docs).
     let f: KernelFn = unsafe {
@@ -540,40 +872,6 @@ fn open(path: &std::path::Path) -> std::result::Result<Kernel, String> {
     };
     Ok(Kernel { f, _lib: lib })
 }
-
-/// Compiles `source` to `so` (through a temporary file, renamed into place, so concurrent
-/// processes never load a half-written library).
-fn build(source: &str, so: &std::path::Path) -> std::result::Result<(), String> {
-    let dir = so.parent().ok_or("cache path without a folder")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tag = format!("{}-{:?}", std::process::id(), std::thread::current().id())
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
-    let c = so.with_extension(format!("{tag}.c"));
-    let tmp = so.with_extension(format!("{tag}.so.tmp"));
-    std::fs::write(&c, source).map_err(|e| format!("{}: {e}", c.display()))?;
-    let Compiler {
-        cc, flags, libs, ..
-    } = compiler();
-    let out = std::process::Command::new(cc)
-        .args(*flags)
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&c)
-        .args(*libs)
-        .output();
-    // The source stays beside its library, for whoever reads what was compiled.
-    let _ = std::fs::rename(&c, so.with_extension("c"));
-    let out = out.map_err(|e| format!("cannot run `{cc}`: {e}"))?;
-    if !out.status.success() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!(
-            "`{cc}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    std::fs::rename(&tmp, so).map_err(|e| format!("{}: {e}", so.display()))
-}
-
 /// Counts one kernel run with a compiled body.
 pub(crate) fn note_run() {
     if let Ok(mut s) = STATUS.lock() {
@@ -611,43 +909,42 @@ fn cpu_tag() -> String {
     t
 }
 
+/// Compiled kernels of this process by key: one cell per kernel, so a compile holds no lock
+/// that other kernels wait on (threads wanting the same kernel wait for its one compile).
+type Cache = Mutex<HashMap<u64, Arc<OnceLock<Option<Arc<Kernel>>>>>>;
+
+fn cache() -> &'static Cache {
+    static C: OnceLock<Cache> = OnceLock::new();
+    C.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
 /// The compiled kernel of `source`: from this process's cache, the disk cache, or a compile.
 /// `None` when it cannot be compiled here (recorded in [`status`]).
 pub(crate) fn kernel(source: &str) -> Option<Arc<Kernel>> {
-    let key = fnv1a(&[source, &compiler().key]);
-    let mut map = cache().lock().ok()?;
-    if let Some(k) = map.get(&key) {
-        return k.clone();
-    }
-    let so = cache_dir().join(format!("k{key:016x}.so"));
-    let got = if so.exists() {
-        open(&so).inspect(|_| {
+    let b = global();
+    let key = fnv1a(&[source, &b.cc.key]);
+    let cell = cache().lock().ok()?.entry(key).or_default().clone();
+    cell.get_or_init(|| match b.get(source) {
+        Ok((k, origin)) => {
             if let Ok(mut s) = STATUS.lock() {
-                s.loaded += 1;
+                match origin {
+                    Origin::Loaded => s.loaded += 1,
+                    Origin::Compiled => s.compiled += 1,
+                    Origin::Replaced => {
+                        s.compiled += 1;
+                        s.replaced += 1;
+                    }
+                }
             }
-        })
-    } else {
-        Err(String::new())
-    }
-    .or_else(|_| {
-        build(source, &so)?;
-        let k = open(&so)?;
-        if let Ok(mut s) = STATUS.lock() {
-            s.compiled += 1;
+            Some(Arc::new(k))
         }
-        Ok(k)
-    });
-    let k = match got {
-        Ok(k) => Some(Arc::new(k)),
         Err(msg) => {
             note_failure(msg);
             None
         }
-    };
-    map.insert(key, k.clone());
-    k
+    })
+    .clone()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,5 +972,184 @@ mod tests {
         // The disk cache relies on the same key in every process and build.
         assert_eq!(fnv1a(&["a"]), 0x089b_e207_b544_f1e4);
         assert_ne!(fnv1a(&["ab", "c"]), fnv1a(&["a", "bc"]));
+    }
+
+    /// A kernel in the ABI: `out[i] = a[i] * m + 1` over f32.
+    fn scale_source(m: u32) -> String {
+        format!(
+            "#include <stddef.h>\n\
+             void tessera_cpu_kernel(size_t n, const void *const *leaf, void *out_) {{\n\
+             const float *a = (const float *)leaf[0];\n    float *o = (float *)out_;\n\
+             for (size_t i = 0; i < n; i++) o[i] = a[i] * {m}.0f + 1.0f;\n}}\n"
+        )
+    }
+
+    /// A fresh private folder for one test's cache.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tessera-jit-{name}-{:016x}", cachedir::token()));
+        std::fs::DirBuilder::new().mode(0o700).create(&d).unwrap();
+        d
+    }
+
+    fn builder(dir: &Path, cc: &str, timeout: Duration) -> Builder {
+        Builder::new(
+            Compiler::new(cc.into(), timeout),
+            Store::Disk(dir.to_path_buf()),
+        )
+    }
+
+    /// Runs `k` on fresh random inputs and checks it computes `a * m + 1` (Rust's f32 rounds
+    /// each step as the C does without contraction).
+    fn check_scale(k: &Kernel, m: u32) {
+        let mut s = cachedir::token();
+        let a: Vec<f32> = (0..1000)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 100.0
+            })
+            .collect();
+        let mut out = vec![0f32; a.len()];
+        // SAFETY: one column leaf of a.len() f32 values and as many output values, the ABI of
+        // `scale_source`.
+        unsafe { k.call(a.len(), &[a.as_ptr().cast()], out.as_mut_ptr().cast()) };
+        for (x, y) in a.iter().zip(&out) {
+            assert_eq!(y.to_bits(), (x * m as f32 + 1.0).to_bits(), "{x} * {m} + 1");
+        }
+    }
+
+    /// The cache entry files of `src` in `dir`.
+    fn entry(b: &Builder, dir: &Path, src: &str) -> (PathBuf, PathBuf) {
+        let key = fnv1a(&[src, &b.cc.key]);
+        (
+            dir.join(format!("k{key:016x}.so")),
+            dir.join(format!("k{key:016x}.meta")),
+        )
+    }
+
+    fn compiles(b: &Builder) -> bool {
+        match b.get(&scale_source(1)) {
+            Ok(_) => true,
+            Err(e) => {
+                println!("skipped: no kernel compiles here: {e}");
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn a_library_cut_short_is_replaced_never_loaded() {
+        let dir = scratch("cut");
+        let b = builder(&dir, "cc", CC_TIMEOUT);
+        if !compiles(&b) {
+            return;
+        }
+        let src = scale_source(3);
+        let (k, o) = b.get(&src).unwrap();
+        assert_eq!(o, Origin::Compiled);
+        check_scale(&k, 3);
+        drop(k);
+        let (so, _) = entry(&b, &dir, &src);
+        let good = std::fs::read(&so).unwrap();
+        // As `head -c 12000 good.so > k.so` leaves it (a new file: this process may still map
+        // the old one).
+        let cut = (good.len() - 1).min(12000);
+        std::fs::remove_file(&so).unwrap();
+        std::fs::write(&so, &good[..cut]).unwrap();
+        let (k, o) = builder(&dir, "cc", CC_TIMEOUT).get(&src).unwrap();
+        assert_eq!(o, Origin::Replaced);
+        check_scale(&k, 3);
+        assert_eq!(std::fs::metadata(&so).unwrap().len(), good.len() as u64);
+        let key = fnv1a(&[src.as_str(), &b.cc.key]);
+        let sig = cachedir::signature(&[&src, &b.cc.key]);
+        assert_eq!(verify(&dir, &format!("k{key:016x}"), key, &sig), Ok(true));
+        let (k, o) = builder(&dir, "cc", CC_TIMEOUT).get(&src).unwrap();
+        assert_eq!(o, Origin::Loaded);
+        check_scale(&k, 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn another_kernels_library_is_detected_and_replaced() {
+        let dir = scratch("swap");
+        let b = builder(&dir, "cc", CC_TIMEOUT);
+        if !compiles(&b) {
+            return;
+        }
+        let (s5, s7) = (scale_source(5), scale_source(7));
+        drop(b.get(&s5).unwrap());
+        drop(b.get(&s7).unwrap());
+        let (so5, meta5) = entry(&b, &dir, &s5);
+        let (so7, meta7) = entry(&b, &dir, &s7);
+        // The library alone, then library and digest record together.
+        for with_meta in [false, true] {
+            std::fs::copy(&so7, dir.join("x")).unwrap();
+            std::fs::rename(dir.join("x"), &so5).unwrap();
+            if with_meta {
+                std::fs::copy(&meta7, &meta5).unwrap();
+            }
+            let (k, o) = builder(&dir, "cc", CC_TIMEOUT).get(&s5).unwrap();
+            assert_eq!(o, Origin::Replaced, "with_meta {with_meta}");
+            check_scale(&k, 5);
+        }
+        // The loaded library's own key is checked too.
+        let e = open(&so7, &cachedir::signature(&[&s5, &b.cc.key])).err();
+        assert!(e.is_some_and(|e| e.contains("another kernel")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_hung_compiler_is_killed_after_the_timeout() {
+        let dir = scratch("hang");
+        let cc = dir.join("slow-cc");
+        std::fs::write(&cc, "#!/bin/sh\nsleep 30\n").unwrap();
+        std::fs::set_permissions(&cc, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        let b = builder(&dir, cc.to_str().unwrap(), Duration::from_millis(500));
+        let t = Instant::now();
+        let e = b.get(&scale_source(2)).err().unwrap();
+        assert!(e.contains("did not finish"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        // Later kernels do not wait for it again.
+        let t = Instant::now();
+        let e = b.get(&scale_source(3)).err().unwrap();
+        assert!(e.contains("timed out earlier"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        // Nothing but the script is left behind.
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_compiler_is_reported_with_its_status() {
+        let dir = scratch("fail");
+        let e = builder(&dir, "/bin/false", CC_TIMEOUT)
+            .get(&scale_source(2))
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("exited with status 1 and printed nothing"),
+            "{e}"
+        );
+        let e = builder(&dir, "/bin/true", CC_TIMEOUT)
+            .get(&scale_source(2))
+            .err()
+            .unwrap();
+        assert!(e.contains("exited 0 but produced no library at"), "{e}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_a_private_folder_kernels_still_compile_and_nothing_is_kept() {
+        let b = Builder::new(Compiler::new("cc".into(), CC_TIMEOUT), Store::Private);
+        match b.get(&scale_source(9)) {
+            Ok((k, o)) => {
+                assert_eq!(o, Origin::Compiled);
+                check_scale(&k, 9);
+            }
+            Err(e) => println!("skipped: no kernel compiles here: {e}"),
+        }
     }
 }

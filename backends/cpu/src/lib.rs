@@ -2,6 +2,7 @@
 //! inside large chunks while the executor runs independent chunks side by side.
 
 mod block;
+pub mod cachedir;
 mod elementwise;
 mod fused;
 mod gemm;
