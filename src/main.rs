@@ -72,7 +72,7 @@ struct MemoryArgs {
     /// Disk budget for spill files (default: the free space).
     #[arg(long)]
     disk_budget: Option<String>,
-    /// Spill directory (default: $TMPDIR/tessera-spill).
+    /// Spill directory, used as given (default: $TMPDIR/tessera-spill-<uid>, private).
     #[arg(long)]
     spill_dir: Option<String>,
     /// Number of devices (the CPU backend exposes this many virtual devices).
@@ -149,13 +149,90 @@ fn parse_count(s: &str) -> Result<usize, String> {
 #[global_allocator]
 static ALLOC: tessera::PooledAlloc = tessera::PooledAlloc;
 
+// SIGINT/SIGTERM: the handler only writes the signal number into a pipe (async-signal-safe);
+// a thread reads it, removes this process's live spill folders, and exits with 128 + signal.
+#[cfg(unix)]
+static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+static SIGNALLED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+#[cfg(unix)]
+extern "C" fn on_signal(sig: libc::c_int) {
+    let b = sig as u8;
+    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) is async-signal-safe; `fd` is the pipe's write end, never closed, and
+    // `b` lives across the call. errno is kept for the code the signal interrupted.
+    unsafe {
+        #[cfg(target_os = "linux")]
+        let errno = *libc::__errno_location();
+        libc::write(fd, (&b as *const u8).cast(), 1);
+        #[cfg(target_os = "linux")]
+        {
+            *libc::__errno_location() = errno;
+        }
+    }
+}
+
+#[cfg(unix)]
+fn install_signal_cleanup() {
+    use std::io::Read;
+    use std::os::unix::io::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes; FD_CLOEXEC keeps them out
+    // of child processes (no other thread exists yet to fork in between).
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return;
+        }
+        libc::fcntl(fds[0], libc::F_SETFD, libc::FD_CLOEXEC);
+        libc::fcntl(fds[1], libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    // SAFETY: fds[0] is the read end just opened; nothing else owns it.
+    let mut rx = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+    SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::Relaxed);
+    let watcher = std::thread::Builder::new()
+        .name("tessera-signals".into())
+        .spawn(move || {
+            let mut b = [0u8; 1];
+            if rx.read_exact(&mut b).is_ok() {
+                SIGNALLED.store(i32::from(b[0]), std::sync::atomic::Ordering::SeqCst);
+                tessera::storage::cleanup_live_spill_dirs();
+                std::process::exit(128 + i32::from(b[0]));
+            }
+        });
+    if watcher.is_err() {
+        return;
+    }
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with an empty mask is valid; the handler only calls
+        // write(2) and touches errno, both allowed in a signal handler.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn install_signal_cleanup() {}
+
 fn main() {
+    install_signal_cleanup();
     // TESSERA_HOST_POOL=0 turns the host buffer pool off (every large buffer comes fresh from
     // the OS), for comparing against allocators that do not reuse memory.
     if std::env::var("TESSERA_HOST_POOL").is_ok_and(|v| v == "0") {
         tessera::hostpool::set_limit(0);
     }
     if let Err(e) = real_main() {
+        if SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+            // The run failed because its spill folder went away on a signal: the signal
+            // thread is exiting with the signal's status.
+            loop {
+                std::thread::park();
+            }
+        }
         eprintln!("error: {e}");
         std::process::exit(1);
     }

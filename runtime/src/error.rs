@@ -128,6 +128,30 @@ pub enum Error {
     /// I/O error (spill files, fixtures).
     #[error("i/o: {0}")]
     Io(String),
+    /// A panic inside a run (a kernel, a copy, the executor itself), caught and stopped there:
+    /// the run is abandoned, the session stays usable.
+    #[error("{op} panicked: {message}")]
+    Panic {
+        /// What was running: the step or kernel (`kernel fused (chunk 12) on device 1`).
+        op: String,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl Error {
+    /// `Panic` from a caught panic's payload while running `op`.
+    pub fn from_panic(op: impl Into<String>, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        Error::Panic {
+            op: op.into(),
+            message,
+        }
+    }
 }
 
 impl Error {

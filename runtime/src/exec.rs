@@ -5,8 +5,16 @@ use crate::backend::Backend;
 use crate::chunk::{ChunkData, ChunkGraph, ChunkId};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Locks `m` even when a panic poisoned it: every lock of the executor and the session guards
+/// state that a panic cannot leave half-updated (values are replaced whole), and a panic is
+/// already turned into an error of its run, so it must not break later runs.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What a run measured.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,7 +91,7 @@ pub fn run(
     fn task<'s>(s: &rayon::Scope<'s>, i: u32, ctx: &'s Ctx<'s>) {
         let node = &ctx.cg.nodes[i as usize];
         let inputs: Option<Vec<Arc<ChunkData>>> = {
-            let st = ctx.state.lock().expect("executor state");
+            let st = lock(ctx.state);
             if st.error.is_some() {
                 return;
             }
@@ -94,9 +102,17 @@ pub fn run(
         };
         let Some(inputs) = inputs else { return };
         let refs: Vec<&ChunkData> = inputs.iter().map(|a| a.as_ref()).collect();
-        let result = ctx.backend.run_chunk(node, &refs);
+        // A panicking kernel fails this run like an error: its consumers are never spawned,
+        // the scope ends and `run` returns the error.
+        let result = catch_unwind(AssertUnwindSafe(|| ctx.backend.run_chunk(node, &refs)))
+            .unwrap_or_else(|p| {
+                Err(Error::from_panic(
+                    format!("kernel {} (chunk {i})", node.op.name()),
+                    p.as_ref(),
+                ))
+            });
         drop(inputs);
-        let mut st = ctx.state.lock().expect("executor state");
+        let mut st = lock(ctx.state);
         match result {
             Err(e) => {
                 if st.error.is_none() {
@@ -108,11 +124,7 @@ pub fn run(
                 let now = ctx.live.fetch_add(bytes, Ordering::SeqCst) + bytes;
                 ctx.peak.fetch_max(now, Ordering::SeqCst);
                 ctx.tasks.fetch_add(1, Ordering::Relaxed);
-                *ctx.per_op
-                    .lock()
-                    .expect("stats")
-                    .entry(node.op.name())
-                    .or_default() += 1;
+                *lock(ctx.per_op).entry(node.op.name()).or_default() += 1;
                 st.values[i as usize] = Some(Arc::new(out));
                 for inp in &node.inputs {
                     let k = inp.0 as usize;
@@ -162,7 +174,7 @@ pub fn run(
             s.spawn(move |s| task(s, r, ctx));
         }
     });
-    let mut st = state.into_inner().expect("executor state");
+    let mut st = state.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = st.error.take() {
         return Err(e);
     }
@@ -179,7 +191,7 @@ pub fn run(
     }
     let mut per_op: Vec<(String, usize)> = per_op
         .into_inner()
-        .expect("stats")
+        .unwrap_or_else(|e| e.into_inner())
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
@@ -193,6 +205,103 @@ pub fn run(
             memory: None,
         },
     ))
+}
+
+/// Host bytes an in-memory run of `outputs` needs, estimated from the chunk graph before
+/// anything is allocated (sizes saturate instead of overflowing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryNeed {
+    /// Bytes of every needed chunk: no run can need more than this at once.
+    pub total: u64,
+    /// Peak live bytes of a depth-first run that frees each chunk after its last use, with
+    /// one extra chunk in flight per worker thread; computed only when `total` is over the
+    /// limit it was asked about (else equal to `total`).
+    pub peak: u64,
+    /// The largest single kernel's inputs plus output: what even a spilling run must hold.
+    pub largest_kernel: u64,
+    /// Bytes of the distinct output chunks (they live to the end of any run).
+    pub outputs: u64,
+}
+
+/// Bytes of a chunk's output, saturating for shapes too large to exist.
+fn need_bytes(node: &ChunkNode) -> u64 {
+    let n = node
+        .shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    match n {
+        // `planned_bytes` multiplies by at most (dtype size + 8) * 2: safe below this bound.
+        Some(n) if n < (1 << 40) => schedule::planned_bytes(node),
+        Some(0) => 0,
+        _ => u64::MAX,
+    }
+}
+
+/// Estimates what an in-memory run of `outputs` needs (see [`MemoryNeed`]); the depth-first
+/// simulation runs only when `total` exceeds `limit`, so fitting jobs pay one pass.
+pub fn in_memory_need(cg: &ChunkGraph, outputs: &[ChunkId], limit: u64) -> MemoryNeed {
+    let n = cg.len();
+    let mut needed = vec![false; n];
+    let mut stack: Vec<ChunkId> = outputs.to_vec();
+    while let Some(c) = stack.pop() {
+        if !std::mem::replace(&mut needed[c.0 as usize], true) {
+            stack.extend(cg.node(c).inputs.iter().copied());
+        }
+    }
+    let bytes: Vec<u64> = cg
+        .nodes
+        .iter()
+        .zip(&needed)
+        .map(|(node, &k)| if k { need_bytes(node) } else { 0 })
+        .collect();
+    let mut need = MemoryNeed::default();
+    let mut is_output = vec![false; n];
+    for o in outputs {
+        if !std::mem::replace(&mut is_output[o.0 as usize], true) {
+            need.outputs = need.outputs.saturating_add(bytes[o.0 as usize]);
+        }
+    }
+    let mut largest_chunk = 0u64;
+    for (i, node) in cg.nodes.iter().enumerate() {
+        if !needed[i] {
+            continue;
+        }
+        need.total = need.total.saturating_add(bytes[i]);
+        largest_chunk = largest_chunk.max(bytes[i]);
+        let kernel = node
+            .inputs
+            .iter()
+            .fold(bytes[i], |a, c| a.saturating_add(bytes[c.0 as usize]));
+        need.largest_kernel = need.largest_kernel.max(kernel);
+    }
+    need.peak = need.total;
+    if need.total <= limit {
+        return need;
+    }
+    let order = schedule::order(cg, outputs, crate::storage::Order::DepthFirst);
+    let mut uses = vec![0u32; n];
+    for c in &order {
+        for inp in &cg.node(*c).inputs {
+            uses[inp.0 as usize] += 1;
+        }
+    }
+    let (mut live, mut peak) = (0u64, 0u64);
+    for c in &order {
+        let i = c.0 as usize;
+        live = live.saturating_add(bytes[i]);
+        peak = peak.max(live);
+        for inp in &cg.node(*c).inputs {
+            let k = inp.0 as usize;
+            uses[k] -= 1;
+            if uses[k] == 0 && !is_output[k] {
+                live = live.saturating_sub(bytes[k]);
+            }
+        }
+    }
+    // The rayon executor runs about one chain per thread at once, not one chain.
+    let slack = largest_chunk.saturating_mul(rayon::current_num_threads().saturating_sub(1) as u64);
+    need.peak = peak.saturating_add(slack).min(need.total);
+    need
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,24 +455,48 @@ impl Sched<'_> {
             DeviceChunk::Native(_) => schedule::planned_bytes(node),
         }
     }
+    /// Records the run's first error and wakes every lane: each waiting lane sees `failed`
+    /// and returns, so the run stops without finishing its steps.
     fn fail(&self, e: Error) {
-        let mut g = self.error.lock().expect("error");
+        let mut g = lock(&self.error);
         if g.is_none() {
             *g = Some(e);
         }
         self.failed.store(true, Ordering::SeqCst);
         drop(g);
         for (m, cv) in &self.lanes {
-            let _l = m.lock().expect("lane");
+            // Taking the lock orders this notify after a waiter's last check of `failed`.
+            let _l = lock(m);
             cv.notify_all();
         }
+    }
+    /// What step `i` does, for error messages.
+    fn describe(&self, i: usize) -> String {
+        match self.plan.steps[i] {
+            Step::Run { node, dev } => format!(
+                "kernel {} (chunk {}) on device {dev}",
+                self.cg.node(node).op.name(),
+                node.0
+            ),
+            Step::Copy { chunk, from, to } => {
+                format!("copy of chunk {} from {from:?} to {to:?}", chunk.0)
+            }
+            Step::Free { chunk, tier } => format!("free of chunk {} on {tier:?}", chunk.0),
+        }
+    }
+    /// Runs step `i` and what its end triggers; a panic becomes this run's error.
+    fn step_and_finish(&self, i: usize) -> Result<()> {
+        catch_unwind(AssertUnwindSafe(|| {
+            self.step(i).and_then(|()| self.finish(i))
+        }))
+        .unwrap_or_else(|p| Err(Error::from_panic(self.describe(i), p.as_ref())))
     }
     fn wake(&self, lane: usize) {
         // The waiter publishes `sleeping` before its last check of the dependencies, and we
         // publish `done` before reading `sleeping` (both SeqCst): one of us sees the other.
         if self.sleeping[lane].load(Ordering::SeqCst) {
             let (m, cv) = &self.lanes[lane];
-            let _l = m.lock().expect("lane");
+            let _l = lock(m);
             cv.notify_all();
         }
     }
@@ -379,14 +512,14 @@ impl Sched<'_> {
         }
         let lane = self.lane_of[i] as usize;
         let (m, cv) = &self.lanes[lane];
-        let mut g = m.lock().expect("lane");
+        let mut g = lock(m);
         loop {
             self.sleeping[lane].store(true, Ordering::SeqCst);
             if self.failed.load(Ordering::SeqCst) || ready(self) {
                 self.sleeping[lane].store(false, Ordering::SeqCst);
                 return !self.failed.load(Ordering::SeqCst);
             }
-            g = cv.wait(g).expect("lane");
+            g = cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
     }
     /// Marks step `i` done, runs the frees it was the last dependency of, wakes waiting lanes.
@@ -726,7 +859,7 @@ pub fn run_plan(
                     if !sched.wait(i) {
                         return;
                     }
-                    if let Err(e) = sched.step(i).and_then(|()| sched.finish(i)) {
+                    if let Err(e) = sched.step_and_finish(i) {
                         sched.fail(e);
                         return;
                     }
@@ -734,7 +867,7 @@ pub fn run_plan(
             });
         }
     });
-    if let Some(e) = sched.error.lock().expect("error").take() {
+    if let Some(e) = lock(&sched.error).take() {
         return Err(e);
     }
     let mut out = HashMap::new();
@@ -742,7 +875,13 @@ pub fn run_plan(
         if out.contains_key(&o) {
             continue;
         }
-        let d = sched.host_data(o)?;
+        // Reading an output back may recompute it: a panic there is an error too.
+        let d = catch_unwind(AssertUnwindSafe(|| sched.host_data(o))).unwrap_or_else(|p| {
+            Err(Error::from_panic(
+                format!("read of output chunk {}", o.0),
+                p.as_ref(),
+            ))
+        })?;
         out.insert(o, Arc::try_unwrap(d).unwrap_or_else(|a| (*a).clone()));
     }
     let tier_list: Vec<Tier> = (0..ndev)
@@ -794,7 +933,7 @@ pub fn run_plan(
     let mut per_op: Vec<(String, usize)> = sched
         .per_op
         .into_inner()
-        .expect("stats")
+        .unwrap_or_else(|e| e.into_inner())
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();

@@ -3,10 +3,10 @@
 
 use crate::array::{Elem, HostArray};
 use crate::backend::Backend;
-use crate::chunk::{grid_indices, ChunkGraph, Tiled};
+use crate::chunk::{grid_indices, ChunkGraph, ChunkId, Tiled};
 use crate::dtype::{DType, Scalar, F64};
-use crate::error::{Error, Result};
-use crate::exec::{self, RunStats};
+use crate::error::{Error, Result, Tier};
+use crate::exec::{self, lock, RunStats};
 use crate::fuse::fuse;
 use crate::graph::{Graph, Node};
 use crate::op::{Dist, Op};
@@ -14,6 +14,7 @@ use crate::storage::MemoryConfig;
 use crate::tensor::Tensor;
 use crate::tile::Tiler;
 use ndarray::{ArrayD, IxDyn};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +31,11 @@ pub struct Config {
     /// by the Scheduler and streamed between device, host and disk; when `None` on a
     /// one-device backend, the in-memory executor runs independent chunks in parallel.
     pub memory: Option<MemoryConfig>,
+    /// Host bytes a run without `memory` budgets may use; `None`: what the machine has
+    /// available when the run starts ([`available_host_memory`]). A run whose in-memory plan
+    /// needs more goes to the Scheduler with budgets that fit; one that cannot fit even
+    /// there (a chunk or the result larger than this) is refused with `OutOfMemory`.
+    pub host_limit: Option<u64>,
 }
 
 impl Default for Config {
@@ -41,6 +47,7 @@ impl Default for Config {
             chunk_bytes: 16 << 20,
             fusion: true,
             memory: None,
+            host_limit: None,
         }
     }
 }
@@ -86,48 +93,48 @@ impl Session {
     }
     /// Turns eager mode on or off.
     pub fn set_eager(&self, eager: bool) {
-        self.inner.config.lock().expect("config").eager = eager;
+        lock(&self.inner.config).eager = eager;
     }
     /// Sets the byte budget of automatically sized chunks.
     pub fn set_chunk_bytes(&self, bytes: usize) {
-        self.inner.config.lock().expect("config").chunk_bytes = bytes.max(1);
+        lock(&self.inner.config).chunk_bytes = bytes.max(1);
     }
     /// Turns kernel fusion on or off (off: one task per elementwise op).
     pub fn set_fusion(&self, fusion: bool) {
-        self.inner.config.lock().expect("config").fusion = fusion;
+        lock(&self.inner.config).fusion = fusion;
     }
     /// Sets memory budgets (and the spill directory, device count, order) for later runs;
     /// `None` returns to the in-memory executor.
     pub fn set_memory(&self, memory: Option<MemoryConfig>) {
-        self.inner.config.lock().expect("config").memory = memory;
+        lock(&self.inner.config).memory = memory;
+    }
+    /// Sets the host memory runs without budgets may use (`None`: what is available when a
+    /// run starts); see [`Config::host_limit`].
+    pub fn set_host_limit(&self, bytes: Option<u64>) {
+        lock(&self.inner.config).host_limit = bytes;
     }
     /// Current options.
     pub fn config(&self) -> Config {
-        self.inner.config.lock().expect("config").clone()
+        lock(&self.inner.config).clone()
     }
     /// Statistics of the last `execute`.
     pub fn last_stats(&self) -> RunStats {
-        self.inner.last_stats.lock().expect("stats").clone()
+        lock(&self.inner.last_stats).clone()
     }
     /// A copy of the graph recorded so far.
     pub fn graph(&self) -> Graph {
-        self.inner.graph.lock().expect("graph").clone()
+        lock(&self.inner.graph).clone()
     }
 
     /// Records a node and returns its tensor (executing it at once in eager mode).
     pub(crate) fn record(&self, node: Node) -> Result<Tensor> {
         let (shape, dtype, chunk) = (node.shape.clone(), node.dtype, node.chunk.clone());
         let is_source = node.op.is_source();
-        let id = self.inner.graph.lock().expect("graph").add(node);
+        let id = lock(&self.inner.graph).add(node);
         let t = Tensor::from_node(self.clone(), id, shape, dtype);
         if self.config().eager && !is_source {
             let data = self.execute_many(&[&t])?.pop().expect("one result");
-            let id = self
-                .inner
-                .graph
-                .lock()
-                .expect("graph")
-                .add_constant(data, chunk);
+            let id = lock(&self.inner.graph).add_constant(data, chunk);
             return Ok(Tensor::from_node(
                 self.clone(),
                 id,
@@ -218,12 +225,7 @@ impl Session {
     /// A tensor holding `data` (any dtype).
     pub fn from_host(&self, data: HostArray) -> Tensor {
         let (shape, dtype) = (data.shape().to_vec(), data.dtype());
-        let id = self
-            .inner
-            .graph
-            .lock()
-            .expect("graph")
-            .add_constant(data, None);
+        let id = lock(&self.inner.graph).add_constant(data, None);
         Tensor::from_node(self.clone(), id, shape, dtype)
     }
     /// A tensor of `shape` from a flat row-major vector.
@@ -261,7 +263,7 @@ impl Session {
         }
         let config = self.config();
         let (cg, mut tiled) = {
-            let graph = self.inner.graph.lock().expect("graph");
+            let graph = lock(&self.inner.graph);
             let mut tiler = Tiler::new(&graph, config.chunk_bytes);
             let tiled = tiler.tile(&roots)?;
             (tiler.cg, tiled)
@@ -288,20 +290,42 @@ impl Session {
     /// # Errors
     /// Deferred graph-building errors of the tensors, tiling and backend errors.
     pub fn execute_many(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
+        // The executors turn a panicking kernel into an error; this catches the rest (tiling,
+        // fusion, assembly), so a bug fails one call instead of the process. The session's
+        // locks tolerate poisoning and the graph is only appended to, so it stays usable.
+        catch_unwind(AssertUnwindSafe(|| self.execute_unguarded(tensors)))
+            .unwrap_or_else(|p| Err(Error::from_panic("execute", p.as_ref())))
+    }
+
+    fn execute_unguarded(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
         let (cg, tiled) = self.plan(tensors)?;
         let outputs: Vec<_> = tiled
             .iter()
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
         let backend = self.inner.backend.as_ref();
-        let memory = self.config().memory.or_else(|| {
-            (backend.devices().len() > 1 || backend.device_resident()).then(MemoryConfig::default)
-        });
+        let config = self.config();
+        let memory = match config.memory {
+            Some(m) => Some(m),
+            None => {
+                // Multi-chunk results are assembled into a new array while their chunks live.
+                let assembled = tiled
+                    .iter()
+                    .zip(tensors)
+                    .filter(|(t, _)| t.chunks.len() > 1)
+                    .map(|(_, x)| {
+                        (x.dtype().size() as u64)
+                            .saturating_mul(x.shape().iter().map(|&d| d as u64).product())
+                    })
+                    .fold(0u64, u64::saturating_add);
+                self.default_memory(&cg, &outputs, assembled, config.host_limit)?
+            }
+        };
         let (mut values, stats) = match &memory {
             Some(mem) => exec::run_scheduled(&cg, backend, &outputs, mem)?,
             None => exec::run(&cg, backend, &outputs)?,
         };
-        *self.inner.last_stats.lock().expect("stats") = stats;
+        *lock(&self.inner.last_stats) = stats;
         let mut results = Vec::new();
         for (t, x) in tiled.iter().zip(tensors) {
             let missing = || Error::invalid("execute", "missing output chunk");
@@ -329,6 +353,82 @@ impl Session {
             results.push(out);
         }
         Ok(results)
+    }
+}
+
+impl Session {
+    /// How a run without user budgets runs, decided before anything is allocated: `None` (the
+    /// in-memory executor) when its plan fits the host memory; else the Scheduler, with
+    /// budgets that leave room for the results; `OutOfMemory` when even that cannot fit (a
+    /// kernel's working set, or the results, larger than the host memory).
+    fn default_memory(
+        &self,
+        cg: &ChunkGraph,
+        outputs: &[ChunkId],
+        assembled: u64,
+        limit: Option<u64>,
+    ) -> Result<Option<MemoryConfig>> {
+        let backend = self.inner.backend.as_ref();
+        let scheduled = backend.devices().len() > 1 || backend.device_resident();
+        let available = limit.unwrap_or_else(available_host_memory);
+        let need = exec::in_memory_need(cg, outputs, available.saturating_sub(assembled));
+        // Results come back to the host whatever runs them; so does each kernel's working set
+        // on a backend without memory of its own.
+        let results = need.outputs.saturating_add(assembled);
+        let floor = if backend.device_resident() {
+            results
+        } else {
+            results.max(need.largest_kernel)
+        };
+        if floor > available {
+            return Err(Error::OutOfMemory {
+                tier: Tier::Host,
+                requested: floor,
+                available,
+            });
+        }
+        if scheduled {
+            return Ok(Some(MemoryConfig::default()));
+        }
+        if need.peak.saturating_add(assembled) <= available {
+            return Ok(None);
+        }
+        // Device chunks of the CPU backend are host memory too: both tiers share what the
+        // results leave.
+        let work = available - results;
+        Ok(Some(MemoryConfig {
+            device_bytes: Some(work / 2),
+            host_bytes: Some(work - work / 2),
+            ..MemoryConfig::default()
+        }))
+    }
+}
+
+/// Host bytes this process can still allocate: `MemAvailable` of `/proc/meminfo`, lowered to
+/// the room left under the cgroup (v2) memory limit when one is set; half of
+/// [`storage::host_memory`](crate::storage::host_memory) where neither can be read.
+pub fn available_host_memory() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    });
+    let cgroup = || -> Option<u64> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = own.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let dir = std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let max = read("memory.max")?.trim().parse::<u64>().ok()?;
+        let current = read("memory.current")?.trim().parse::<u64>().ok()?;
+        Some(max.saturating_sub(current))
+    };
+    match (meminfo, cgroup()) {
+        (Some(m), Some(c)) => m.min(c),
+        (Some(m), None) => m,
+        (None, Some(c)) => c,
+        (None, None) => crate::storage::host_memory() / 2,
     }
 }
 
@@ -395,5 +495,77 @@ impl Generator {
             ));
         }
         Ok(self.draw(Dist::RandInt { low, high }, shape, dtype))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::NullBackend;
+
+    fn poison<T: Send>(m: &Mutex<T>) {
+        std::thread::scope(|s| {
+            let _ = s
+                .spawn(|| {
+                    let _g = m.lock();
+                    panic!("poisoning on purpose");
+                })
+                .join();
+        });
+        assert!(m.is_poisoned());
+    }
+
+    /// A panic while a session lock was held (a bug in tiling, say) leaves the session usable:
+    /// every later call works instead of panicking on the poisoned lock.
+    #[test]
+    fn poisoned_locks_leave_the_session_usable() {
+        let s = Session::new(Arc::new(NullBackend));
+        let x = s.full(&[8], 1.0, DType::F32);
+        poison(&s.inner.graph);
+        poison(&s.inner.config);
+        poison(&s.inner.last_stats);
+        s.set_fusion(false);
+        s.set_host_limit(Some(1 << 30));
+        assert!(!s.config().fusion);
+        let y = x.exp().unwrap();
+        assert_eq!(s.graph().len(), 2);
+        // NullBackend computes nothing: a typed error, not a panic.
+        let r = y.execute();
+        assert!(matches!(r, Err(Error::Unsupported { .. })), "{r:?}");
+        assert_eq!(s.last_stats(), RunStats::default());
+    }
+
+    /// The in-memory need of a chain: every chunk, the outputs, the largest kernel; and the
+    /// depth-first peak (computed when over the limit) frees each chunk after its last use.
+    #[test]
+    fn in_memory_need_counts_chunks_outputs_and_kernels() {
+        let s = Session::new(Arc::new(NullBackend));
+        s.set_fusion(false);
+        let x = s
+            .random(1)
+            .rand(&[1000], DType::F64)
+            .with_chunks(&[100])
+            .unwrap();
+        let y = (&x + 1.0).exp().unwrap();
+        let (cg, tiled) = s.plan(&[&y]).unwrap();
+        let outputs = tiled[0].chunks.clone();
+        let need = exec::in_memory_need(&cg, &outputs, u64::MAX);
+        // rand, +1 (with its broadcast scalar chunks) and exp: at least 3 x 8000 bytes.
+        assert!(need.total >= 3 * 8000, "{need:?}");
+        assert_eq!(need.outputs, 8000);
+        assert_eq!(need.peak, need.total);
+        assert!(
+            need.largest_kernel >= 1600 && need.largest_kernel < 2500,
+            "{need:?}"
+        );
+        let tight = exec::in_memory_need(&cg, &outputs, 0);
+        // The outputs stay; the rand and +1 chunks die chunk by chunk.
+        let threads = rayon::current_num_threads() as u64;
+        assert!(tight.peak >= 8000, "{tight:?}");
+        assert!(tight.peak <= 8000 + 400 + threads * 800, "{tight:?}");
+        assert!(
+            tight.peak < tight.total || threads * 800 >= 16000,
+            "{tight:?}"
+        );
     }
 }

@@ -307,14 +307,7 @@ impl Tensor {
                 ),
             ));
         }
-        let node = self
-            .sess
-            .inner
-            .graph
-            .lock()
-            .expect("graph")
-            .node(n.id)
-            .clone();
+        let node = crate::exec::lock(&self.sess.inner.graph).node(n.id).clone();
         let new = if node.op.is_source() {
             Node {
                 chunk: Some(chunk.to_vec()),
@@ -329,7 +322,7 @@ impl Tensor {
                 chunk: Some(chunk.to_vec()),
             }
         };
-        let id = self.sess.inner.graph.lock().expect("graph").add(new);
+        let id = crate::exec::lock(&self.sess.inner.graph).add(new);
         Ok(Tensor::from_node(
             self.sess.clone(),
             id,

@@ -33,6 +33,7 @@ macro_rules! ooc_suite {
                 depth_first_lowers_peak_memory,
                 corrupted_spill_file_is_recomputed,
                 missing_spill_file_is_recomputed,
+                swapped_spill_file_is_recomputed,
                 chunk_larger_than_device_is_a_typed_error,
                 full_disk_is_a_typed_error,
             );
@@ -268,6 +269,49 @@ pub fn corrupted_spill_file_is_recomputed(f: Factory) {
 /// A spill file that disappears is recomputed from the chunk's lineage.
 pub fn missing_spill_file_is_recomputed(f: Factory) {
     damaged_spill(f, |p| std::fs::remove_file(p).unwrap());
+}
+
+/// A valid spill file of another chunk of the same size, swapped in mid-run, is not read as
+/// data: its header names the other chunk, so this one is recomputed (same bits as in memory).
+pub fn swapped_spill_file_is_recomputed(f: Factory) {
+    let Some(b) = f(1) else { return };
+    let seed = seed();
+    let rows = 256;
+    let data = (rows * 512 * 4) as u64;
+    let first: Arc<std::sync::Mutex<Option<(u32, Vec<u8>)>>> = Default::default();
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let (keep, n) = (first.clone(), swaps.clone());
+    let root = spill_root("swapped");
+    let mem = MemoryConfig {
+        device_bytes: Some(data / 10),
+        host_bytes: Some(data / 4),
+        spill_dir: Some(root.clone()),
+        spill_hook: Some(Arc::new(move |c, p: &Path| {
+            // Keep the first spill file; put it in place of every later one of equal size.
+            let mut g = keep.lock().unwrap();
+            match &*g {
+                None => *g = Some((c.0, std::fs::read(p).unwrap())),
+                Some((k, bytes))
+                    if *k != c.0 && std::fs::metadata(p).unwrap().len() == bytes.len() as u64 =>
+                {
+                    std::fs::write(p, bytes).unwrap();
+                    n.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        })),
+        ..Default::default()
+    };
+    let want = in_memory(b.clone(), |s| two_pass(s, seed, rows));
+    let (got, m) = budgeted(b, mem, |s| two_pass(s, seed, rows)).unwrap();
+    assert!(
+        swaps.load(Ordering::SeqCst) > 0,
+        "no file was swapped: {m:?}"
+    );
+    assert_eq!(got, want, "another chunk's spill file was read as data");
+    assert!(m.recomputed > 0, "{m:?}");
+    assert_eq!(files_under(&root), 0, "spill files left behind");
+    let _ = std::fs::remove_dir_all(root);
 }
 
 /// Chunks larger than the whole device budget: a typed OutOfMemory, no panic.
