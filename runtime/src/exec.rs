@@ -556,7 +556,8 @@ impl Sched<'_> {
             return self.backend.copy_dtoh(d, &chunk);
         }
         if disk {
-            if let Ok(d) = self.spill.read(c) {
+            let node = self.cg.node(c);
+            if let Ok(d) = self.spill.read_as(c, node.dtype, &node.shape) {
                 return Ok(Arc::new(d));
             }
         }
@@ -669,9 +670,10 @@ impl Sched<'_> {
                         slot.lock().expect("slots").disk = Some(b);
                     }
                     (Tier::Disk, Tier::Host) => {
-                        let data = match self.spill.read(c) {
+                        let data = match self.spill.read_as(c, node.dtype, &node.shape) {
                             Ok(d) => Arc::new(d),
-                            // A missing or damaged file is never read as data.
+                            // A missing, damaged or foreign file (another run's or chunk's,
+                            // or not the dtype and shape of the graph) is never read as data.
                             Err(_) => self.recompute(c)?,
                         };
                         let b = data_bytes(&data);
