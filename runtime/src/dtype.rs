@@ -72,6 +72,16 @@ impl DType {
         }
     }
 
+    /// True when the integer `v` is a value of this dtype (floats hold every i64 approximately;
+    /// bool holds 0 and 1).
+    pub fn holds_int(self, v: i64) -> bool {
+        match self {
+            DType::Bool => v == 0 || v == 1,
+            DType::I32 => i32::try_from(v).is_ok(),
+            DType::I64 | DType::F32 | DType::F64 => true,
+        }
+    }
+
     /// Float type used by transcendental functions of this dtype (numpy: ints -> float64).
     /// numpy gives float16 for bool; Tessera has no f16 yet and uses float32.
     pub fn float_of(self) -> DType {

@@ -64,6 +64,17 @@ pub enum Error {
         /// The operand dtypes.
         dtypes: Vec<DType>,
     },
+    /// A weak (Python) integer scalar that the integer dtype of the arithmetic cannot hold
+    /// (numpy 2, NEP 50: OverflowError).
+    #[error("{op}: Python integer {value} out of bounds for {dtype}")]
+    ScalarOverflow {
+        /// The operation.
+        op: String,
+        /// The scalar as given.
+        value: i64,
+        /// The dtype it had to fit.
+        dtype: DType,
+    },
     /// A generic invalid argument (bad permutation, bad slice step, ...).
     #[error("{op}: invalid argument: {msg}")]
     InvalidArgument {

@@ -75,6 +75,8 @@ impl UnaryOp {
         match self {
             _ if self.is_transcendental() => Some((x.float_of(), x.float_of())),
             Neg | Sign if x == DType::Bool => None,
+            // numpy rounds bool in float16, which Tessera lacks: float32, as for exp(bool).
+            Round if x == DType::Bool => Some((DType::F32, DType::F32)),
             Neg | Abs | Sign | Floor | Ceil | Round => Some((x, x)),
             LogicalNot => Some((DType::Bool, DType::Bool)),
             IsNan | IsInf | IsFinite => Some((x, DType::Bool)),
@@ -146,7 +148,9 @@ impl BinaryOp {
             Div if promoted == DType::F32 => Some((DType::F32, DType::F32)),
             Div => Some((DType::F64, DType::F64)),
             And | Or | Xor => Some((DType::Bool, DType::Bool)),
-            Sub | FloorDiv | Mod | Pow if promoted == DType::Bool => None,
+            Sub if promoted == DType::Bool => None,
+            // numpy computes these in int8, which Tessera lacks: the smallest integer it has.
+            FloorDiv | Mod | Pow if promoted == DType::Bool => Some((DType::I32, DType::I32)),
             _ if self.is_predicate() => Some((promoted, DType::Bool)),
             _ => Some((promoted, promoted)),
         }

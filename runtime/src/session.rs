@@ -174,18 +174,56 @@ impl Session {
             dtype,
         )
     }
-    /// numpy's `arange(start, stop, step)`.
+    /// numpy's `arange(start, stop, step)`: `ceil((stop - start) / step)` elements, element
+    /// `i >= 2` computed as numpy does, `start + i * ((start + step) - start)` in `dtype`.
     ///
     /// # Errors
-    /// A zero step.
+    /// `InvalidArgument` for a NaN argument, an infinite start or stop, a zero step, a length
+    /// that overflows, a bool result longer than 2, or an integer start (or `start + step`)
+    /// outside an integer dtype.
     pub fn arange(&self, start: f64, stop: f64, step: f64, dtype: DType) -> Result<Tensor> {
-        if step == 0.0 || !step.is_finite() {
-            return Err(Error::invalid(
-                "arange",
-                format!("step must be finite and non-zero, got {step}"),
+        let bad = |msg: String| Err(Error::invalid("arange", msg));
+        if !start.is_finite() || !stop.is_finite() || step.is_nan() {
+            return bad(format!(
+                "cannot compute length: start and stop must be finite and step a number, got \
+                 ({start}, {stop}, {step})"
             ));
         }
-        let n = ((stop - start) / step).ceil().max(0.0) as usize;
+        if step == 0.0 {
+            return bad("step must not be zero".into());
+        }
+        // numpy's `_calc_length`: a quotient that underflows to zero (an infinite step, or a
+        // tiny span over a huge step) still holds `start` when it lies in the step's direction.
+        let span = stop - start;
+        let q = span / step;
+        let n = if span == 0.0 {
+            0
+        } else if q == 0.0 {
+            usize::from(q.is_sign_positive())
+        } else if q.is_finite() {
+            q.ceil().max(0.0) as usize
+        } else {
+            return bad(format!(
+                "cannot compute length of ({stop} - {start}) / {step}: it overflows"
+            ));
+        };
+        if dtype == DType::Bool && n > 2 {
+            return bad("a bool result may have at most length 2 (numpy's rule)".into());
+        }
+        if dtype.is_int() {
+            // numpy stores `start` and `start + step` (truncated) and fills from them.
+            let (lo, hi) = if dtype == DType::I32 {
+                (i32::MIN as f64, i32::MAX as f64 + 1.0)
+            } else {
+                (i64::MIN as f64, -(i64::MIN as f64))
+            };
+            for (k, v) in [(1, start), (2, start + step)] {
+                let t = v.trunc();
+                if n >= k && !(lo <= t && t < hi) {
+                    return bad(format!("integer {t} is out of bounds for {dtype}"));
+                }
+            }
+        }
         Ok(self.source(
             Op::Arange {
                 start: F64(start),
@@ -453,46 +491,91 @@ impl Generator {
             dtype,
         )
     }
+    /// A draw that only makes sense in floating point: numpy's `random`, `standard_normal`,
+    /// `uniform` and `normal` make floats only, so an integer or bool dtype is refused rather
+    /// than truncating every value.
+    fn float_draw(&self, op: &str, dist: Dist, shape: &[usize], dtype: DType) -> Tensor {
+        if !dtype.is_float() {
+            return Tensor::failed(&self.sess, Error::dtype(op, &[dtype]));
+        }
+        self.draw(dist, shape, dtype)
+    }
     /// Uniform in [0, 1) (numpy `random`/`rand`).
+    ///
+    /// # Errors
+    /// Carried by the tensor: `UnsupportedDType` for a non-float dtype.
     pub fn rand(&self, shape: &[usize], dtype: DType) -> Tensor {
-        self.uniform(0.0, 1.0, shape, dtype)
+        let dist = Dist::Uniform {
+            low: F64(0.0),
+            high: F64(1.0),
+        };
+        self.float_draw("rand", dist, shape, dtype)
     }
     /// Standard normal (numpy `standard_normal`/`randn`).
+    ///
+    /// # Errors
+    /// Carried by the tensor: `UnsupportedDType` for a non-float dtype.
     pub fn randn(&self, shape: &[usize], dtype: DType) -> Tensor {
-        self.normal(0.0, 1.0, shape, dtype)
+        let dist = Dist::Normal {
+            mean: F64(0.0),
+            std: F64(1.0),
+        };
+        self.float_draw("randn", dist, shape, dtype)
     }
     /// Uniform in [low, high).
+    ///
+    /// # Errors
+    /// Carried by the tensor: `UnsupportedDType` for a non-float dtype, `InvalidArgument` when
+    /// `high - low` is not finite (numpy: OverflowError).
     pub fn uniform(&self, low: f64, high: f64, shape: &[usize], dtype: DType) -> Tensor {
-        self.draw(
-            Dist::Uniform {
-                low: F64(low),
-                high: F64(high),
-            },
-            shape,
-            dtype,
-        )
+        if !(high - low).is_finite() {
+            let msg = format!("range high - low of [{low}, {high}) exceeds valid bounds");
+            return Tensor::failed(&self.sess, Error::invalid("uniform", msg));
+        }
+        let dist = Dist::Uniform {
+            low: F64(low),
+            high: F64(high),
+        };
+        self.float_draw("uniform", dist, shape, dtype)
     }
     /// Normal with `mean` and standard deviation `std`.
+    ///
+    /// # Errors
+    /// Carried by the tensor: `UnsupportedDType` for a non-float dtype, `InvalidArgument` for
+    /// a negative `std` (numpy: "scale < 0"; a NaN `std` gives NaN values, as in numpy).
     pub fn normal(&self, mean: f64, std: f64, shape: &[usize], dtype: DType) -> Tensor {
-        self.draw(
-            Dist::Normal {
-                mean: F64(mean),
-                std: F64(std),
-            },
-            shape,
-            dtype,
-        )
+        if std < 0.0 {
+            let msg = format!("scale < 0 (std = {std})");
+            return Tensor::failed(&self.sess, Error::invalid("normal", msg));
+        }
+        let dist = Dist::Normal {
+            mean: F64(mean),
+            std: F64(std),
+        };
+        self.float_draw("normal", dist, shape, dtype)
     }
     /// Integers uniform in [low, high).
     ///
     /// # Errors
-    /// `low >= high`.
+    /// `InvalidArgument` for a non-integer dtype, `low` or `high` outside the dtype's range
+    /// (`high` may be one past its maximum), or `low >= high`.
     pub fn randint(&self, low: i64, high: i64, shape: &[usize], dtype: DType) -> Result<Tensor> {
-        if low >= high || dtype.is_float() || dtype == DType::Bool {
+        if !dtype.is_int() {
             return Err(Error::invalid(
                 "randint",
-                format!("need low < high and an integer dtype, got [{low}, {high}) {dtype}"),
+                format!("need an integer dtype, got {dtype}"),
             ));
+        }
+        let bad = |msg: String| Err(Error::invalid("randint", msg));
+        if !dtype.holds_int(low) {
+            return bad(format!("low {low} is out of bounds for {dtype}"));
+        }
+        // `high` is exclusive: one past the dtype's maximum is still in bounds.
+        if high > i64::MIN && !dtype.holds_int(high - 1) {
+            return bad(format!("high {high} is out of bounds for {dtype}"));
+        }
+        if low >= high {
+            return bad(format!("low >= high ({low} >= {high})"));
         }
         Ok(self.draw(Dist::RandInt { low, high }, shape, dtype))
     }

@@ -188,7 +188,7 @@ impl Tensor {
             state: Ok(TNode { id, shape, dtype }),
         }
     }
-    fn failed(sess: &Session, e: Error) -> Tensor {
+    pub(crate) fn failed(sess: &Session, e: Error) -> Tensor {
         Tensor {
             sess: sess.clone(),
             state: Err(e),
@@ -378,7 +378,8 @@ impl Tensor {
     ///
     /// # Errors
     /// `ShapeMismatch` for shapes that do not broadcast, `UnsupportedDType` for dtypes numpy
-    /// rejects (e.g. subtracting booleans).
+    /// rejects (e.g. subtracting booleans), `ScalarOverflow` for an integer scalar outside the
+    /// integer dtype the arithmetic computes in (comparisons decide such scalars by value).
     pub fn binary_op<'a>(
         &self,
         op: BinaryOp,
@@ -387,9 +388,26 @@ impl Tensor {
     ) -> Result<Tensor> {
         let (a, b) = (a.into(), b.into());
         let promoted = self.promoted(op.name(), a, b)?;
-        let (cdt, rdt) = op
+        let (mut cdt, rdt) = op
             .dtypes(promoted)
             .ok_or_else(|| Error::dtype(op.name(), &[Self::dtype_of(&a), Self::dtype_of(&b)]))?;
+        // NEP 50: a Python int the integer compute dtype cannot hold makes arithmetic fail
+        // (numpy's OverflowError) but decides a comparison by value: compare in int64, which
+        // holds every such scalar, instead of wrapping it.
+        for o in [a, b] {
+            if let Operand::S(Scalar::Int(v)) = o {
+                if cdt.is_int() && !cdt.holds_int(v) {
+                    if !op.is_predicate() {
+                        return Err(Error::ScalarOverflow {
+                            op: op.name().into(),
+                            value: v,
+                            dtype: cdt,
+                        });
+                    }
+                    cdt = DType::I64;
+                }
+            }
+        }
         let ta = self.operand(a, cdt)?;
         let tb = self.operand(b, cdt)?;
         let shape = broadcast_shapes(op.name(), ta.shape(), tb.shape())?;
@@ -484,16 +502,54 @@ unary_methods! {
 }
 
 impl Tensor {
-    /// `clip(self, lo, hi)` = `minimum(maximum(self, lo), hi)`.
+    /// `clip(self, lo, hi)` = `minimum(maximum(self, lo), hi)`, computed in numpy's result dtype
+    /// of all three operands.
     ///
     /// # Errors
-    /// As the binary ops.
+    /// As the binary ops; `ScalarOverflow` for an integer bound inside neither the array's
+    /// range nor beyond it on its own side (e.g. a lower bound above int32's maximum).
     pub fn clip<'a>(
         &self,
         lo: impl Into<Operand<'a>>,
         hi: impl Into<Operand<'a>>,
     ) -> Result<Tensor> {
-        self.maximum(lo)?.minimum(hi)
+        let xdt = self.tn()?.dtype;
+        // numpy drops a Python-int bound beyond an integer array's range: it clips nothing
+        // there, and keeping it would overflow the dtype.
+        let keep = |o: Operand<'a>, low: bool| match o {
+            Operand::S(Scalar::Int(v)) if xdt.is_int() => {
+                let (min, max) = if xdt == DType::I32 {
+                    (i32::MIN as i64, i32::MAX as i64)
+                } else {
+                    (i64::MIN, i64::MAX)
+                };
+                let beyond = if low { v <= min } else { v >= max };
+                (!beyond).then_some(o)
+            }
+            _ => Some(o),
+        };
+        let bounds = [keep(lo.into(), true), keep(hi.into(), false)];
+        // One result dtype from all three operands (numpy's result_type, scalars weak), so
+        // nothing promotes twice or rounds through an intermediate dtype.
+        let mut dt = xdt;
+        for b in bounds.iter().flatten() {
+            if let Operand::T(t) = b {
+                dt = DType::promote(dt, t.tn()?.dtype);
+            }
+        }
+        for b in bounds.iter().flatten() {
+            if let Operand::S(s) = b {
+                dt = dt.promote_weak(s);
+            }
+        }
+        let mut out = self.astype(dt)?;
+        if let Some(lo) = bounds[0] {
+            out = out.maximum(lo)?;
+        }
+        if let Some(hi) = bounds[1] {
+            out = out.minimum(hi)?;
+        }
+        Ok(out)
     }
 
     /// numpy's `where(self, a, b)` with `self` as the condition (cast to bool).
@@ -652,6 +708,8 @@ impl Tensor {
         };
         let x = match axis {
             None => self.reshape(&[-1])?,
+            // numpy ravels a 0-d operand: axis 0 and -1 are valid, and the answer is 0.
+            Some(_) if self.tn()?.shape.is_empty() => self.reshape(&[1])?,
             Some(_) => self.clone(),
         };
         let n = x.tn()?.clone();

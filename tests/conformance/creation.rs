@@ -9,7 +9,7 @@ fn ramp(n: usize, f: impl Fn(usize) -> f64, dt: DType) -> ArrayD<f64> {
     ArrayD::from_shape_fn(IxDyn(&[n]), |i| fit(f(i[0]), dt))
 }
 
-/// numpy's arange: `ceil((stop - start) / step)` elements `start + i * step`.
+/// numpy's arange: `ceil((stop - start) / step)` elements filled as numpy's `arange` does.
 pub fn arange(cx: &mut Cx) -> Result<()> {
     let mut cases = vec![
         (0.0, 13.0, 1.0, DType::I64),
@@ -28,7 +28,24 @@ pub fn arange(cx: &mut Cx) -> Result<()> {
     }
     for (start, stop, step, dt) in cases {
         let n = ((stop - start) / step).ceil().max(0.0) as usize;
-        let want = ramp(n, |i| start + i as f64 * step, dt);
+        let want = match dt {
+            DType::F32 | DType::F64 => {
+                let bits = numpy_arange_bits(start, step, n, dt);
+                ramp(
+                    n,
+                    |i| match dt {
+                        DType::F32 => f32::from_bits(bits[i] as u32) as f64,
+                        _ => f64::from_bits(bits[i]),
+                    },
+                    dt,
+                )
+            }
+            // numpy truncates start and start + step, then steps by their difference.
+            _ => {
+                let (x0, x1) = (start.trunc(), (start + step).trunc());
+                ramp(n, |i| x0 + i as f64 * (x1 - x0), dt)
+            }
+        };
         let what = format!("arange({start}, {stop}, {step}, {dt})");
         cx.source(
             &what,
@@ -243,5 +260,149 @@ pub fn linspace_int_floors(cx: &mut Cx) -> Result<()> {
         &[-1, -1, 0, 1],
         "np.linspace(-1, 1, 4, dtype=int32)"
     );
+    Ok(())
+}
+
+/// FNV-1a over the little-endian bytes of every element (numpy's `tobytes()` on this machine).
+fn fnv1a(h: &tessera::HostArray) -> u64 {
+    use tessera::HostArray as H;
+    let bytes: Vec<u8> = match h {
+        H::Bool(a) => a.iter().map(|&v| v as u8).collect(),
+        H::I32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        H::I64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        H::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        H::F64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    };
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// numpy's arange fill, transcribed: `x0 = start`, `x1 = start + step` stored in the dtype,
+/// element `i >= 2` is `x0 + i * (x1 - x0)` in the dtype.
+fn numpy_arange_bits(start: f64, step: f64, n: usize, dt: DType) -> Vec<u64> {
+    let next = start + step;
+    (0..n)
+        .map(|i| match dt {
+            DType::F64 => match i {
+                0 => start,
+                1 => next,
+                _ => start + i as f64 * (next - start),
+            }
+            .to_bits(),
+            _ => {
+                let (x0, x1) = (start as f32, next as f32);
+                match i {
+                    0 => x0,
+                    1 => x1,
+                    _ => x0 + i as f32 * (x1 - x0),
+                }
+                .to_bits() as u64
+            }
+        })
+        .collect()
+}
+
+/// arange agrees with numpy bit for bit: fixtures written by numpy 2.4 (length and an FNV-1a
+/// hash of `np.arange(...).tobytes()`) for steps like 0.1, 1/3 and 1e-7 at large starts, where
+/// `start + i * step` differs in the last bits; then fresh random awkward cases against numpy's
+/// fill formula.
+pub fn arange_numpy_bits(cx: &mut Cx) -> Result<()> {
+    use DType::{Bool, F32, F64, I32, I64};
+    #[rustfmt::skip]
+    let fixtures: [(f64, f64, f64, DType, usize, u64); 20] = [
+        (0.0, 1.0, 0.1, F64, 10, 0xd29d6271a1a107ea),
+        (1e6, 1e6 + 3.0, 0.1, F64, 30, 0xe54feb9edbe03b79),
+        (1e9, 1e9 + 10.0, 1.0 / 3.0, F64, 30, 0x236c7fd02b58f53e),
+        (12345.678, 12345.678 + 1e-5, 1e-7, F64, 100, 0xe7b55904f6dd35aa),
+        (-7.3, 9.1, 1.0 / 3.0, F64, 50, 0x0c6332674b96adb9),
+        (3.0, -2.0, -0.3, F64, 17, 0xdd1af158bf0cc897),
+        (0.0, 1.0, 0.1, F32, 10, 0x01d52bed36197d13),
+        (1e6, 1e6 + 3.0, 0.1, F32, 30, 0x29dd7b78fc6e25cb),
+        (16777216.0, 16777216.0 + 40.0, 3.3, F32, 13, 0x0b74cda20319e874),
+        (-7.3, 9.1, 1.0 / 3.0, F32, 50, 0x23a80131b2f81603),
+        (100.5, 100.5 + 1e-3, 1e-5, F32, 101, 0x24a3b0b371752fd6),
+        (0.5, 5.0, 0.7, I64, 7, 0x8e0ce641141d6c82),
+        (-2.5, 3.0, 1.5, I32, 4, 0x9df2e24e35a61e2d),
+        (-0.5, 3.0, 1.0, I64, 4, 0x0c8210784d8af5a5),
+        // The quotient underflows to +0 (kept: one element) or -0 (empty), as in numpy.
+        (0.0, 1e-300, 1e300, F64, 1, 0xa8c7f832281a39c5),
+        (0.0, -1e-300, 1e300, F64, 0, 0xcbf29ce484222325),
+        (0.0, 5.0, f64::INFINITY, F64, 1, 0xa8c7f832281a39c5),
+        (0.0, 5.0, f64::NEG_INFINITY, F64, 0, 0xcbf29ce484222325),
+        (5.0, 5.0, 1.0, F64, 0, 0xcbf29ce484222325),
+        (0.0, -1.0, -0.5, Bool, 2, 0x08328707b4eb6e3a),
+    ];
+    for (start, stop, step, dt, n, hash) in fixtures {
+        let what = format!("arange({start}, {stop}, {step}, {dt})");
+        let got =
+            cx.chunk_invariant(&what, |ch| ch.apply(cx.s.arange(start, stop, step, dt)?, 0))?;
+        assert_eq!(got.dtype(), dt, "{what}: dtype [{}]", cx.tag());
+        assert_eq!(got.shape(), &[n], "{what}: numpy's length [{}]", cx.tag());
+        assert_eq!(
+            fnv1a(&got),
+            hash,
+            "{what}: bits differ from numpy's {:?} [{}]",
+            values(&got),
+            cx.tag()
+        );
+    }
+    for dt in [F32, F64] {
+        for _ in 0..4 {
+            let start = cx.value(Dom::Range(-1e7, 1e7));
+            let step = [0.1, 1.0 / 3.0, 1e-7, 0.7][cx.rng().gen_range(0..4)]
+                * cx.value(Dom::Range(0.5, 2.0))
+                * if cx.rng().gen() { 1.0 } else { -1.0 };
+            let n_want = cx.rng().gen_range(2..300usize);
+            let stop = start + step * (n_want as f64 - 0.5);
+            let n = ((stop - start) / step).ceil() as usize;
+            let what = format!("arange({start}, {stop}, {step}, {dt})");
+            let got =
+                cx.chunk_invariant(&what, |ch| ch.apply(cx.s.arange(start, stop, step, dt)?, 0))?;
+            let bits: Vec<u64> = match &got {
+                tessera::HostArray::F64(a) => a.iter().map(|v| v.to_bits()).collect(),
+                tessera::HostArray::F32(a) => a.iter().map(|v| v.to_bits() as u64).collect(),
+                other => panic!("{what}: dtype {}", other.dtype()),
+            };
+            assert_eq!(
+                bits,
+                numpy_arange_bits(start, step, n, dt),
+                "{what}: numpy's fill [{}]",
+                cx.tag()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Arguments numpy's arange refuses are typed errors: NaN anywhere, an infinite start or
+/// stop, a zero step, integers out of the dtype, a bool result longer than 2.
+pub fn arange_rejects_bad_arguments(cx: &mut Cx) -> Result<()> {
+    use tessera::Error;
+    let nan = f64::NAN;
+    let inf = f64::INFINITY;
+    for (start, stop, step, dt) in [
+        (0.0, nan, 1.0, DType::F64),
+        (nan, 5.0, 1.0, DType::F64),
+        (0.0, 5.0, nan, DType::F32),
+        (0.0, 0.0, nan, DType::F64),
+        (0.0, inf, 1.0, DType::F64),
+        (0.0, -inf, -1.0, DType::F64),
+        (inf, 5.0, -1.0, DType::F64),
+        (0.0, 5.0, 0.0, DType::F64),
+        (0.0, 0.0, 0.0, DType::I32),
+        (-1e308, 1e308, 1.0, DType::F64),
+        (3e9, 0.0, -1e9, DType::I32),
+        (2147483646.0, 2147483650.0, 2.0, DType::I32),
+        (0.0, 3.0, 1.0, DType::Bool),
+    ] {
+        crate::assert_err!(
+            cx.s.arange(start, stop, step, dt),
+            Error::InvalidArgument { op, .. } if op == "arange"
+        );
+    }
+    // In bounds: numpy's `np.arange(0, 3e9, 1e9, dtype=np.int32)`.
+    let got = cx.s.arange(0.0, 3e9, 1e9, DType::I32)?.to_array::<i32>()?;
+    assert_eq!(got.as_slice().unwrap(), &[0, 1_000_000_000, 2_000_000_000]);
     Ok(())
 }

@@ -65,7 +65,7 @@ macro_rules! conformance_suite {
             const ACCEPT_UNSUPPORTED: bool = $accept;
             $crate::conformance_suite!(@chunked session;
                 // creation
-                arange, linspace, eye, full_zeros_ones, from_vec_and_array,
+                arange, arange_numpy_bits, linspace, eye, full_zeros_ones, from_vec_and_array,
                 // random
                 random_same_seed_any_chunking, random_ranges, random_moments, random_draws_differ,
                 randint_bounds,
@@ -76,7 +76,8 @@ macro_rules! conformance_suite {
                 add, sub, mul, div, floor_divide, rem, pow, maximum, minimum, eq, ne, lt, le, gt, ge,
                 logical_and, logical_or, logical_xor,
                 // other elementwise
-                promotion, operators, where_, clip, astype, fused_chain,
+                promotion, operators, where_, clip, astype, fused_chain, weak_int_out_of_range,
+                weak_scalar_kinds, clip_promotes_once, bool_int_ops_dtype,
                 // reductions
                 sum, prod, mean, var, std_dev, min, max, any, all, argmin, argmax, reduce_of_expression,
                 // movement
@@ -103,6 +104,7 @@ macro_rules! conformance_suite {
                 linspace_single_point,
                 linspace_int_floors,
                 bool_true_divide_dtype,
+                arange_rejects_bad_arguments, random_rejects_bad_arguments, argminmax_zero_dim,
                 graph_json_non_finite,
                 graph_json_float_precision,
                 reshape_gather_reads_only_overlapping_chunks,

@@ -216,3 +216,65 @@ pub fn random_draws_differ(cx: &mut Cx) -> Result<()> {
     }
     Ok(())
 }
+
+/// numpy's float-only draws refuse integer and bool dtypes (no silent zeros or all-true), a
+/// negative normal scale and a non-finite uniform range; randint refuses bounds outside its
+/// dtype (numpy: "high is out of bounds for int32") and accepts a high one past the maximum.
+pub fn random_rejects_bad_arguments(cx: &mut Cx) -> Result<()> {
+    use crate::conformance::exec_err;
+    let seed = cx.rng().gen();
+    let g = cx.s.random(seed);
+    for dt in [DType::I32, DType::I64, DType::Bool] {
+        for (name, t) in [
+            ("rand", g.rand(&[4], dt)),
+            ("randn", g.randn(&[4], dt)),
+            ("uniform", g.uniform(0.0, 2.0, &[4], dt)),
+            ("normal", g.normal(0.0, 1.0, &[4], dt)),
+        ] {
+            let e = exec_err(Ok(t));
+            assert!(
+                matches!(&e, Error::UnsupportedDType { op, dtypes } if op == name && dtypes == &[dt]),
+                "{name} {dt}: {e:?}"
+            );
+        }
+    }
+    for (what, t) in [
+        ("normal(0, -1)", g.normal(0.0, -1.0, &[4], DType::F64)),
+        (
+            "uniform(0, inf)",
+            g.uniform(0.0, f64::INFINITY, &[4], DType::F64),
+        ),
+        (
+            "uniform(nan, 1)",
+            g.uniform(f64::NAN, 1.0, &[4], DType::F32),
+        ),
+        (
+            "uniform(-1e308, 1e308)",
+            g.uniform(-1e308, 1e308, &[4], DType::F64),
+        ),
+    ] {
+        let e = exec_err(Ok(t));
+        assert!(matches!(e, Error::InvalidArgument { .. }), "{what}: {e:?}");
+    }
+    let big = 1i64 << 40;
+    for (lo, hi, dt) in [
+        (0, big, DType::I32),
+        (-big, 5, DType::I32),
+        (0, i32::MAX as i64 + 2, DType::I32),
+        (i32::MIN as i64 - 1, 0, DType::I32),
+    ] {
+        let e = crate::assert_err!(g.randint(lo, hi, &[4], dt), Error::InvalidArgument { .. });
+        assert!(e.to_string().contains("out of bounds"), "{e}");
+    }
+    // The widest int32 range numpy allows: [-2^31, 2^31).
+    let lo = i32::MIN as i64;
+    let hi = i32::MAX as i64 + 1;
+    let v = g.randint(lo, hi, &[4000], DType::I32)?.to_array::<i32>()?;
+    assert!(v.iter().any(|&x| x < -(1 << 30)) && v.iter().any(|&x| x > 1 << 30));
+    // A NaN scale is numpy's NaN values, not an error.
+    let nan = g
+        .normal(0.0, f64::NAN, &[3], DType::F64)
+        .to_array::<f64>()?;
+    assert!(nan.iter().all(|v| v.is_nan()));
+    Ok(())
+}

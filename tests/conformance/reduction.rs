@@ -340,3 +340,31 @@ pub fn argminmax_ties_first_index(cx: &mut Cx) -> Result<()> {
     }
     Ok(())
 }
+
+/// argmin/argmax of a 0-d array with axis 0 or -1 is 0 (numpy ravels it to 1-d); axis 1 and
+/// -2 are out of range for that 1-d view.
+pub fn argminmax_zero_dim(cx: &mut Cx) -> Result<()> {
+    let v = cx.value(Dom::Range(-100.0, 100.0));
+    for dt in [F32, F64, I32, I64, Bool] {
+        let x = cx.s.full(&[], v, dt);
+        for axis in [Some(0), Some(-1), None] {
+            for (name, t) in [("argmax", x.argmax(axis)?), ("argmin", x.argmin(axis)?)] {
+                assert_eq!(t.dtype(), I64, "{name}({dt} 0-d, {axis:?})");
+                let got = t.to_array::<i64>()?;
+                assert_eq!(got.shape(), &[] as &[usize], "{name}({dt} 0-d, {axis:?})");
+                assert_eq!(got.iter().copied().collect::<Vec<_>>(), vec![0]);
+            }
+        }
+        for axis in [1, -2] {
+            crate::assert_err!(
+                x.argmax(Some(axis)),
+                tessera::Error::AxisOutOfRange { ndim: 1, .. }
+            );
+            crate::assert_err!(
+                x.argmin(Some(axis)),
+                tessera::Error::AxisOutOfRange { ndim: 1, .. }
+            );
+        }
+    }
+    Ok(())
+}

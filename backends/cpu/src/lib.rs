@@ -91,10 +91,7 @@ impl Backend for CpuBackend {
                 start,
                 step,
                 offset,
-            } => {
-                let (a, s) = (*start, *step);
-                one(source::ramp(shape[0], *offset, dt, |i| a + i as f64 * s))
-            }
+            } => one(source::arange(shape[0], *offset, *start, *step, dt)),
             ChunkOp::Linspace {
                 start,
                 step,

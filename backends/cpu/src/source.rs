@@ -67,6 +67,55 @@ pub fn ramp(len: usize, offset: usize, dtype: DType, f: impl Fn(usize) -> f64 + 
     HostArray::F64(v).cast(dtype)
 }
 
+/// numpy's arange values at `offset .. offset + len` in `dtype`: element 0 is `start` and
+/// element 1 is `start + step` (computed in f64, then stored in `dtype`); element `i >= 2` is
+/// `x0 + i * (x1 - x0)` computed in `dtype` from those stored values, as numpy's fill does, so
+/// the last bits agree with numpy's. Integer dtypes truncate (the session checked the range);
+/// bool has at most two elements.
+pub fn arange(len: usize, offset: usize, start: f64, step: f64, dtype: DType) -> HostArray {
+    let (sh, off, full) = ([len], [offset], [offset + len]);
+    let next = start + step;
+    match dtype {
+        DType::F64 => {
+            let d = next - start;
+            HostArray::F64(fill_indexed(&sh, &off, &full, |i| match i {
+                0 => start,
+                1 => next,
+                _ => start + i as f64 * d,
+            }))
+        }
+        DType::F32 => {
+            let (x0, x1) = (start as f32, next as f32);
+            let d = x1 - x0;
+            HostArray::F32(fill_indexed(&sh, &off, &full, |i| match i {
+                0 => x0,
+                1 => x1,
+                _ => x0 + i as f32 * d,
+            }))
+        }
+        DType::I32 | DType::I64 => {
+            let (x0, x1) = (start as i64, next as i64);
+            // The difference wraps in the element type, the product and sum in 64 bits.
+            let d = if dtype == DType::I32 {
+                (x1 as i32).wrapping_sub(x0 as i32) as i64
+            } else {
+                x1.wrapping_sub(x0)
+            };
+            let v = fill_indexed(&sh, &off, &full, |i| {
+                x0.wrapping_add((i as i64).wrapping_mul(d))
+            });
+            HostArray::I64(v).cast(dtype)
+        }
+        DType::Bool => HostArray::Bool(fill_indexed(&sh, &off, &full, |i| {
+            if i == 0 {
+                start != 0.0
+            } else {
+                next != 0.0
+            }
+        })),
+    }
+}
+
 /// The dtype a draw of `dist` in `dtype` computes in (recipes in `philox.rs`): f32 draws stay
 /// in f32, other float dtypes draw f64 and cast, integers draw i64 and cast.
 fn draw_dtype(dist: Dist, dtype: DType) -> DType {
