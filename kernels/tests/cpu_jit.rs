@@ -175,3 +175,337 @@ fn compiled_kernels_equal_the_interpreter_bit_for_bit() {
         compiled.len()
     );
 }
+
+// The disk cache, tested in child processes (its folder, compiler and timeout are read from the
+// environment once per process): each child runs two kernels compiled and interpreted on fresh
+// random inputs and reports whether they agree, with the compiler's counters.
+
+/// What one child process saw.
+struct Child {
+    ok: bool,
+    equal: bool,
+    compiled: usize,
+    loaded: usize,
+    replaced: usize,
+    failed: usize,
+    stderr: String,
+}
+
+/// Runs the `cache_child` test in a child process with `env` (and `remove` unset).
+fn child(env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> Child {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "cache_child", "--nocapture", "--test-threads=1"])
+        .env("TESSERA_JIT_CHILD", "1")
+        .env_remove("TESSERA_CC")
+        .env_remove("TESSERA_CC_TIMEOUT");
+    for r in remove {
+        cmd.env_remove(r);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|x| x.1));
+    let field = |k: &str| -> usize {
+        line.and_then(|l| {
+            l.split(' ')
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(usize::MAX)
+    };
+    Child {
+        ok: out.status.success() && line.is_some(),
+        equal: line.is_some_and(|l| l.contains("equal=true")),
+        compiled: field("compiled"),
+        loaded: field("loaded"),
+        replaced: field("replaced"),
+        failed: field("failed"),
+        stderr: format!("{}\n{stdout}\nstatus {:?}", stderr, out.status),
+    }
+}
+
+/// A child with its cache under `root`.
+fn child_in(root: &std::path::Path) -> Child {
+    child(&[("TESSERA_CACHE_DIR", root.as_os_str())], &[])
+}
+
+/// The body of the child processes: add-mul and Monte Carlo pi, compiled and interpreted.
+#[test]
+fn cache_child() {
+    if std::env::var_os("TESSERA_JIT_CHILD").is_none() {
+        return;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
+    let cpu = CpuBackend::new();
+    let mut equal = true;
+    for ir in [common::add_mul_f32(), common::mc_pi()] {
+        let params = KernelParams {
+            random: (0..tessera_kernels::num_random_params(&ir))
+                .map(|k| RandomParam {
+                    seed: rng.gen(),
+                    stream: k as u64,
+                    base: 0,
+                })
+                .collect(),
+            arg_base: 0,
+            load_offsets: vec![0; ir.inputs.len()],
+        };
+        let inputs: Vec<HostArray> = (0..ir.inputs.len())
+            .map(|i| input(ir.inputs[i].dtype, span(&ir, i), &mut rng))
+            .collect();
+        jit::set_mode(JitMode::Off);
+        let want = bits(&run_cpu(&cpu, &ir, &params, &inputs).unwrap());
+        jit::set_mode(JitMode::Always);
+        let got = bits(&run_cpu(&cpu, &ir, &params, &inputs).unwrap());
+        equal &= want == got;
+    }
+    let s = jit::status();
+    println!(
+        "RESULT equal={equal} compiled={} loaded={} replaced={} failed={} runs={}",
+        s.compiled, s.loaded, s.replaced, s.failed, s.runs
+    );
+}
+
+/// A fresh cache root only this user can use.
+fn cache_root(name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    let d = std::env::temp_dir().join(format!(
+        "tessera-jit-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&d).unwrap();
+    d
+}
+
+/// The cached libraries under `root`, sorted.
+fn libraries(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(root.join("cpu-jit"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "so"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A first child compiles both kernels into `root`; false (and why) where nothing compiles.
+fn populate(root: &std::path::Path) -> bool {
+    let c = child_in(root);
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    if c.compiled == 0 && !cc_runs() {
+        println!("skipped: no C compiler `cc` runs here");
+        return false;
+    }
+    assert_eq!((c.compiled, c.loaded), (2, 0), "{}", c.stderr);
+    assert_eq!(libraries(root).len(), 2);
+    true
+}
+
+#[test]
+fn a_cached_library_cut_short_is_replaced_and_never_loaded() {
+    let root = cache_root("cut");
+    if !populate(&root) {
+        return;
+    }
+    let libs = libraries(&root);
+    let good: Vec<Vec<u8>> = libs.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for (p, g) in libs.iter().zip(&good) {
+        // `head -c 12000 good.so > k<hash>.so`: cut short in place.
+        std::fs::write(p, &g[..(g.len() - 1).min(12000)]).unwrap();
+    }
+    let c = child_in(&root);
+    assert!(c.ok, "the child died: {}", c.stderr);
+    assert!(c.equal, "{}", c.stderr);
+    assert_eq!((c.replaced, c.loaded), (2, 0), "{}", c.stderr);
+    for (p, g) in libs.iter().zip(&good) {
+        assert_eq!(std::fs::metadata(p).unwrap().len(), g.len() as u64);
+    }
+    let c = child_in(&root);
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    assert_eq!(
+        (c.loaded, c.replaced, c.compiled),
+        (2, 0, 0),
+        "{}",
+        c.stderr
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn another_kernels_cached_library_is_detected_and_replaced() {
+    let root = cache_root("swap");
+    if !populate(&root) {
+        return;
+    }
+    let libs = libraries(&root);
+    // Each entry gets the other kernel's valid library: first alone, then with its digest
+    // record.
+    for with_meta in [false, true] {
+        let exts: &[&str] = if with_meta { &["so", "meta"] } else { &["so"] };
+        for ext in exts {
+            let (a, b) = (libs[0].with_extension(ext), libs[1].with_extension(ext));
+            let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            std::fs::write(&a, bb).unwrap();
+            std::fs::write(&b, ba).unwrap();
+        }
+        let c = child_in(&root);
+        assert!(c.ok, "the child died: {}", c.stderr);
+        assert!(c.equal, "with_meta {with_meta}: {}", c.stderr);
+        assert_eq!((c.replaced, c.loaded), (2, 0), "{}", c.stderr);
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_cache_folder_other_users_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let good = cache_root("good");
+    if !populate(&good) {
+        return;
+    }
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    // Valid entries planted in a root (then only in its cpu-jit folder) others can write.
+    for (root_mode, sub_mode) in [(0o757, 0o700), (0o700, 0o777)] {
+        let root = cache_root("open");
+        let sub = root.join("cpu-jit");
+        std::fs::create_dir(&sub).unwrap();
+        for e in std::fs::read_dir(good.join("cpu-jit")).unwrap().flatten() {
+            std::fs::copy(e.path(), sub.join(e.file_name())).unwrap();
+        }
+        let before = names(&sub);
+        mode(&root, root_mode);
+        mode(&sub, sub_mode);
+        let c = child_in(&root);
+        assert!(c.ok && c.equal, "{}", c.stderr);
+        assert_eq!(c.loaded, 0, "loaded code from an open folder: {}", c.stderr);
+        assert_eq!(c.compiled, 2, "{}", c.stderr);
+        assert_eq!(
+            c.stderr.matches("writable by other users").count(),
+            1,
+            "{}",
+            c.stderr
+        );
+        // Nothing was written there either.
+        let after = names(&sub);
+        assert_eq!(before, after);
+        mode(&root, 0o700);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+    std::fs::remove_dir_all(&good).unwrap();
+}
+
+#[test]
+fn without_home_the_cache_is_a_private_per_user_folder() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = cache_root("tmp");
+    let uid = std::fs::metadata(&tmp).unwrap().uid();
+    let unset = ["TESSERA_CACHE_DIR", "XDG_CACHE_HOME", "HOME"];
+    let c = child(&[("TMPDIR", tmp.as_os_str())], &unset);
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    if c.compiled == 0 && !cc_runs() {
+        println!("skipped: no C compiler `cc` runs here");
+        return;
+    }
+    let own = tmp.join(format!("tessera-cache-{uid}"));
+    let m = std::fs::metadata(&own).unwrap();
+    assert_eq!(m.permissions().mode() & 0o777, 0o700);
+    assert_eq!(libraries(&own).len(), 2);
+    // The same folder opened to others (as if another user had created it first): not used.
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let c = child(&[("TMPDIR", tmp.as_os_str())], &unset);
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    assert_eq!((c.loaded, c.compiled), (0, 2), "{}", c.stderr);
+    assert!(c.stderr.contains("writable by other users"), "{}", c.stderr);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn a_hung_compiler_times_out_and_the_interpreter_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = cache_root("hung");
+    let cc = root.join("slow-cc");
+    std::fs::write(&cc, "#!/bin/sh\nsleep 60\n").unwrap();
+    std::fs::set_permissions(&cc, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let t = std::time::Instant::now();
+    let c = child(
+        &[
+            ("TESSERA_CACHE_DIR", root.as_os_str()),
+            ("TESSERA_CC", cc.as_os_str()),
+            ("TESSERA_CC_TIMEOUT", "1".as_ref()),
+        ],
+        &[],
+    );
+    let dt = t.elapsed();
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    assert!(dt < std::time::Duration::from_secs(20), "took {dt:?}");
+    assert_eq!(c.compiled, 0, "{}", c.stderr);
+    assert!(c.failed >= 1, "{}", c.stderr);
+    assert_eq!(
+        c.stderr.matches("did not finish in 1 s").count(),
+        1,
+        "one line: {}",
+        c.stderr
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn compiler_failures_say_what_happened() {
+    for (cc, says) in [
+        (
+            "/bin/false",
+            "`/bin/false` exited with status 1 and printed nothing",
+        ),
+        (
+            "/bin/true",
+            "`/bin/true` exited 0 but produced no library at ",
+        ),
+    ] {
+        if !std::path::Path::new(cc).exists() {
+            println!("skipped: no {cc}");
+            continue;
+        }
+        let root = cache_root("fail");
+        let c = child(
+            &[
+                ("TESSERA_CACHE_DIR", root.as_os_str()),
+                ("TESSERA_CC", cc.as_ref()),
+            ],
+            &[],
+        );
+        assert!(c.ok && c.equal, "{}", c.stderr);
+        assert_eq!(c.failed, 2, "{}", c.stderr);
+        assert!(c.stderr.contains(says), "{}", c.stderr);
+        // No temporaries left behind.
+        assert_eq!(std::fs::read_dir(root.join("cpu-jit")).unwrap().count(), 0);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+/// The file names in `dir` with their contents.
+fn names(dir: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Whether the default compiler runs here (where it does, the cache tests must not skip).
+fn cc_runs() -> bool {
+    std::process::Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

@@ -149,10 +149,11 @@ pub fn token() -> u64 {
     h.finish()
 }
 
-/// The name of a temporary for `stem.ext`: `<stem>.<pid>-<token>.<ext>.tmp`, the pattern
-/// [`remove_stale_temps`] recognizes.
+/// The name of a temporary for `stem.ext`: `<stem>.<pid>-<token>.tmp.<ext>` (the extension
+/// last, for tools that go by it, such as a C compiler), the pattern [`remove_stale_temps`]
+/// recognizes.
 pub fn temp_name(stem: &str, ext: &str) -> String {
-    format!("{stem}.{}-{:016x}.{ext}.tmp", std::process::id(), token())
+    format!("{stem}.{}-{:016x}.tmp.{ext}", std::process::id(), token())
 }
 
 /// The writer pid of a temporary named by [`temp_name`] (or by the CPU kernel compiler before
@@ -160,8 +161,7 @@ pub fn temp_name(stem: &str, ext: &str) -> String {
 fn temp_writer(name: &str) -> Option<u32> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let hex16 = |s: &str| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if let Some(rest) = name.strip_suffix(".tmp") {
-        let (rest, ext) = rest.rsplit_once('.')?;
+    if let Some((rest, ext)) = name.rsplit_once(".tmp.") {
         if let Some((_, tag)) = rest.rsplit_once('.') {
             if let Some((pid, tok)) = tag.split_once('-') {
                 if ["c", "so", "meta", "ptx"].contains(&ext) && digits(pid) && hex16(tok) {
@@ -261,8 +261,9 @@ mod tests {
             "k0123456789abcdef.c",
             "k0123456789abcdef.meta",
             "notes.txt",
-            "photos.12-0123456789abcdef.jpg.tmp",
-            "a.12-xyz.so.tmp",
+            "photos.12-0123456789abcdef.tmp.jpg",
+            "a.12-xyz.tmp.so",
+            "k0123456789abcdef.12-0123456789abcdef.so.tmp",
             "kzz.12ThreadId1.c",
         ] {
             assert_eq!(temp_writer(other), None, "{other}");
@@ -283,7 +284,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tessera-stale-{:016x}", token()));
         std::fs::create_dir(&dir).unwrap();
         // A pid that is not alive: beyond the largest pid Linux hands out (2^22).
-        let dead = format!("k0123456789abcdef.{}-{:016x}.so.tmp", 5_000_000, token());
+        let dead = format!("k0123456789abcdef.{}-{:016x}.tmp.so", 5_000_000, token());
         let mine = temp_name("k0123456789abcdef", "c");
         for f in [
             dead.as_str(),
