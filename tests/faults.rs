@@ -34,6 +34,8 @@ struct Faulty {
     op: &'static str,
     fault: Fault,
     armed: AtomicBool,
+    /// Panic in `devices()`: outside both executors (the run's set-up).
+    devices_panic: AtomicBool,
     after: usize,
     seen: AtomicUsize,
 }
@@ -45,6 +47,7 @@ impl Faulty {
             op,
             fault,
             armed: AtomicBool::new(true),
+            devices_panic: AtomicBool::new(false),
             after,
             seen: AtomicUsize::new(0),
         })
@@ -56,6 +59,9 @@ impl Backend for Faulty {
         "faulty-cpu"
     }
     fn devices(&self) -> Vec<DeviceInfo> {
+        if self.devices_panic.load(Ordering::SeqCst) {
+            panic!("injected fault in devices");
+        }
         self.inner.devices()
     }
     fn run_chunk(&self, node: &ChunkNode, inputs: &[&ChunkData]) -> tessera::Result<ChunkData> {
@@ -217,6 +223,25 @@ fn panic_in_the_in_memory_executor_is_an_error() {
     b.armed.store(false, Ordering::SeqCst);
     let got = two_pass(&s, seed, 256).item().unwrap().to_bits();
     assert_eq!(got, reference_bits(seed, 256));
+}
+
+/// A panic outside the executors (here in the backend's `devices()`, asked while the run is
+/// set up) is a typed error from `execute` too, and the session runs the next graph.
+#[test]
+fn panic_while_setting_up_a_run_is_an_error() {
+    let seed = seed();
+    let b = Faulty::new(1, "none", Fault::Panic, 1);
+    let s = Session::new(b.clone());
+    b.devices_panic.store(true, Ordering::SeqCst);
+    let r = two_pass(&s, seed, 64).item();
+    assert!(
+        matches!(&r, Err(Error::Panic { op, message })
+            if op == "execute" && message.contains("injected fault in devices")),
+        "{r:?}"
+    );
+    b.devices_panic.store(false, Ordering::SeqCst);
+    let got = two_pass(&s, seed, 64).item().unwrap().to_bits();
+    assert_eq!(got, reference_bits(seed, 64));
 }
 
 /// `floor_divide(i32::MIN, -1)` on two budgeted virtual devices returns (numpy's value, or a
