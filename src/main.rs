@@ -76,23 +76,22 @@ struct MemoryArgs {
     #[arg(long)]
     spill_dir: Option<String>,
     /// Number of devices (the CPU backend exposes this many virtual devices).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     devices: Option<usize>,
     /// Kernel order: depth-first (default) or breadth-first.
     #[arg(long)]
     order: Option<String>,
 }
 
+/// A byte size: a count in the syntax of [`parse_count`] (`1e9`, `4096`) with an optional unit
+/// (`64KB`, `512MiB`, `1.5GiB`, `2t`); the product must be a whole number of bytes that fits u64.
 fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a byte size: {s}"))?;
-    let mult = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1u64,
+    // The unit is the trailing run of letters, so an exponent (`1e9`) stays in the number.
+    let num = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &t[num.len()..];
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
         "k" | "kb" => 1000,
         "kib" => 1 << 10,
         "m" | "mb" => 1_000_000,
@@ -101,12 +100,35 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
         "gib" => 1 << 30,
         "t" | "tb" => 1_000_000_000_000,
         "tib" => 1 << 40,
-        u => return Err(format!("unknown unit {u} in {s}")),
+        u => {
+            return Err(format!(
+                "unknown unit {u:?} in byte size {s:?} (B, KB, KiB, MB, MiB, GB, GiB, TB, TiB)"
+            ))
+        }
     };
-    if !(v >= 0.0 && v.is_finite()) {
-        return Err(format!("not a byte size: {s}"));
+    let num = num.trim();
+    // Exact for whole numbers (no rounding through f64), checked against u64.
+    if let Ok(v) = num.parse::<u64>() {
+        return v
+            .checked_mul(mult)
+            .ok_or_else(|| format!("byte size {s:?} is larger than {} bytes", u64::MAX));
     }
-    Ok((v * mult as f64) as u64)
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("not a byte size: {s:?} (e.g. 4096, 1e9, 512MiB, 1.5GiB)"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("byte size {s:?} must be a finite number >= 0"));
+    }
+    let bytes = v * mult as f64;
+    let whole = bytes.round();
+    if (bytes - whole).abs() > 1e-9 * whole.max(1.0) {
+        return Err(format!("byte size {s:?} is not a whole number of bytes"));
+    }
+    // 2**64 as f64: every f64 below it converts to u64 exactly.
+    if whole >= 18_446_744_073_709_551_616.0 {
+        return Err(format!("byte size {s:?} is larger than {} bytes", u64::MAX));
+    }
+    Ok(whole as u64)
 }
 
 impl MemoryArgs {
@@ -137,10 +159,39 @@ impl MemoryArgs {
     }
 }
 
+/// A count (elements, points, chunk extent, devices): a whole number >= 1, written as an
+/// integer or in float syntax with an integral value (`1e8`, `2.5e3`). Fractions, negatives,
+/// NaN, infinities and values past usize are refused, never rounded or clamped.
 fn parse_count(s: &str) -> Result<usize, String> {
-    let v: f64 = s.parse().map_err(|_| format!("not a number: {s}"))?;
-    if !(v >= 1.0 && v.is_finite()) {
-        return Err(format!("need a positive count, got {s}"));
+    let t = s.trim();
+    if let Ok(v) = t.parse::<u128>() {
+        return match usize::try_from(v) {
+            Ok(0) => Err(format!("need a count of at least 1, got {s:?}")),
+            Ok(n) => Ok(n),
+            Err(_) => Err(format!(
+                "count {s:?} is larger than the largest count ({})",
+                usize::MAX
+            )),
+        };
+    }
+    let v: f64 = t
+        .parse()
+        .map_err(|_| format!("not a number: {s:?} (e.g. 1000, 1e8)"))?;
+    if v.is_nan() || v.is_infinite() {
+        return Err(format!("need a finite count, got {s:?}"));
+    }
+    if v.fract() != 0.0 {
+        return Err(format!("need a whole number, got {s:?}"));
+    }
+    if v < 1.0 {
+        return Err(format!("need a count of at least 1, got {s:?}"));
+    }
+    // usize::MAX + 1 as f64 (exact): every integral f64 below it converts exactly.
+    if v >= (usize::MAX as f64) {
+        return Err(format!(
+            "count {s:?} is larger than the largest count ({})",
+            usize::MAX
+        ));
     }
     Ok(v as usize)
 }
@@ -416,4 +467,66 @@ fn run_one(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_bytes, parse_count};
+
+    #[test]
+    fn counts_are_whole_and_in_range() {
+        assert_eq!(parse_count("1e7"), Ok(10_000_000));
+        assert_eq!(parse_count("2.5e3"), Ok(2500));
+        assert_eq!(parse_count(" 42 "), Ok(42));
+        assert_eq!(parse_count("18446744073709551615"), Ok(usize::MAX));
+        for bad in [
+            "1.9",
+            "0.5",
+            "0",
+            "-5",
+            "-1e3",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e30",
+            "1e20",
+            "18446744073709551616",
+            "abc",
+            "",
+            "1e",
+        ] {
+            let e = parse_count(bad).expect_err(bad);
+            assert!(e.contains(bad.trim()), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn byte_sizes_take_the_count_syntax_and_units() {
+        assert_eq!(parse_bytes("1e9"), Ok(1_000_000_000));
+        assert_eq!(parse_bytes("1.5GiB"), Ok(3 << 29));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("64KB"), Ok(64_000));
+        assert_eq!(parse_bytes("2e3kib"), Ok(2_048_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("0.3KB"), Ok(300));
+        assert_eq!(parse_bytes("16 TiB"), Ok(16 << 40));
+        assert_eq!(parse_bytes("18446744073709551615"), Ok(u64::MAX));
+        for bad in [
+            "1e30",
+            "20000000TB",
+            "18446744073709551615KB",
+            "-1MiB",
+            "nan",
+            "inf",
+            "0.5",
+            "1.5B",
+            "12XB",
+            "GiB",
+            "1e9e",
+            "",
+        ] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -9,6 +9,36 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// The element count of an array of `shape` and `dtype`, checked as numpy checks it: the
+/// product of the non-zero extents times the dtype size must fit `isize::MAX` bytes (the most
+/// an allocation, and ndarray, can address). Every path that makes a shape calls this, so a
+/// shape whose count would wrap is refused when it is recorded, not executed wrongly.
+///
+/// # Errors
+/// `InvalidArgument` naming `op`, the shape and the dtype when the array is too big.
+pub fn checked_shape(op: &str, shape: &[usize], dtype: DType) -> Result<usize> {
+    let nonzero = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match nonzero.and_then(|n| n.checked_mul(dtype.size())) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(if shape.contains(&0) {
+            0
+        } else {
+            bytes / dtype.size()
+        }),
+        _ => Err(Error::invalid(
+            op,
+            format!(
+                "array is too big: shape {shape:?} of {dtype} ({} bytes per element) is larger \
+                 than the maximum possible size ({} bytes)",
+                dtype.size(),
+                isize::MAX
+            ),
+        )),
+    }
+}
+
 /// Index of a node in its graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NodeId(pub u32);
@@ -98,9 +128,14 @@ impl Graph {
     /// Restores a graph serialized with [`Graph::to_json`], rebuilding the intern table.
     ///
     /// # Errors
-    /// `Error::Serde` when the text is not a graph.
+    /// `Error::Serde` when the text is not a graph; `InvalidArgument` for a node whose shape
+    /// is too big (see [`checked_shape`]).
     pub fn from_json(s: &str) -> Result<Graph> {
         let mut g: Graph = serde_json_like::from_str(s)?;
+        // A graph from elsewhere gets the same shape checks as one recorded here.
+        for n in &g.nodes {
+            checked_shape(&n.op.name(), &n.shape, n.dtype)?;
+        }
         g.rebuild_intern();
         Ok(g)
     }
@@ -138,5 +173,55 @@ mod serde_json_like {
     }
     pub fn from_str(s: &str) -> Result<Graph> {
         serde_json::from_str(s).map_err(|e| Error::Serde(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_shape_refuses_counts_that_wrap() {
+        assert_eq!(checked_shape("t", &[3, 4], DType::F32), Ok(12));
+        assert_eq!(checked_shape("t", &[], DType::F64), Ok(1));
+        assert_eq!(checked_shape("t", &[0, 7], DType::F64), Ok(0));
+        // The largest bool array is isize::MAX bytes; one more element is too big.
+        let max = isize::MAX as usize;
+        assert_eq!(checked_shape("t", &[max], DType::Bool), Ok(max));
+        for (shape, dt) in [
+            (vec![1usize << 40, 1 << 30], DType::F32),
+            (vec![1 << 32, 1 << 32], DType::F64),
+            (vec![usize::MAX], DType::Bool),
+            (vec![max / 4 + 1], DType::F32),
+            (vec![1 << 62, 1 << 62, 0], DType::F32),
+        ] {
+            let e = checked_shape("zeros", &shape, dt).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("zeros")
+                    && msg.contains(&format!("{shape:?}"))
+                    && msg.contains("too big"),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_json_checks_shapes() {
+        let mut g = Graph::new();
+        g.add(Node {
+            op: Op::Full {
+                value: crate::dtype::Scalar::Int(0),
+            },
+            inputs: vec![],
+            shape: vec![1 << 40, 1 << 40],
+            dtype: DType::F32,
+            chunk: None,
+        });
+        let text = g.to_json().unwrap();
+        assert!(matches!(
+            Graph::from_json(&text),
+            Err(Error::InvalidArgument { .. })
+        ));
     }
 }

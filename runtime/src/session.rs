@@ -8,7 +8,7 @@ use crate::dtype::{DType, Scalar, F64};
 use crate::error::{Error, Result, Tier};
 use crate::exec::{self, lock, RunStats};
 use crate::fuse::fuse;
-use crate::graph::{Graph, Node};
+use crate::graph::{checked_shape, Graph, Node};
 use crate::op::{Dist, Op};
 use crate::storage::MemoryConfig;
 use crate::tensor::Tensor;
@@ -128,6 +128,7 @@ impl Session {
 
     /// Records a node and returns its tensor (executing it at once in eager mode).
     pub(crate) fn record(&self, node: Node) -> Result<Tensor> {
+        checked_shape(&node.op.name(), &node.shape, node.dtype)?;
         let (shape, dtype, chunk) = (node.shape.clone(), node.dtype, node.chunk.clone());
         let is_source = node.op.is_source();
         let id = lock(&self.inner.graph).add(node);
@@ -145,7 +146,8 @@ impl Session {
         Ok(t)
     }
 
-    fn source(&self, op: Op, shape: &[usize], dtype: DType) -> Tensor {
+    /// Records a source; a shape too big to exist (see [`checked_shape`]) is an error.
+    fn try_source(&self, op: Op, shape: &[usize], dtype: DType) -> Result<Tensor> {
         self.record(Node {
             op,
             inputs: vec![],
@@ -153,7 +155,13 @@ impl Session {
             dtype,
             chunk: None,
         })
-        .expect("recording a source cannot fail")
+    }
+
+    /// A source for the infallible creation functions: an error travels in the tensor and is
+    /// returned by its first use (`error()`, any op, `execute`).
+    fn source(&self, op: Op, shape: &[usize], dtype: DType) -> Tensor {
+        self.try_source(op, shape, dtype)
+            .unwrap_or_else(|e| Tensor::failed(self, e))
     }
 
     /// An array of zeros.
@@ -196,6 +204,7 @@ impl Session {
         // tiny span over a huge step) still holds `start` when it lies in the step's direction.
         let span = stop - start;
         let q = span / step;
+        // `as` saturates: a length past usize is usize::MAX, which the shape check refuses.
         let n = if span == 0.0 {
             0
         } else if q == 0.0 {
@@ -224,14 +233,14 @@ impl Session {
                 }
             }
         }
-        Ok(self.source(
+        self.try_source(
             Op::Arange {
                 start: F64(start),
                 step: F64(step),
             },
             &[n],
             dtype,
-        ))
+        )
     }
     /// numpy's `linspace(start, stop, num, endpoint)`.
     pub fn linspace(
@@ -342,6 +351,13 @@ impl Session {
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
         let backend = self.inner.backend.as_ref();
+        if self.config().memory.is_some_and(|m| m.devices == Some(0)) {
+            // Refused, not replaced by one device.
+            return Err(Error::invalid(
+                "execute",
+                "MemoryConfig::devices is 0; a run needs at least 1 device",
+            ));
+        }
         let config = self.config();
         let memory = match config.memory {
             Some(m) => Some(m),

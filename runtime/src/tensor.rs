@@ -295,9 +295,19 @@ impl Tensor {
     /// On a source this changes how it is generated; otherwise it records a rechunk.
     ///
     /// # Errors
-    /// A chunk shape whose length fits neither.
+    /// A chunk shape whose length fits neither, or with a zero extent.
     pub fn with_chunks(&self, chunk: &[usize]) -> Result<Tensor> {
         let n = self.tn()?;
+        if chunk.contains(&0) {
+            return Err(Error::invalid(
+                "chunk_size",
+                format!(
+                    "chunk shape {chunk:?} has a zero extent (array shape {:?}); every chunk \
+                     extent must be at least 1",
+                    n.shape
+                ),
+            ));
+        }
         if chunk.len() != 1 && chunk.len() != n.shape.len() {
             return Err(Error::invalid(
                 "chunk_size",
@@ -755,11 +765,14 @@ impl Tensor {
         if unknown.len() > 1 || shape.iter().any(|&d| d < -1) {
             return Err(bad());
         }
+        // Checked: a product that wraps could match `size` by accident. An overflowing product
+        // with a zero extent is 0 (and the recorded shape is then checked for its size).
         let known: usize = shape
             .iter()
             .filter(|&&d| d >= 0)
-            .map(|&d| d as usize)
-            .product();
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+            .or_else(|| shape.contains(&0).then_some(0))
+            .ok_or_else(bad)?;
         let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(&u) = unknown.first() {
             if known == 0 || !size.is_multiple_of(known) {
@@ -896,7 +909,13 @@ impl Tensor {
             .iter()
             .filter(|a| matches!(a, SliceArg::Range { .. } | SliceArg::Index(_)))
             .count();
-        if consumed > nd || args.iter().filter(|a| **a == SliceArg::Ellipsis).count() > 1 {
+        if args.iter().filter(|a| **a == SliceArg::Ellipsis).count() > 1 {
+            return Err(Error::invalid(
+                "index",
+                "an index can only have a single ellipsis ('...')",
+            ));
+        }
+        if consumed > nd {
             return Err(Error::invalid(
                 "index",
                 format!("too many indices for array: array is {nd}-dimensional, but {consumed} were indexed"),
@@ -1119,7 +1138,19 @@ pub fn concatenate(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
         .map(|t| t.astype(dt))
         .collect::<Result<_>>()?;
     let mut shape = s0.clone();
-    shape[ax] = cast.iter().map(|t| t.shape()[ax]).sum();
+    // Checked: the recorded shape's size is checked, but a wrapped extent would pass.
+    shape[ax] = cast
+        .iter()
+        .try_fold(0usize, |acc, t| acc.checked_add(t.shape()[ax]))
+        .ok_or_else(|| {
+            Error::invalid(
+                "concatenate",
+                format!(
+                    "the extents along axis {ax} add up to more than {}",
+                    usize::MAX
+                ),
+            )
+        })?;
     let refs: Vec<&Tensor> = cast.iter().collect();
     first.record(Op::Concat { axis: ax }, &refs, shape, dt)
 }
@@ -1132,11 +1163,19 @@ pub fn stack(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
     let first = tensors
         .first()
         .ok_or_else(|| Error::invalid("stack", "need at least one array"))?;
-    for t in tensors {
-        if t.tn()?.shape != first.tn()?.shape {
-            return Err(Error::shape("stack", first.shape(), t.shape()));
+    let s0 = first.tn()?.shape.clone();
+    for (i, t) in tensors.iter().enumerate() {
+        if t.tn()?.shape != s0 {
+            // numpy: "all input arrays must have the same shape"; name the operands.
+            return Err(Error::shape(
+                &format!("stack (operand 0 and operand {i})"),
+                &s0,
+                t.shape(),
+            ));
         }
     }
+    // The axis is counted in the result, which has one more dimension.
+    norm_axis("stack", axis, s0.len() + 1, &s0)?;
     let ex: Vec<Tensor> = tensors
         .iter()
         .map(|t| t.expand_dims(axis))
@@ -1176,14 +1215,17 @@ fn adjust_slice(start: Option<isize>, stop: Option<isize>, step: isize, len: usi
     };
     let s = fix(start, lo_def);
     let e = fix(stop, hi_def);
+    // In i128: `step` may be isize::MIN or isize::MAX, where `-step` or `e - s + step`
+    // overflow isize.
+    let (s128, e128, st) = (s as i128, e as i128, step as i128);
     let n = if step > 0 {
         if e > s {
-            (e - s + step - 1) / step
+            (e128 - s128 + st - 1) / st
         } else {
             0
         }
     } else if s > e {
-        (s - e + (-step) - 1) / (-step)
+        (s128 - e128 - st - 1) / -st
     } else {
         0
     };
@@ -1281,5 +1323,12 @@ mod tests {
         assert_eq!(a.len, 0);
         let a = adjust_slice(Some(8), Some(-12), -3, 10);
         assert_eq!((a.start, a.len), (8, 3));
+        // Extreme steps: one element, no overflow.
+        let a = adjust_slice(None, None, isize::MAX, 10);
+        assert_eq!((a.start, a.len), (0, 1));
+        let a = adjust_slice(None, None, isize::MIN, 10);
+        assert_eq!((a.start, a.len), (9, 1));
+        let a = adjust_slice(Some(isize::MIN), Some(isize::MAX), 1, 10);
+        assert_eq!((a.start, a.len), (0, 10));
     }
 }

@@ -23,6 +23,10 @@ type Counted = (ChunkId, f64);
 /// Fan-in of the reduction combine tree.
 pub const COMBINE_FAN_IN: usize = 4;
 
+/// Estimated host bytes one chunk node costs from tiling to the end of its run (the node, its
+/// fused copy, the executor's and Scheduler's bookkeeping): the unit of the tiler's bound.
+pub const CHUNK_NODE_BYTES: u64 = 1024;
+
 /// Cuts a graph into chunks.
 pub struct Tiler<'g> {
     graph: &'g Graph,
@@ -30,6 +34,10 @@ pub struct Tiler<'g> {
     /// The chunk graph being built.
     pub cg: ChunkGraph,
     tiled: HashMap<NodeId, Tiled>,
+    /// Most chunk nodes the chunk graph may hold (bookkeeping bounded against host memory).
+    max_chunks: usize,
+    /// The node being tiled, for error messages.
+    current: Option<NodeId>,
 }
 
 /// Splits `len` into pieces of at most `size` (a zero-length axis is one empty piece).
@@ -88,13 +96,90 @@ fn region_size(r: &Region) -> Vec<usize> {
 
 impl<'g> Tiler<'g> {
     /// A tiler over `graph` with a per-chunk byte budget for automatic chunking.
+    ///
+    /// The chunk graph may cost at most half of host memory in bookkeeping
+    /// ([`CHUNK_NODE_BYTES`] per chunk node); a tiling past that is an error, not an abort.
     pub fn new(graph: &'g Graph, chunk_bytes: usize) -> Self {
+        let max_chunks = crate::storage::host_memory() / 2 / CHUNK_NODE_BYTES;
         Tiler {
             graph,
             chunk_bytes,
             cg: ChunkGraph::default(),
             tiled: HashMap::new(),
+            max_chunks: usize::try_from(max_chunks).unwrap_or(usize::MAX),
+            current: None,
         }
+    }
+
+    /// Sets the most chunk nodes the chunk graph may hold (default: half of host memory over
+    /// [`CHUNK_NODE_BYTES`]).
+    pub fn with_chunk_limit(mut self, max_chunks: usize) -> Self {
+        self.max_chunks = max_chunks;
+        self
+    }
+
+    /// Checks, before anything is allocated, that `per_chunk` new chunk nodes for each of the
+    /// chunks of a grid with `counts` chunks per axis fit the bound; `shape` and `chunk` (the
+    /// largest chunk) are for the message.
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the op, shape, chunk shape and chunk count.
+    fn reserve(
+        &self,
+        shape: &[usize],
+        chunk: &[usize],
+        counts: &[usize],
+        per_chunk: usize,
+    ) -> Result<()> {
+        let total = counts
+            .iter()
+            .try_fold(per_chunk, |acc, &c| acc.checked_mul(c));
+        if let Some(t) = total {
+            if t.checked_add(self.cg.len())
+                .is_some_and(|all| all <= self.max_chunks)
+            {
+                return Ok(());
+            }
+        }
+        let op = self
+            .current
+            .map_or_else(|| "tile".to_string(), |id| self.graph.node(id).op.name());
+        let count = total.map_or_else(|| format!("more than {}", usize::MAX), |t| t.to_string());
+        Err(Error::invalid(
+            &op,
+            format!(
+                "an array of shape {shape:?} cut into chunks of {chunk:?} needs {count} chunk \
+                 tasks ({counts:?} per axis) besides the {} already planned; at about {} bytes \
+                 of bookkeeping each, more than {} may not be planned (half of host memory): \
+                 use larger chunks",
+                self.cg.len(),
+                CHUNK_NODE_BYTES,
+                self.max_chunks
+            ),
+        ))
+    }
+
+    /// [`Tiler::reserve`] for a grid that already exists.
+    fn reserve_grid(&self, grid: &[Vec<usize>], per_chunk: usize) -> Result<()> {
+        let shape: Vec<usize> = grid.iter().map(|g| g.iter().sum()).collect();
+        let chunk: Vec<usize> = grid
+            .iter()
+            .map(|g| g.iter().copied().max().unwrap_or(0))
+            .collect();
+        let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
+        self.reserve(&shape, &chunk, &counts, per_chunk)
+    }
+
+    /// The grid cutting `shape` into chunks of `cs` ([`split`] per axis), after checking that
+    /// its chunks fit the bound (a hostile shape would otherwise allocate terabytes here).
+    fn grid_for(&self, shape: &[usize], cs: &[usize]) -> Result<Vec<Vec<usize>>> {
+        let counts: Vec<usize> = shape
+            .iter()
+            .zip(cs)
+            .map(|(&d, &c)| d.div_ceil(c.clamp(1, d.max(1))).max(1))
+            .collect();
+        self.reserve(shape, cs, &counts, 1)?;
+        Ok(shape.iter().zip(cs).map(|(&d, &c)| split(d, c)).collect())
     }
 
     /// Tiles every node reachable from `roots`; returns their tilings.
@@ -104,6 +189,7 @@ impl<'g> Tiler<'g> {
     pub fn tile(&mut self, roots: &[NodeId]) -> Result<Vec<Tiled>> {
         for id in self.graph.reachable(roots) {
             if !self.tiled.contains_key(&id) {
+                self.current = Some(id);
                 let t = self.tile_node(id)?;
                 self.tiled.insert(id, t);
             }
@@ -139,18 +225,15 @@ impl<'g> Tiler<'g> {
             }
             None => auto_chunk_shape(&n.shape, n.dtype, self.chunk_bytes),
         };
-        Ok(n.shape
-            .iter()
-            .zip(&cs)
-            .map(|(&d, &c)| split(d, c))
-            .collect())
+        self.grid_for(&n.shape, &cs)
     }
 
     /// Re-cuts `t` (a tensor of `dtype`) to `grid`, reusing chunks whose box is unchanged.
-    fn rechunk(&mut self, t: &Tiled, grid: &[Vec<usize>], dtype: DType) -> Tiled {
+    fn rechunk(&mut self, t: &Tiled, grid: &[Vec<usize>], dtype: DType) -> Result<Tiled> {
         if t.grid == grid {
-            return t.clone();
+            return Ok(t.clone());
         }
+        self.reserve_grid(grid, 1)?;
         let in_b: Vec<Vec<usize>> = t.grid.iter().map(|g| boundaries(g)).collect();
         let starts = t.starts();
         let mut chunks = Vec::new();
@@ -160,7 +243,12 @@ impl<'g> Tiler<'g> {
                 .iter()
                 .zip(&in_b)
                 .map(|(&(s, e), b)| {
-                    let lo = b.partition_point(|&x| x <= s).saturating_sub(1);
+                    // Clamped to the last chunk: on a zero-length axis (boundaries [0, 0]) the
+                    // point past every boundary is not a chunk.
+                    let lo = b
+                        .partition_point(|&x| x <= s)
+                        .saturating_sub(1)
+                        .min(b.len().saturating_sub(2));
                     let hi = if e == s {
                         lo + 1
                     } else {
@@ -197,10 +285,10 @@ impl<'g> Tiler<'g> {
             let shape = region_size(&region);
             chunks.push(self.push(ChunkOp::Assemble { pieces }, inputs, shape, dtype));
         }
-        Tiled {
+        Ok(Tiled {
             grid: grid.to_vec(),
             chunks,
-        }
+        })
     }
 
     fn tile_node(&mut self, id: NodeId) -> Result<Tiled> {
@@ -208,7 +296,8 @@ impl<'g> Tiler<'g> {
         let node = g.node(id);
         let shape = node.shape.clone();
         let dtype = node.dtype;
-        let size: usize = shape.iter().product();
+        // Graphs built without a Session (or edited) get the shape check here too.
+        let size = crate::graph::checked_shape(&node.op.name(), &shape, dtype)?;
         // Zero-size tensors are one empty chunk whatever the op.
         if size == 0 && !matches!(node.op, Op::Constant { .. }) {
             let c = self.push(
@@ -363,7 +452,7 @@ impl<'g> Tiler<'g> {
                 axes,
                 keepdims,
                 ddof,
-            } => Ok(self.reduce(
+            } => self.reduce(
                 &inputs[0],
                 &in_shapes[0],
                 in_dtypes[0],
@@ -372,10 +461,12 @@ impl<'g> Tiler<'g> {
                 *keepdims,
                 *ddof,
                 dtype,
-            )),
+            ),
             Op::ArgReduce { op, axis } => {
                 let t = &inputs[0];
                 let axis = *axis;
+                // A partial per input chunk; the combine tree and finals add fewer than that.
+                self.reserve_grid(&t.grid, 2)?;
                 let counts = t.counts();
                 let mut out_counts = counts.clone();
                 out_counts[axis] = 1;
@@ -445,15 +536,26 @@ impl<'g> Tiler<'g> {
                 }
                 Ok(Tiled { grid, chunks })
             }
-            Op::Reshape => Ok(self.reshape(&inputs[0], &in_shapes[0], &shape, dtype)),
+            Op::Reshape => self.reshape(&inputs[0], &in_shapes[0], &shape, dtype),
             Op::BroadcastTo => {
                 let t = &inputs[0];
                 let ins = &in_shapes[0];
                 let d = shape.len() - ins.len();
                 let hint = auto_chunk_shape(&shape, dtype, self.chunk_bytes);
+                let kept = |a: usize| a >= d && ins[a - d] == shape[a];
+                let counts: Vec<usize> = (0..shape.len())
+                    .map(|a| {
+                        if kept(a) {
+                            t.grid[a - d].len()
+                        } else {
+                            shape[a].div_ceil(hint[a]).max(1)
+                        }
+                    })
+                    .collect();
+                self.reserve(&shape, &hint, &counts, 1)?;
                 let grid: Vec<Vec<usize>> = (0..shape.len())
                     .map(|a| {
-                        if a >= d && ins[a - d] == shape[a] {
+                        if kept(a) {
                             t.grid[a - d].clone()
                         } else {
                             split(shape[a], hint[a])
@@ -545,7 +647,7 @@ impl<'g> Tiler<'g> {
                 for &i in &live {
                     let mut target = grid.clone();
                     target[axis] = inputs[i].grid[axis].clone();
-                    parts.push(self.rechunk(&inputs[i], &target, dtype));
+                    parts.push(self.rechunk(&inputs[i], &target, dtype)?);
                 }
                 grid[axis] = parts.iter().flat_map(|p| p.grid[axis].clone()).collect();
                 let counts: Vec<usize> = grid.iter().map(|g| g.len()).collect();
@@ -563,12 +665,10 @@ impl<'g> Tiler<'g> {
                 }
                 Ok(Tiled { grid, chunks })
             }
-            Op::MatMul => {
-                Ok(self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype))
-            }
+            Op::MatMul => self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype),
             Op::Rechunk => {
                 let grid = self.source_grid(id)?;
-                Ok(self.rechunk(&inputs[0], &grid, dtype))
+                self.rechunk(&inputs[0], &grid, dtype)
             }
         }
     }
@@ -579,6 +679,7 @@ impl<'g> Tiler<'g> {
         dtype: DType,
         mut f: impl FnMut(&[usize], Region) -> (ChunkOp, Vec<ChunkId>),
     ) -> Result<Tiled> {
+        self.reserve_grid(&grid, 1)?;
         let mut chunks = Vec::new();
         for (idx, region) in grid_boxes(&grid) {
             let shape = region_size(&region);
@@ -627,7 +728,7 @@ impl<'g> Tiler<'g> {
                     }
                 })
                 .collect();
-            aligned.push((self.rechunk(t, &target, dt), s.clone()));
+            aligned.push((self.rechunk(t, &target, dt)?, s.clone()));
         }
         self.per_chunk(grid, dtype, |idx, _| {
             let ins = aligned
@@ -678,7 +779,9 @@ impl<'g> Tiler<'g> {
         keepdims: bool,
         ddof: u32,
         dtype: DType,
-    ) -> Tiled {
+    ) -> Result<Tiled> {
+        // A partial per input chunk; the combine tree and finals add fewer than that.
+        self.reserve_grid(&t.grid, 2)?;
         let counts = t.counts();
         let pdtype = partial_dtype(op, in_dtype);
         let mut groups: Vec<(Vec<usize>, Vec<Counted>)> = Vec::new();
@@ -769,10 +872,16 @@ impl<'g> Tiler<'g> {
                 }
             })
             .collect();
-        Tiled { grid, chunks }
+        Ok(Tiled { grid, chunks })
     }
 
-    fn reshape(&mut self, t: &Tiled, in_shape: &[usize], shape: &[usize], dtype: DType) -> Tiled {
+    fn reshape(
+        &mut self,
+        t: &Tiled,
+        in_shape: &[usize],
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Tiled> {
         let strip = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
         if strip(in_shape) == strip(shape) {
             // Only size-1 axes move: chunk-local.
@@ -784,15 +893,13 @@ impl<'g> Tiler<'g> {
                     None => vec![1],
                 })
                 .collect();
-            return self
-                .per_chunk(grid, dtype, |idx, _| {
-                    let mut in_idx = vec![0; in_shape.len()];
-                    for (k, &b) in big_out.iter().enumerate() {
-                        in_idx[big_in[k]] = idx[b];
-                    }
-                    (ChunkOp::Reshape, vec![t.at(&in_idx)])
-                })
-                .expect("per_chunk does not fail");
+            return self.per_chunk(grid, dtype, |idx, _| {
+                let mut in_idx = vec![0; in_shape.len()];
+                for (k, &b) in big_out.iter().enumerate() {
+                    in_idx[big_in[k]] = idx[b];
+                }
+                (ChunkOp::Reshape, vec![t.at(&in_idx)])
+            });
         }
         // General case: each output box gathers from exactly the input chunks its elements come
         // from, found by walking the box's rows (runs of consecutive flat indices) through the
@@ -803,8 +910,8 @@ impl<'g> Tiler<'g> {
             .map(|&c| self.cg.node(c).shape.iter().product::<usize>())
             .max()
             .unwrap_or(1);
-        let cs = auto_chunk_shape(shape, dtype, max_chunk * dtype.size());
-        let grid: Vec<Vec<usize>> = shape.iter().zip(&cs).map(|(&d, &c)| split(d, c)).collect();
+        let cs = auto_chunk_shape(shape, dtype, max_chunk.saturating_mul(dtype.size()));
+        let grid = self.grid_for(shape, &cs)?;
         let in_bounds: Vec<Vec<usize>> = t.grid.iter().map(|g| boundaries(g)).collect();
         let in_full = in_shape.to_vec();
         let out_full = shape.to_vec();
@@ -854,10 +961,16 @@ impl<'g> Tiler<'g> {
                 ins,
             )
         })
-        .expect("per_chunk does not fail")
     }
 
-    fn matmul(&mut self, a: &Tiled, b: &Tiled, sa: &[usize], sb: &[usize], dtype: DType) -> Tiled {
+    fn matmul(
+        &mut self,
+        a: &Tiled,
+        b: &Tiled,
+        sa: &[usize],
+        sb: &[usize],
+        dtype: DType,
+    ) -> Result<Tiled> {
         let n = sa.len();
         let nb = n - 2;
         let mut grid: Vec<Vec<usize>> = Vec::new();
@@ -887,8 +1000,10 @@ impl<'g> Tiler<'g> {
         gb.push(b.grid[n - 1].clone());
         grid.push(a.grid[n - 2].clone());
         grid.push(b.grid[n - 1].clone());
-        let a2 = self.rechunk(a, &ga, dtype);
-        let b2 = self.rechunk(b, &gb, dtype);
+        // One product per output chunk and K chunk.
+        self.reserve_grid(&grid, gk.len())?;
+        let a2 = self.rechunk(a, &ga, dtype)?;
+        let b2 = self.rechunk(b, &gb, dtype)?;
         let mut chunks = Vec::new();
         for (idx, region) in grid_boxes(&grid) {
             let shape = region_size(&region);
@@ -919,7 +1034,7 @@ impl<'g> Tiler<'g> {
             }
             chunks.push(acc.expect("at least one K chunk"));
         }
-        Tiled { grid, chunks }
+        Ok(Tiled { grid, chunks })
     }
 }
 
@@ -976,6 +1091,75 @@ mod tests {
         );
         assert_eq!(union_grid(&[&vec![5, 5], &vec![3, 7]]), vec![3, 2, 5]);
     }
+    /// The graph of Monte Carlo pi at `n` points in chunks of `chunk` (as the CLI builds it).
+    fn pi_graph(n: usize, chunk: usize) -> (crate::Session, crate::NodeId) {
+        let s = crate::Session::new(std::sync::Arc::new(crate::NullBackend));
+        let rng = s.random(0);
+        let x = rng.rand(&[n], DType::F32).with_chunks(&[chunk]).unwrap();
+        let y = rng.rand(&[n], DType::F32).with_chunks(&[chunk]).unwrap();
+        let inside = (&x * &x + &y * &y).lt(1.0).unwrap();
+        let r = inside.sum(crate::Axes::All, false).unwrap();
+        (s, r.node_id().unwrap())
+    }
+
+    #[test]
+    fn chunk_count_is_bounded_before_allocating() {
+        // `--n 1e13` in 4 Mi chunks: 2.4 million chunks per source, ~7 chunk tasks each.
+        let (s, root) = pi_graph(10_000_000_000_000, 1 << 22);
+        let g = s.graph();
+        let limit = 1_000_000;
+        let e = Tiler::new(&g, 16 << 20)
+            .with_chunk_limit(limit)
+            .tile(&[root])
+            .map(|_| ())
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::InvalidArgument { .. })
+                && msg.contains("[10000000000000]")
+                && msg.contains("[4194304]")
+                && msg.contains("2384186"),
+            "{msg}"
+        );
+        // The same graph at 1e9 points fits that bound; the bound counts every chunk task.
+        let (s, root) = pi_graph(1_000_000_000, 1 << 22);
+        let g = s.graph();
+        let mut t = Tiler::new(&g, 16 << 20).with_chunk_limit(limit);
+        t.tile(&[root]).unwrap();
+        let used = t.cg.len();
+        assert!(used > 7 * 239 && used < limit, "{used}");
+        let mut t = Tiler::new(&g, 16 << 20).with_chunk_limit(used - 1);
+        assert!(t.tile(&[root]).is_err());
+        // A shape whose chunk count overflows usize (2**63 one-element chunks, two axes) is
+        // the same error, computed without allocating the grid.
+        let s = crate::Session::new(std::sync::Arc::new(crate::NullBackend));
+        let z = s
+            .zeros(&[1 << 31, 1 << 31], DType::Bool)
+            .with_chunks(&[1])
+            .unwrap();
+        let g = s.graph();
+        let e = Tiler::new(&g, 16 << 20)
+            .tile(&[z.node_id().unwrap()])
+            .unwrap_err();
+        assert!(e.to_string().contains("cut into chunks of [1, 1]"), "{e}");
+    }
+
+    #[test]
+    fn rechunk_across_a_zero_length_axis() {
+        // (2, 1, 0) in unit chunks, its transpose in one chunk: the product's K axis is empty.
+        let s = crate::Session::new(std::sync::Arc::new(crate::NullBackend));
+        let a = s
+            .from_vec::<f32>(vec![], &[2, 1, 0])
+            .unwrap()
+            .with_chunks(&[1])
+            .unwrap();
+        let m = a.matmul(&a.swapaxes(-1, -2).unwrap()).unwrap();
+        let g = s.graph();
+        let mut t = Tiler::new(&g, 16 << 20);
+        let tiled = t.tile(&[m.node_id().unwrap()]).unwrap();
+        assert_eq!(tiled[0].grid, vec![vec![1, 1], vec![1], vec![1]]);
+    }
+
     #[test]
     fn selected_ranges() {
         // indices 1,3,5,7,9 of a length-10 axis; chunk [4,8) holds 5 and 7 (positions 2,3)

@@ -108,6 +108,8 @@ macro_rules! conformance_suite {
                 graph_json_non_finite,
                 graph_json_float_precision,
                 reshape_gather_reads_only_overlapping_chunks,
+                integer_min_floor_divide, zero_length_axes_chunked, error_overflowing_shapes,
+                error_hostile_sizes, error_zero_chunk_extent, error_messages_name_the_call,
             );
         }
     };

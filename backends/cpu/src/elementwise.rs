@@ -242,8 +242,9 @@ macro_rules! int_impl {
                 if o == 0 {
                     return 0;
                 }
+                // Wrapping: MIN // -1 is MIN and MIN % -1 is 0 in numpy; `%` would panic.
                 let q = self.wrapping_div(o);
-                if (self % o != 0) && ((self < 0) != (o < 0)) {
+                if (self.wrapping_rem(o) != 0) && ((self < 0) != (o < 0)) {
                     q - 1
                 } else {
                     q
@@ -480,5 +481,21 @@ mod tests {
         assert_eq!(round_half_even(-3.5f64), -4.0);
         assert_eq!(round_half_even(0.5f32), 0.0);
         assert_eq!(3i32.ipow(4), 81);
+    }
+
+    /// numpy wraps MIN // -1 to MIN and gives MIN % -1 == 0; neither may panic.
+    #[test]
+    fn integer_min_by_minus_one_wraps() {
+        assert_eq!(i32::MIN.floordiv(-1), i32::MIN);
+        assert_eq!(i64::MIN.floordiv(-1), i64::MIN);
+        assert_eq!(i32::MIN.modulo(-1), 0);
+        assert_eq!(i64::MIN.modulo(-1), 0);
+        assert_eq!(7i32.floordiv(-1), -7);
+        assert_eq!((i32::MIN + 1).floordiv(-1), i32::MAX);
+        assert_eq!(i64::MIN.floordiv(1), i64::MIN);
+        assert_eq!(i64::MIN.floordiv(2), i64::MIN / 2);
+        assert_eq!(i32::MIN.ipow(-1), 0);
+        assert_eq!(i32::MIN.wneg(), i32::MIN);
+        assert_eq!(i64::MIN.wabs(), i64::MIN);
     }
 }

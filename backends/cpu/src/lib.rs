@@ -36,10 +36,29 @@ impl CpuBackend {
     pub fn new() -> Self {
         CpuBackend { devices: 1 }
     }
-    /// A CPU backend exposing `n` virtual devices (at least 1).
+    /// A CPU backend exposing `n` virtual devices. `n == 0` is not replaced by 1: such a
+    /// backend has no device and every run on it returns the error of
+    /// [`CpuBackend::try_with_devices`].
     pub fn with_devices(n: usize) -> Self {
-        CpuBackend { devices: n.max(1) }
+        CpuBackend { devices: n }
     }
+    /// A CPU backend exposing `n` virtual devices.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `n` is 0.
+    pub fn try_with_devices(n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(no_devices());
+        }
+        Ok(CpuBackend { devices: n })
+    }
+}
+
+fn no_devices() -> Error {
+    Error::invalid_arg(
+        "CpuBackend::with_devices",
+        "a CPU backend needs at least 1 device, got 0",
+    )
 }
 
 /// A row-major array of `shape` from `v` (lengths agree by construction).
@@ -81,6 +100,9 @@ impl Backend for CpuBackend {
     }
 
     fn run_chunk(&self, node: &ChunkNode, inputs: &[&ChunkData]) -> Result<ChunkData> {
+        if self.devices == 0 {
+            return Err(no_devices());
+        }
         let shape = &node.shape;
         let dt = node.dtype;
         let x = |i: usize| -> &HostArray { &inputs[i][0] };
@@ -195,5 +217,38 @@ pub fn check_chunk(node: &ChunkNode, out: &ChunkData) -> Result<()> {
             backend: "cpu".into(),
             msg: format!("{} produced no data", node.op.name()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tessera_runtime::{Axes, DType, MemoryConfig, Session};
+
+    /// Zero devices is refused with a typed error, never run as one device.
+    #[test]
+    fn zero_devices_is_an_error_not_one_device() {
+        let e = CpuBackend::try_with_devices(0).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
+        assert!(e.to_string().contains("got 0"), "{e}");
+        assert_eq!(CpuBackend::try_with_devices(3).unwrap().devices().len(), 3);
+        let b = CpuBackend::with_devices(0);
+        assert!(b.devices().is_empty());
+        let s = Session::new(Arc::new(b));
+        let r = s.ones(&[5], DType::F64).sum(Axes::All, false).unwrap();
+        let e = r.execute().unwrap_err();
+        assert!(e.to_string().contains("at least 1 device"), "{e}");
+        // The same through a memory config asking for 0 devices of a real backend.
+        let s = Session::new(Arc::new(CpuBackend::with_devices(2)));
+        s.set_memory(Some(MemoryConfig {
+            devices: Some(0),
+            ..MemoryConfig::default()
+        }));
+        let r = s.ones(&[5], DType::F64).sum(Axes::All, false).unwrap();
+        let e = r.execute().unwrap_err();
+        assert!(e.to_string().contains("at least 1 device"), "{e}");
+        s.set_memory(None);
+        assert_eq!(r.item().unwrap(), 5.0);
     }
 }
