@@ -4,14 +4,22 @@
 //! A PTX file is named `<kernel>-<source hash>-<arch>.ptx`: the hash covers the CUDA C text and
 //! the NVRTC options, so a renderer change never picks up stale PTX, and two runs (or two
 //! processes) that render the same kernel compile it once. Files are written to a temporary
-//! name and renamed, so a reader never sees half a file; a file that does not declare the
-//! kernel's entry is ignored and recompiled.
+//! name and renamed, so a reader never sees half a file.
+//!
+//! PTX is code, so it is read only from a folder of this user's that other users cannot write
+//! (`tessera_cpu::cachedir`; else there is no disk cache), and only when it proves to be this
+//! kernel: each file starts with a header line naming the signature of its source, options,
+//! architecture and entry, and the length and SHA-256 of the PTX after it. A file that fails
+//! (cut short, another kernel's PTX, an older format) is removed and compiled again.
 
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use std::collections::HashMap;
+use std::io::Read as _;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tessera_cpu::cachedir;
 use tessera_runtime::{Error, Result};
 
 /// Counters of a [`PtxCache`].
@@ -104,8 +112,20 @@ pub fn nvrtc_available() -> std::result::Result<(), String> {
 }
 
 impl PtxCache {
-    /// A cache in memory, and in `dir` when given (created on first write).
+    /// A cache in memory, and in `dir` when given and private to this user (created 0700
+    /// where missing; a folder other users can write is not used, and stderr says so once).
     pub fn new(dir: Option<PathBuf>) -> Self {
+        let dir = dir.and_then(|d| match private(&d) {
+            Ok(()) => {
+                cachedir::remove_stale_temps(&d, cachedir::STALE_AGE);
+                Some(d)
+            }
+            Err(why) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| eprintln!("tessera: PTX cache not used: {why}"));
+                None
+            }
+        });
         PtxCache {
             dir,
             mem: Mutex::new(HashMap::new()),
@@ -115,18 +135,11 @@ impl PtxCache {
         }
     }
 
-    /// The default disk cache: `$TESSERA_CACHE_DIR/ptx`, else `$XDG_CACHE_HOME/tessera/ptx`,
-    /// else `$HOME/.cache/tessera/ptx`.
+    /// The default disk cache: `ptx` in the cache root of `tessera_cpu::cachedir::root`
+    /// (`$TESSERA_CACHE_DIR`, else `$XDG_CACHE_HOME/tessera`, else `$HOME/.cache/tessera`,
+    /// else the per-user `$TMPDIR/tessera-cache-<uid>`).
     pub fn default_dir() -> Option<PathBuf> {
-        let base = std::env::var_os("TESSERA_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("tessera"))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("tessera"))
-            })?;
-        Some(base.join("ptx"))
+        Some(cachedir::root().0.join("ptx"))
     }
 
     /// The directory PTX files go to, if any.
@@ -160,13 +173,20 @@ impl PtxCache {
             return Ok(p.clone());
         }
         let entry = format!(".entry {name}");
+        let sig = cachedir::signature(&[src, OPTIONS, arch, name]);
         if let Some(dir) = &self.dir {
-            if let Ok(text) = std::fs::read_to_string(dir.join(&file)) {
-                if text.contains(&entry) {
+            let path = dir.join(&file);
+            match read_verified(&path, &sig) {
+                Ok(Some(text)) if text.contains(&entry) => {
                     self.disk_hits.fetch_add(1, Ordering::Relaxed);
                     let p: Arc<str> = text.into();
                     self.mem.lock().expect("ptx cache").insert(file, p.clone());
                     return Ok(p);
+                }
+                Ok(None) => {}
+                // Damaged, or not this kernel's: ours by name in our folder, replaced below.
+                _ => {
+                    let _ = std::fs::remove_file(&path);
                 }
             }
         }
@@ -189,7 +209,7 @@ impl PtxCache {
         self.compiled.fetch_add(1, Ordering::Relaxed);
         if let Some(dir) = &self.dir {
             // A cache that cannot be written is only slower: the PTX is still returned.
-            let _ = write_atomic(dir, &file, &ptx);
+            let _ = cachedir::write_atomic(dir, &file, (header(&sig, &ptx) + &ptx).as_bytes());
         }
         let p: Arc<str> = ptx.into();
         self.mem.lock().expect("ptx cache").insert(file, p.clone());
@@ -197,9 +217,51 @@ impl PtxCache {
     }
 }
 
-fn write_atomic(dir: &Path, file: &str, text: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, dir.join(file))
+/// Creates `dir` (0700) where missing and checks that it, and the cache root above it when
+/// it is the default folder, are this user's and closed to other users' writes.
+fn private(dir: &Path) -> std::result::Result<(), String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (root, fallback) = cachedir::root();
+    if dir.parent() == Some(root.as_path()) {
+        cachedir::check_dir(&root, fallback)?;
+    }
+    cachedir::check_dir(dir, fallback && dir.parent() == Some(root.as_path()))
+}
+
+/// Most bytes of a cached PTX file read (library PTX is a few MiB).
+const MAX_PTX: u64 = 256 << 20;
+
+/// The first line of a cache file: the kernel's signature, the PTX's length and digest.
+fn header(sig: &str, ptx: &str) -> String {
+    format!(
+        "// tessera-ptx 1 {sig} {} {}\n",
+        ptx.len(),
+        cachedir::sha256_hex(ptx.as_bytes())
+    )
+}
+
+/// The PTX in `path` when it is this user's private file and its header proves it is kernel
+/// `sig` with these exact bytes; `Ok(None)` when there is no file, `Err` when it fails.
+fn read_verified(path: &Path, sig: &str) -> std::result::Result<Option<String>, String> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    cachedir::check_file(&f, path)?;
+    let mut text = String::new();
+    f.take(MAX_PTX)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (head, ptx) = text
+        .split_once('\n')
+        .ok_or_else(|| format!("{}: no header", path.display()))?;
+    if format!("{head}\n") != header(sig, ptx) {
+        return Err(format!("{} is not this kernel's PTX", path.display()));
+    }
+    Ok(Some(ptx.to_string()))
 }

@@ -181,3 +181,67 @@ fn no_driver_is_a_typed_error() {
         }
     }
 }
+
+/// Two kernels with the same entry name and different code (what a stale or swapped cache file
+/// of another kernel looks like).
+fn twin(v: u32) -> String {
+    format!("extern \"C\" __global__ void tessera_twin(float *x) {{ x[threadIdx.x] = {v}.0f; }}\n")
+}
+
+#[test]
+fn ptx_of_another_kernel_or_cut_short_is_not_used() {
+    if !nvrtc() {
+        return;
+    }
+    let dir = scratch("swap");
+    let (s1, s2) = (twin(1), twin(2));
+    let a = PtxCache::new(Some(dir.clone()));
+    let p1 = a.get("tessera_twin", &s1, "compute_90").unwrap();
+    let p2 = a.get("tessera_twin", &s2, "compute_90").unwrap();
+    assert_ne!(p1, p2);
+    let f1 = dir.join(PtxCache::file_name("tessera_twin", &s1, "compute_90"));
+    let f2 = dir.join(PtxCache::file_name("tessera_twin", &s2, "compute_90"));
+    let whole = std::fs::read(&f1).unwrap();
+    // Another kernel's valid file (same entry name), then the file cut short.
+    for damage in [
+        std::fs::read(&f2).unwrap(),
+        whole[..whole.len() - 40].to_vec(),
+    ] {
+        std::fs::write(&f1, damage).unwrap();
+        let b = PtxCache::new(Some(dir.clone()));
+        assert_eq!(b.get("tessera_twin", &s1, "compute_90").unwrap(), p1);
+        assert_eq!((b.stats().compiled, b.stats().disk_hits), (1, 0));
+        assert_eq!(std::fs::read(&f1).unwrap(), whole, "replaced");
+    }
+    let c = PtxCache::new(Some(dir.clone()));
+    assert_eq!(c.get("tessera_twin", &s1, "compute_90").unwrap(), p1);
+    assert_eq!((c.stats().compiled, c.stats().disk_hits), (0, 1));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_ptx_folder_other_users_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let open = scratch("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o757)).unwrap();
+    assert_eq!(PtxCache::new(Some(open.clone())).dir(), None);
+    let private = scratch("private");
+    assert_eq!(
+        PtxCache::new(Some(private.clone())).dir(),
+        Some(private.as_path())
+    );
+    if nvrtc() {
+        // A valid file planted in the open folder is not read.
+        let s = twin(3);
+        let good = PtxCache::new(Some(private.clone()));
+        let p = good.get("tessera_twin", &s, "compute_90").unwrap();
+        let name = PtxCache::file_name("tessera_twin", &s, "compute_90");
+        std::fs::copy(private.join(&name), open.join(&name)).unwrap();
+        let c = PtxCache::new(Some(open.clone()));
+        assert_eq!(c.get("tessera_twin", &s, "compute_90").unwrap(), p);
+        assert_eq!((c.stats().compiled, c.stats().disk_hits), (1, 0));
+    }
+    let _ = std::fs::remove_dir_all(&open);
+    let _ = std::fs::remove_dir_all(&private);
+}
