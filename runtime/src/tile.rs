@@ -100,7 +100,9 @@ impl<'g> Tiler<'g> {
     /// The chunk graph may cost at most half of host memory in bookkeeping
     /// ([`CHUNK_NODE_BYTES`] per chunk node); a tiling past that is an error, not an abort.
     pub fn new(graph: &'g Graph, chunk_bytes: usize) -> Self {
-        let max_chunks = crate::storage::host_memory() / 2 / CHUNK_NODE_BYTES;
+        // Read once per process: eager mode plans (and so builds a tiler) for every op.
+        static HOST: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let max_chunks = *HOST.get_or_init(crate::storage::host_memory) / 2 / CHUNK_NODE_BYTES;
         Tiler {
             graph,
             chunk_bytes,
