@@ -188,14 +188,21 @@ struct Child {
     loaded: usize,
     replaced: usize,
     failed: usize,
+    /// `cache_child_parallel`: milliseconds the cached kernel took.
+    fast_ms: Option<u64>,
     stderr: String,
 }
 
 /// Runs the `cache_child` test in a child process with `env` (and `remove` unset).
 fn child(env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> Child {
+    child_named("cache_child", env, remove)
+}
+
+/// Runs the child test `test` (it runs when `TESSERA_JIT_CHILD` names it).
+fn child_named(test: &str, env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> Child {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "cache_child", "--nocapture", "--test-threads=1"])
-        .env("TESSERA_JIT_CHILD", "1")
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("TESSERA_JIT_CHILD", test)
         .env_remove("TESSERA_CC")
         .env_remove("TESSERA_CC_TIMEOUT");
     for r in remove {
@@ -205,6 +212,9 @@ fn child(env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> Child {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
+    let ms = String::from_utf8_lossy(&out.stdout)
+        .split_once("fast_ms=")
+        .and_then(|(_, v)| v.split_whitespace().next()?.parse().ok());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let line = stdout
@@ -225,6 +235,7 @@ fn child(env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> Child {
         loaded: field("loaded"),
         replaced: field("replaced"),
         failed: field("failed"),
+        fast_ms: ms,
         stderr: format!("{}\n{stdout}\nstatus {:?}", stderr, out.status),
     }
 }
@@ -237,7 +248,7 @@ fn child_in(root: &std::path::Path) -> Child {
 /// The body of the child processes: add-mul and Monte Carlo pi, compiled and interpreted.
 #[test]
 fn cache_child() {
-    if std::env::var_os("TESSERA_JIT_CHILD").is_none() {
+    if std::env::var("TESSERA_JIT_CHILD").as_deref() != Ok("cache_child") {
         return;
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(rand::random());
@@ -508,4 +519,109 @@ fn cc_runs() -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Child: Monte Carlo pi (its compile hangs) on one thread; half a second later add-mul, whose
+/// library is cached, on another. Prints how long add-mul took.
+#[test]
+fn cache_child_parallel() {
+    if std::env::var("TESSERA_JIT_CHILD").as_deref() != Ok("cache_child_parallel") {
+        return;
+    }
+    jit::set_mode(JitMode::Always);
+    let run = |ir: tessera_runtime::ir::KernelIr| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let params = KernelParams {
+            random: (0..tessera_kernels::num_random_params(&ir))
+                .map(|k| RandomParam {
+                    seed: 1,
+                    stream: k as u64,
+                    base: 0,
+                })
+                .collect(),
+            arg_base: 0,
+            load_offsets: vec![0; ir.inputs.len()],
+        };
+        let inputs: Vec<HostArray> = (0..ir.inputs.len())
+            .map(|i| input(ir.inputs[i].dtype, span(&ir, i), &mut rng))
+            .collect();
+        run_cpu(&CpuBackend::new(), &ir, &params, &inputs).unwrap();
+    };
+    let slow = std::thread::spawn(move || run(common::mc_pi()));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    run(common::add_mul_f32());
+    let fast = t.elapsed();
+    slow.join().unwrap();
+    let s = jit::status();
+    println!(
+        "RESULT equal=true compiled={} loaded={} replaced={} failed={} fast_ms={}",
+        s.compiled,
+        s.loaded,
+        s.replaced,
+        s.failed,
+        fast.as_millis()
+    );
+}
+
+#[test]
+fn a_compile_in_progress_does_not_hold_up_other_kernels() {
+    use std::os::unix::fs::PermissionsExt;
+    if !cc_runs() {
+        println!("skipped: no C compiler `cc` runs here");
+        return;
+    }
+    let root = cache_root("par");
+    // A compiler that hangs on Monte Carlo pi's kernel (the one that calls powf) when asked to.
+    let cc = root.join("cc-hangs-on-pow");
+    std::fs::write(
+        &cc,
+        "#!/bin/sh\nif [ \"$TESSERA_TEST_HANG\" = 1 ]; then\n  for a in \"$@\"; do\n    \
+         case \"$a\" in *.c) grep -q powf \"$a\" && exec sleep 60;; esac\n  done\nfi\n\
+         exec cc \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cc, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let env = |hang: &'static str| {
+        vec![
+            ("TESSERA_CACHE_DIR", root.as_os_str().to_owned()),
+            ("TESSERA_CC", cc.as_os_str().to_owned()),
+            ("TESSERA_TEST_HANG", hang.into()),
+            ("TESSERA_CC_TIMEOUT", "6".into()),
+        ]
+    };
+    let e0 = env("0");
+    let c = child(&pairs(&e0), &[]);
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    assert_eq!(c.compiled, 2, "{}", c.stderr);
+    // Only add-mul stays cached.
+    for e in std::fs::read_dir(root.join("cpu-jit")).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "c")
+            && std::fs::read_to_string(&p).unwrap().contains("powf")
+        {
+            for ext in ["so", "meta", "c"] {
+                std::fs::remove_file(p.with_extension(ext)).unwrap();
+            }
+        }
+    }
+    assert_eq!(libraries(&root).len(), 1);
+    let e1 = env("1");
+    let c = child_named("cache_child_parallel", &pairs(&e1), &[]);
+    assert!(c.ok, "{}", c.stderr);
+    assert_eq!((c.loaded, c.failed), (1, 1), "{}", c.stderr);
+    let fast = c.fast_ms.unwrap();
+    assert!(
+        fast < 3000,
+        "a cached kernel waited {fast} ms for another kernel's compile: {}",
+        c.stderr
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// `env` pairs as [`child`] takes them.
+fn pairs<'a>(
+    v: &'a [(&'static str, std::ffi::OsString)],
+) -> Vec<(&'static str, &'a std::ffi::OsStr)> {
+    v.iter().map(|(k, v)| (*k, v.as_os_str())).collect()
 }
