@@ -105,9 +105,9 @@ pub fn backends() -> Vec<BackendEntry> {
     all
 }
 
-/// A session on the named backend ("cpu", "cuda", "wgpu"), or on the best one present for
-/// "auto": CUDA when a driver and GPU exist, else wgpu when its adapter is a real GPU (not a
-/// CPU / software adapter such as lavapipe), else the CPU.
+/// A session on the named backend ("cpu", "cuda", "wgpu"; only that one is probed), or on the
+/// best one present for "auto": CUDA when a driver and GPU exist, else wgpu when its adapter is
+/// a real GPU (not a CPU / software adapter such as lavapipe), else the CPU.
 ///
 /// # Errors
 /// `BackendUnavailable` for an unknown or absent backend.
@@ -125,9 +125,15 @@ pub fn session(kind: &str) -> Result<Session> {
         }
         return Ok(cpu_session());
     }
-    match backends().into_iter().find(|(n, _)| n == kind) {
-        Some((_, b)) => Ok(Session::new(b?)),
-        None => Err(Error::BackendUnavailable {
+    // Only the named backend is opened: probing the others would load their drivers (and put
+    // their messages on stderr) for nothing.
+    match kind {
+        "cpu" => Ok(cpu_session()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Session::new(Arc::new(CudaBackend::new()?))),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => wgpu_session(),
+        _ => Err(Error::BackendUnavailable {
             backend: kind.to_string(),
             reason: "not compiled into this build".into(),
         }),
