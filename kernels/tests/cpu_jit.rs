@@ -601,7 +601,7 @@ fn a_compile_in_progress_does_not_hold_up_other_kernels() {
             && std::fs::read_to_string(&p).unwrap().contains("powf")
         {
             for ext in ["so", "meta", "c"] {
-                std::fs::remove_file(p.with_extension(ext)).unwrap();
+                let _ = std::fs::remove_file(p.with_extension(ext));
             }
         }
     }
