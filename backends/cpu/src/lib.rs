@@ -121,8 +121,9 @@ impl Backend for CpuBackend {
                 offset,
             } => {
                 let (a, s, stop) = (*start, *step, *stop);
-                // numpy >= 2 floors linspace values for integer dtypes.
-                let floor = !dt.is_float();
+                // numpy >= 2 floors linspace values for integer dtypes; bool is not one (a
+                // value in (0, 1) is True).
+                let floor = dt.is_int();
                 one(source::ramp(shape[0], *offset, dt, |i| {
                     let v = match stop {
                         Some((last, v)) if i == last => v,
