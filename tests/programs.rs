@@ -1705,11 +1705,33 @@ fn eval(st: &Stmt, vals: &[Result<RVal, String>]) -> Result<RVal, String> {
             Src::Arange {
                 start, step, dtype, ..
             } => {
-                // numpy: start + i * delta with delta = (start + step) - start.
-                let delta = (start + step) - start;
-                let v: Vec<R> = (0..shape[0])
-                    .map(|i| R::F(start + i as f64 * delta))
-                    .collect();
+                // numpy's fill: the first two values `start` and `start + step` are cast to
+                // the dtype, then element i is `a0 + i * (a1 - a0)` in the dtype's arithmetic.
+                let v: Vec<R> = if *dtype == DType::F32 {
+                    let (a0, a1) = (*start as f32, (start + step) as f32);
+                    let d = a1 - a0;
+                    (0..shape[0])
+                        .map(|i| {
+                            R::F(match i {
+                                0 => a0,
+                                1 => a1,
+                                _ => a0 + i as f32 * d,
+                            } as f64)
+                        })
+                        .collect()
+                } else {
+                    let (a0, a1) = (*start, start + step);
+                    let d = a1 - a0;
+                    (0..shape[0])
+                        .map(|i| {
+                            R::F(match i {
+                                0 => a0,
+                                1 => a1,
+                                _ => a0 + i as f64 * d,
+                            })
+                        })
+                        .collect()
+                };
                 exact(
                     V::D(ArrayD::from_elem(IxDyn(shape), 0.0))
                         .cast(*dtype)
@@ -2913,13 +2935,14 @@ impl Builder {
         let dt = pk.dtype();
         let (src, shape) = match pk.below(3) {
             0 if dt != DType::Bool => {
-                // Dyadic start and step: numpy's arange formula and `start + i*step` agree on
-                // them (the general formula is an open issue-15 point).
-                let start = pk.below(9) as f64 - 4.0;
-                let step = pk.of(&[1.0, 2.0, -1.0, 0.5, 0.25, -0.5, 3.0]);
+                // Decimal steps too (the last bits follow numpy's fill formula); integer
+                // dtypes with integer arguments only (numpy fills those from the first two
+                // values cast to the dtype, a rule too odd to be worth mirroring).
+                let start = pk.below(9) as f64 - 4.0 + pk.of(&[0.0, 0.0, 0.1, -0.3]);
+                let step = pk.of(&[1.0, 2.0, -1.0, 0.5, 0.25, -0.5, 3.0, 0.1, -0.3, 0.7]);
                 let stop = start + step * pk.below(40) as f64 - pk.below(2) as f64 * 0.125;
                 let n = ((stop - start) / step).ceil().max(0.0) as usize;
-                let dt = if is_int(dt) && step.fract() != 0.0 {
+                let dt = if is_int(dt) && (step.fract() != 0.0 || start.fract() != 0.0) {
                     DType::F64
                 } else {
                     dt
