@@ -200,9 +200,22 @@ fn child(env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> Child {
 
 /// Runs the child test `test` (it runs when `TESSERA_JIT_CHILD` names it).
 fn child_named(test: &str, env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> Child {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env("TESSERA_JIT_CHILD", test)
+    let exe = std::env::current_exe().unwrap();
+    let args = ["--exact", test, "--nocapture", "--test-threads=1"];
+    // `TESSERA_TEST_UMASK`: the child runs under that umask (set by a shell, then exec).
+    let mut cmd = if env.iter().any(|(k, _)| *k == "TESSERA_TEST_UMASK") {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c")
+            .arg("umask \"$TESSERA_TEST_UMASK\" && exec \"$0\" \"$@\"")
+            .arg(&exe)
+            .args(args);
+        c
+    } else {
+        let mut c = std::process::Command::new(&exe);
+        c.args(args);
+        c
+    };
+    cmd.env("TESSERA_JIT_CHILD", test)
         .env_remove("TESSERA_CC")
         .env_remove("TESSERA_CC_TIMEOUT");
     for r in remove {
@@ -624,4 +637,24 @@ fn pairs<'a>(
     v: &'a [(&'static str, std::ffi::OsString)],
 ) -> Vec<(&'static str, &'a std::ffi::OsStr)> {
     v.iter().map(|(k, v)| (*k, v.as_os_str())).collect()
+}
+
+#[test]
+fn libraries_built_under_a_group_writable_umask_are_cached() {
+    let root = cache_root("umask");
+    let env = [
+        ("TESSERA_CACHE_DIR", root.as_os_str()),
+        ("TESSERA_TEST_UMASK", "002".as_ref()),
+    ];
+    let c = child(&env, &[]);
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    if c.compiled == 0 && !cc_runs() {
+        println!("skipped: no C compiler `cc` runs here");
+        return;
+    }
+    assert_eq!(c.compiled, 2, "{}", c.stderr);
+    let c = child(&env, &[]);
+    assert!(c.ok && c.equal, "{}", c.stderr);
+    assert_eq!((c.loaded, c.replaced), (2, 0), "{}", c.stderr);
+    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -50,7 +50,7 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -698,6 +698,10 @@ impl Builder {
             self.run_cc(&c, &so)?;
             let lib = match std::fs::File::open(&so) {
                 Ok(f) => {
+                    // The compiler made it with the umask's mode (group-writable under umask
+                    // 002), which the load check would refuse: private, as the cache requires.
+                    f.set_permissions(std::fs::Permissions::from_mode(0o700))
+                        .map_err(|e| format!("{}: {e}", so.display()))?;
                     // On disk in full before it is published under its cache name.
                     f.sync_all().map_err(|e| format!("{}: {e}", so.display()))?;
                     read_private(&so)?.unwrap_or_default()
