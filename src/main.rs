@@ -462,6 +462,11 @@ fn run_one(
         for (op, c) in &st.per_op {
             println!("    {op}: {c}");
         }
+        let g = &st.stages;
+        println!(
+            "  stages: {} chunks; tile {:.3} s, fuse {:.3} s, sizing {:.3} s, run {:.3} s, assemble {:.3} s",
+            g.chunks, g.tile, g.fuse, g.size, g.run, g.assemble
+        );
         if let Some(m) = &st.memory {
             print!("{}", tessera::format_memory_stats(m));
         }

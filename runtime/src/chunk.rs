@@ -288,7 +288,12 @@ impl Tiled {
     }
     /// The chunk at grid index `idx`.
     pub fn at(&self, idx: &[usize]) -> ChunkId {
-        self.chunks[ravel(idx, &self.counts())]
+        // `ravel` over the chunk counts, without collecting them (called once per chunk).
+        let flat = idx
+            .iter()
+            .zip(&self.grid)
+            .fold(0, |acc, (&i, g)| acc * g.len() + i);
+        self.chunks[flat]
     }
     /// The box of the chunk at grid index `idx` (O(index); loops use `starts` + `region_in`).
     pub fn region(&self, idx: &[usize]) -> Region {

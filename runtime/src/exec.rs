@@ -27,6 +27,25 @@ pub struct RunStats {
     pub per_op: Vec<(String, usize)>,
     /// Tiers, links and lanes of a scheduled (budgeted) run; `None` for in-memory runs.
     pub memory: Option<MemoryStats>,
+    /// Wall time of each stage of the run.
+    pub stages: Stages,
+}
+
+/// Wall time of each stage of one `execute`, in seconds (what a tiny-chunk run pays for).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stages {
+    /// Chunk nodes the Tiler made.
+    pub chunks: usize,
+    /// Graph -> chunk graph.
+    pub tile: f64,
+    /// Chunk graph -> fused kernels.
+    pub fuse: f64,
+    /// Sizing the run against host memory.
+    pub size: f64,
+    /// Executing the kernels (in memory or scheduled).
+    pub run: f64,
+    /// Results assembled from their chunks.
+    pub assemble: f64,
 }
 
 struct State {
@@ -54,7 +73,8 @@ pub fn run(
             stack.extend(cg.node(c).inputs.iter().copied());
         }
     }
-    let mut consumers: Vec<Vec<u32>> = vec![vec![]; n];
+    // Consumers of each node as one flat list (`consumers[starts[k]..starts[k + 1]]`): no
+    // allocation per node, which a graph of millions of tiny chunks would pay for.
     let mut remaining_uses = vec![0usize; n];
     let mut pending_inputs = vec![0usize; n];
     for (i, node) in cg.nodes.iter().enumerate() {
@@ -62,11 +82,28 @@ pub fn run(
             continue;
         }
         for inp in &node.inputs {
-            consumers[inp.0 as usize].push(i as u32);
             remaining_uses[inp.0 as usize] += 1;
             pending_inputs[i] += 1;
         }
     }
+    let mut starts = Vec::with_capacity(n + 1);
+    starts.push(0usize);
+    for &u in &remaining_uses {
+        starts.push(starts.last().copied().unwrap_or(0) + u);
+    }
+    let mut fill = starts[..n].to_vec();
+    let mut consumers = vec![0u32; starts[n]];
+    for (i, node) in cg.nodes.iter().enumerate() {
+        if !needed[i] {
+            continue;
+        }
+        for inp in &node.inputs {
+            let k = inp.0 as usize;
+            consumers[fill[k]] = i as u32;
+            fill[k] += 1;
+        }
+    }
+    drop(fill);
     let is_output: Vec<bool> = {
         let mut v = vec![false; n];
         for o in outputs {
@@ -83,7 +120,6 @@ pub fn run(
     let live = AtomicUsize::new(0);
     let peak = AtomicUsize::new(0);
     let tasks = AtomicUsize::new(0);
-    let per_op: Mutex<HashMap<&'static str, usize>> = Mutex::new(HashMap::new());
     let roots: Vec<u32> = (0..n as u32)
         .filter(|&i| needed[i as usize] && cg.nodes[i as usize].inputs.is_empty())
         .collect();
@@ -124,7 +160,6 @@ pub fn run(
                 let now = ctx.live.fetch_add(bytes, Ordering::SeqCst) + bytes;
                 ctx.peak.fetch_max(now, Ordering::SeqCst);
                 ctx.tasks.fetch_add(1, Ordering::Relaxed);
-                *lock(ctx.per_op).entry(node.op.name()).or_default() += 1;
                 st.values[i as usize] = Some(Arc::new(out));
                 for inp in &node.inputs {
                     let k = inp.0 as usize;
@@ -136,7 +171,8 @@ pub fn run(
                         }
                     }
                 }
-                for &c in &ctx.consumers[i as usize] {
+                let i = i as usize;
+                for &c in &ctx.consumers[ctx.starts[i]..ctx.starts[i + 1]] {
                     st.pending_inputs[c as usize] -= 1;
                     if st.pending_inputs[c as usize] == 0 {
                         s.spawn(move |s| task(s, c, ctx));
@@ -150,23 +186,23 @@ pub fn run(
         cg: &'a ChunkGraph,
         backend: &'a dyn Backend,
         state: &'a Mutex<State>,
-        consumers: &'a [Vec<u32>],
+        consumers: &'a [u32],
+        starts: &'a [usize],
         is_output: &'a [bool],
         live: &'a AtomicUsize,
         peak: &'a AtomicUsize,
         tasks: &'a AtomicUsize,
-        per_op: &'a Mutex<HashMap<&'static str, usize>>,
     }
     let ctx = Ctx {
         cg,
         backend,
         state: &state,
         consumers: &consumers,
+        starts: &starts,
         is_output: &is_output,
         live: &live,
         peak: &peak,
         tasks: &tasks,
-        per_op: &per_op,
     };
     rayon::scope(|s| {
         for &r in &roots {
@@ -189,9 +225,17 @@ pub fn run(
             .ok_or_else(|| Error::invalid("execute", format!("chunk {} was not computed", o.0)))?;
         out.insert(*o, v);
     }
-    let mut per_op: Vec<(String, usize)> = per_op
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
+    // Every needed node ran (the run succeeded): count them per op after the fact instead of
+    // under a lock per task.
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for (node, _) in cg.nodes.iter().zip(&needed).filter(|(_, &nd)| nd) {
+        let name = node.op.name();
+        match counts.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    let mut per_op: Vec<(String, usize)> = counts
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
@@ -203,6 +247,7 @@ pub fn run(
             peak_bytes: peak.into_inner(),
             per_op,
             memory: None,
+            stages: Stages::default(),
         },
     ))
 }
@@ -950,6 +995,7 @@ pub fn run_plan(
             peak_bytes,
             per_op,
             memory: Some(memory),
+            stages: Stages::default(),
         },
     ))
 }

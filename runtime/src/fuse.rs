@@ -23,7 +23,7 @@ use crate::ir::{
     row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam,
     ReduceKind, ValueId,
 };
-use std::collections::HashMap;
+use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
 /// Most load buffers one kernel takes.
@@ -55,63 +55,106 @@ fn is_tail(op: &ChunkOp) -> bool {
 /// Fuses `cg`; returns the new graph and the new ids of `outputs`.
 pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) {
     let n = cg.len();
-    let mut consumers: Vec<Vec<usize>> = vec![vec![]; n];
-    for (i, node) in cg.nodes.iter().enumerate() {
-        let mut seen = Vec::new();
-        for inp in &node.inputs {
-            let k = inp.0 as usize;
-            if !seen.contains(&k) {
-                seen.push(k);
-                consumers[k].push(i);
+    // Per node: how many distinct consumers it has, and whether one of them can take it only
+    // stored (neither fusible nor a tail). Counts, not lists: a graph of millions of tiny
+    // chunks must not pay one allocation per node here.
+    let mut consumer_count = vec![0u32; n];
+    let mut must_store = vec![false; n];
+    for node in &cg.nodes {
+        let takes_inline = fusible(&node.op) || is_tail(&node.op);
+        for (j, inp) in node.inputs.iter().enumerate() {
+            if node.inputs[..j].contains(inp) {
+                continue;
             }
+            let k = inp.0 as usize;
+            consumer_count[k] += 1;
+            must_store[k] |= !takes_inline;
         }
     }
-    let mut is_output = vec![false; n];
     for o in outputs {
-        is_output[o.0 as usize] = true;
+        must_store[o.0 as usize] = true;
     }
     // Which fusible nodes are stored (materialized) rather than inlined.
-    let mut stored: Vec<bool> = (0..n)
+    let stored: Vec<bool> = (0..n)
         .map(|i| {
             let op = &cg.nodes[i].op;
-            if !fusible(op) || is_output[i] {
+            if !fusible(op) || must_store[i] {
                 return true;
             }
-            let cons = &consumers[i];
-            if cons
-                .iter()
-                .any(|&c| !(fusible(&cg.nodes[c].op) || is_tail(&cg.nodes[c].op)))
-            {
-                return true;
-            }
+            let cons = consumer_count[i] as usize;
             let inlineable = match op {
                 ChunkOp::Full { .. } => true,
-                ChunkOp::Random { .. } => cons.len() <= MAX_RANDOM_FANOUT,
-                _ => cons.len() == 1,
+                ChunkOp::Random { .. } => cons <= MAX_RANDOM_FANOUT,
+                _ => cons == 1,
             };
             !inlineable
         })
         .collect();
 
-    // Kernel roots: stored fusible nodes (lone constants stay plain fills), and tails whose input
-    // chain is inlined. Build each kernel, cutting at the limits.
-    let mut kernels: HashMap<usize, Kernel> = HashMap::new();
-    // Roots in order; a node stored to respect the limits becomes a root too.
-    let mut work: Vec<usize> = (0..n).rev().collect();
-    while let Some(i) = work.pop() {
-        let node = &cg.nodes[i];
-        let root_value = if fusible(&node.op) && stored[i] {
-            if matches!(node.op, ChunkOp::Full { .. }) {
-                continue;
-            }
-            i
-        } else if is_tail(&node.op) && !stored[node.inputs[0].0 as usize] {
-            node.inputs[0].0 as usize
-        } else {
+    // One pass in node order: every stored or non-fusible node is emitted as a plain node or
+    // as the root of a kernel; inlined nodes vanish. A kernel over its limits stores an
+    // absorbed input (a victim, always an earlier node) and emits it just before itself.
+    let mut f = Emitter {
+        cg,
+        stored,
+        map: vec![u32::MAX; n],
+        out: ChunkGraph::default(),
+        irs: FxHashSet::default(),
+    };
+    for i in 0..n {
+        if fusible(&cg.nodes[i].op) && !f.stored[i] {
             continue;
+        }
+        f.emit(i);
+    }
+    let outs = outputs
+        .iter()
+        .map(|o| ChunkId(f.map[o.0 as usize]))
+        .collect();
+    (f.out, outs)
+}
+
+/// The fused graph under construction.
+struct Emitter<'a> {
+    cg: &'a ChunkGraph,
+    /// Which fusible nodes are stored (materialized) rather than inlined.
+    stored: Vec<bool>,
+    /// Old node -> new node (`u32::MAX`: not emitted).
+    map: Vec<u32>,
+    out: ChunkGraph,
+    /// One shared IR per distinct structure: the chunks of one tensor differ only in their
+    /// params, so a million tiny chunks hold a handful of IRs.
+    irs: FxHashSet<Arc<KernelIr>>,
+}
+
+impl Emitter<'_> {
+    fn new_id(&self, old: ChunkId) -> ChunkId {
+        let id = self.map[old.0 as usize];
+        debug_assert!(id != u32::MAX, "chunk {} used before it was emitted", old.0);
+        ChunkId(id)
+    }
+
+    /// Emits node `i`: a kernel rooted there (a stored fusible node, or a tail whose input
+    /// chain is inlined), else the node itself with its inputs renumbered.
+    fn emit(&mut self, i: usize) {
+        let cg = self.cg;
+        let node = &cg.nodes[i];
+        let root_value = if fusible(&node.op) && self.stored[i] {
+            // A lone stored constant stays a plain fill.
+            (!matches!(node.op, ChunkOp::Full { .. })).then_some(i)
+        } else if is_tail(&node.op) && !self.stored[node.inputs[0].0 as usize] {
+            Some(node.inputs[0].0 as usize)
+        } else {
+            None
         };
-        loop {
-            let mut b = Builder::new(cg, &stored, &cg.nodes[root_value].shape);
+        let Some(root_value) = root_value else {
+            let inputs = node.inputs.iter().map(|&l| self.new_id(l)).collect();
+            self.push(i, node.op.clone(), inputs, node.dtype);
+            return;
+        };
+        let mut victims = Vec::new();
+        let (ir, params, loads, bound) = loop {
+            let mut b = Builder::new(cg, &self.stored, &cg.nodes[root_value].shape);
             let result = b.value(root_value, true);
             if b.inputs.len() <= MAX_INPUTS && b.insts.len() <= MAX_INSTS {
                 let reduce = match &node.op {
@@ -139,73 +182,46 @@ pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) 
                 if b.load_offsets.iter().any(|&o| o != 0) {
                     params.load_offsets = b.load_offsets;
                 }
-                kernels.insert(i, (ir, params, b.loads, b.bound));
-                break;
+                let ir = match self.irs.get(&ir) {
+                    Some(shared) => shared.clone(),
+                    None => {
+                        let ir = Arc::new(ir);
+                        self.irs.insert(ir.clone());
+                        ir
+                    }
+                };
+                break (ir, params, b.loads, b.bound);
             }
             // Over a limit: store the absorbed input with the biggest chain and retry.
             let victim = b
                 .largest_absorbed
                 .expect("a kernel over its limits absorbed something");
-            stored[victim] = true;
-            work.push(victim);
-        }
-    }
-
-    // Rebuild: stored/non-fusible nodes and kernels in order; inlined nodes vanish.
-    let mut out = ChunkGraph::default();
-    let mut map: Vec<Option<ChunkId>> = vec![None; n];
-    for i in 0..n {
-        let node = &cg.nodes[i];
-        let inlined = fusible(&node.op) && !stored[i];
-        if inlined {
-            continue;
-        }
-        let new = if let Some((ir, params, loads, bound)) = kernels.remove(&i) {
-            let dtype = match &ir.reduce {
-                None => ir.result_dtype(),
-                Some(_) => node.dtype,
-            };
-            ChunkNode {
-                op: ChunkOp::Fused {
-                    ir: Arc::new(ir),
-                    params,
-                    bound,
-                },
-                inputs: loads
-                    .iter()
-                    .map(|l| map[l.0 as usize].expect("load computed before use"))
-                    .collect(),
-                shape: node.shape.clone(),
-                dtype,
-            }
-        } else {
-            ChunkNode {
-                op: node.op.clone(),
-                inputs: node
-                    .inputs
-                    .iter()
-                    .map(|l| map[l.0 as usize].expect("input computed before use"))
-                    .collect(),
-                shape: node.shape.clone(),
-                dtype: node.dtype,
-            }
+            self.stored[victim] = true;
+            victims.push(victim);
         };
-        map[i] = Some(out.push(new));
+        // Victims come before their loader, inputs before their users.
+        victims.sort_unstable();
+        for v in victims {
+            self.emit(v);
+        }
+        let dtype = match &ir.reduce {
+            None => ir.result_dtype(),
+            Some(_) => node.dtype,
+        };
+        let inputs = loads.iter().map(|&l| self.new_id(l)).collect();
+        self.push(i, ChunkOp::Fused { ir, params, bound }, inputs, dtype);
     }
-    let outs = outputs
-        .iter()
-        .map(|o| map[o.0 as usize].expect("outputs are stored"))
-        .collect();
-    (out, outs)
-}
 
-/// A kernel under construction: IR, params, chunk loads, loads bound to user data.
-type Kernel = (
-    KernelIr,
-    KernelParams,
-    Vec<ChunkId>,
-    Vec<(usize, Arc<HostArray>)>,
-);
+    fn push(&mut self, i: usize, op: ChunkOp, inputs: Vec<ChunkId>, dtype: DType) {
+        let id = self.out.push(ChunkNode {
+            op,
+            inputs,
+            shape: self.cg.nodes[i].shape.clone(),
+            dtype,
+        });
+        self.map[i] = id.0;
+    }
+}
 
 struct Builder<'a> {
     cg: &'a ChunkGraph,
@@ -217,7 +233,9 @@ struct Builder<'a> {
     bound: Vec<(usize, Arc<HostArray>)>,
     load_offsets: Vec<u64>,
     params: KernelParams,
-    values: HashMap<usize, ValueId>,
+    /// Chunk -> value already built in this kernel (a kernel has at most `MAX_INSTS` values:
+    /// a scan beats a hash map's allocation per kernel).
+    values: Vec<(usize, ValueId)>,
     largest_absorbed: Option<usize>,
     largest_size: usize,
 }
@@ -234,7 +252,7 @@ impl<'a> Builder<'a> {
             bound: vec![],
             load_offsets: vec![],
             params: KernelParams::default(),
-            values: HashMap::new(),
+            values: Vec::new(),
             largest_absorbed: None,
             largest_size: 0,
         }
@@ -262,7 +280,7 @@ impl<'a> Builder<'a> {
 
     /// The value of chunk `i` inside the kernel (`root`: build it even if stored).
     fn value(&mut self, i: usize, root: bool) -> ValueId {
-        if let Some(&v) = self.values.get(&i) {
+        if let Some(&(_, v)) = self.values.iter().find(|(c, _)| *c == i) {
             return v;
         }
         let node = &self.cg.nodes[i];
@@ -355,7 +373,7 @@ impl<'a> Builder<'a> {
             }
             v
         };
-        self.values.insert(i, v);
+        self.values.push((i, v));
         v
     }
 }

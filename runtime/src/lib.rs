@@ -26,7 +26,7 @@ pub use array::{Elem, HostArray};
 pub use backend::{Backend, DeviceChunk, DeviceInfo, NullBackend};
 pub use dtype::{DType, Scalar};
 pub use error::{Error, Result, Tier};
-pub use exec::{Link, MemoryStats, RunStats};
+pub use exec::{Link, MemoryStats, RunStats, Stages};
 pub use graph::{Graph, Node, NodeId};
 pub use hostpool::PooledAlloc;
 pub use session::{Config, Generator, Session};

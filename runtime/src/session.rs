@@ -6,7 +6,7 @@ use crate::backend::Backend;
 use crate::chunk::{grid_indices, ChunkGraph, ChunkId, Tiled};
 use crate::dtype::{DType, Scalar, F64};
 use crate::error::{Error, Result, Tier};
-use crate::exec::{self, lock, RunStats};
+use crate::exec::{self, lock, RunStats, Stages};
 use crate::fuse::fuse;
 use crate::graph::{checked_shape, Graph, Node};
 use crate::op::{Dist, Op};
@@ -17,6 +17,7 @@ use ndarray::{ArrayD, IxDyn};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Session options.
 #[derive(Debug, Clone)]
@@ -172,15 +173,15 @@ impl Session {
     pub fn ones(&self, shape: &[usize], dtype: DType) -> Tensor {
         self.full(shape, Scalar::Int(1), dtype)
     }
-    /// An array filled with `value`.
+    /// An array filled with `value`. A value `dtype` cannot hold (see [`Scalar::check_fill`]:
+    /// `ScalarOverflow` for an int beyond an integer dtype, `InvalidArgument` for a NaN,
+    /// infinite or out-of-range float into one) travels in the tensor as its error.
     pub fn full(&self, shape: &[usize], value: impl Into<Scalar>, dtype: DType) -> Tensor {
-        self.source(
-            Op::Full {
-                value: value.into(),
-            },
-            shape,
-            dtype,
-        )
+        let value = value.into();
+        if let Err(e) = value.check_fill("full", dtype).and(Err::<(), _>(Error::invalid("x", "y"))).or(Ok::<(), Error>(())) {
+            return Tensor::failed(self, e);
+        }
+        self.source(Op::Full { value }, shape, dtype)
     }
     /// numpy's `arange(start, stop, step)`: `ceil((stop - start) / step)` elements, element
     /// `i >= 2` computed as numpy does, `start + i * ((start + step) - start)` in `dtype`.
@@ -304,6 +305,16 @@ impl Session {
     /// # Errors
     /// Deferred graph-building errors of the tensors; invalid chunk hints.
     pub fn plan(&self, tensors: &[&Tensor]) -> Result<(ChunkGraph, Vec<Tiled>)> {
+        self.plan_timed(tensors, &mut Stages::default())
+    }
+
+    /// [`Session::plan`], recording the Tiler's and the Fuser's time in `stages`.
+    fn plan_timed(
+        &self,
+        tensors: &[&Tensor],
+        stages: &mut Stages,
+    ) -> Result<(ChunkGraph, Vec<Tiled>)> {
+        let t0 = Instant::now();
         let mut roots = Vec::new();
         for t in tensors {
             roots.push(t.node_id()?);
@@ -315,6 +326,8 @@ impl Session {
             let tiled = tiler.tile(&roots)?;
             (tiler.cg, tiled)
         };
+        stages.chunks = cg.len();
+        stages.tile = t0.elapsed().as_secs_f64();
         if !config.fusion {
             return Ok((cg, tiled));
         }
@@ -322,7 +335,9 @@ impl Session {
             .iter()
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
+        let t1 = Instant::now();
         let (cg, new) = fuse(&cg, &outputs);
+        stages.fuse = t1.elapsed().as_secs_f64();
         let mut it = new.into_iter();
         for t in &mut tiled {
             for c in &mut t.chunks {
@@ -345,7 +360,9 @@ impl Session {
     }
 
     fn execute_unguarded(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
-        let (cg, tiled) = self.plan(tensors)?;
+        let mut stages = Stages::default();
+        let (cg, tiled) = self.plan_timed(tensors, &mut stages)?;
+        let t_size = Instant::now();
         let outputs: Vec<_> = tiled
             .iter()
             .flat_map(|t| t.chunks.iter().copied())
@@ -375,11 +392,14 @@ impl Session {
                 self.default_memory(&cg, &outputs, assembled, config.host_limit)?
             }
         };
-        let (mut values, stats) = match &memory {
+        stages.size = t_size.elapsed().as_secs_f64();
+        let t_run = Instant::now();
+        let (mut values, mut stats) = match &memory {
             Some(mem) => exec::run_scheduled(&cg, backend, &outputs, mem)?,
             None => exec::run(&cg, backend, &outputs)?,
         };
-        *lock(&self.inner.last_stats) = stats;
+        stages.run = t_run.elapsed().as_secs_f64();
+        let t_assemble = Instant::now();
         let mut results = Vec::new();
         for (t, x) in tiled.iter().zip(tensors) {
             let missing = || Error::invalid("execute", "missing output chunk");
@@ -406,6 +426,9 @@ impl Session {
             }
             results.push(out);
         }
+        stages.assemble = t_assemble.elapsed().as_secs_f64();
+        stats.stages = stages;
+        *lock(&self.inner.last_stats) = stats;
         Ok(results)
     }
 }

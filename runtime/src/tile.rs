@@ -333,7 +333,7 @@ impl<'g> Tiler<'g> {
                     (
                         ChunkOp::Constant {
                             data: data.clone(),
-                            region,
+                            region: region.clone(),
                         },
                         vec![],
                     )
@@ -679,14 +679,32 @@ impl<'g> Tiler<'g> {
         &mut self,
         grid: Vec<Vec<usize>>,
         dtype: DType,
-        mut f: impl FnMut(&[usize], Region) -> (ChunkOp, Vec<ChunkId>),
+        mut f: impl FnMut(&[usize], &Region) -> (ChunkOp, Vec<ChunkId>),
     ) -> Result<Tiled> {
         self.reserve_grid(&grid, 1)?;
-        let mut chunks = Vec::new();
-        for (idx, region) in grid_boxes(&grid) {
+        let counts: Vec<usize> = grid.iter().map(Vec::len).collect();
+        let total: usize = counts.iter().product();
+        let mut chunks = Vec::with_capacity(total);
+        // Walk the grid row-major with one index and one box, updated in place: a grid of
+        // millions of tiny chunks must not pay allocations per chunk for its own bookkeeping.
+        let nd = grid.len();
+        let mut idx = vec![0usize; nd];
+        let first = |g: &Vec<usize>| g.first().copied().unwrap_or(0);
+        let mut region: Region = grid.iter().map(|g| (0, first(g))).collect();
+        for _ in 0..total {
             let shape = region_size(&region);
-            let (op, ins) = f(&idx, region);
+            let (op, ins) = f(&idx, &region);
             chunks.push(self.push(op, ins, shape, dtype));
+            for a in (0..nd).rev() {
+                idx[a] += 1;
+                if idx[a] < counts[a] {
+                    let start = region[a].1;
+                    region[a] = (start, start + grid[a][idx[a]]);
+                    break;
+                }
+                idx[a] = 0;
+                region[a] = (0, first(&grid[a]));
+            }
         }
         Ok(Tiled { grid, chunks })
     }
@@ -736,11 +754,13 @@ impl<'g> Tiler<'g> {
             let ins = aligned
                 .iter()
                 .map(|(t, s)| {
+                    // The input's chunk: this index on its own axes, 0 on broadcast ones.
                     let d = n - s.len();
-                    let in_idx: Vec<usize> = (0..s.len())
-                        .map(|b| if s[b] == shape[b + d] { idx[b + d] } else { 0 })
-                        .collect();
-                    t.at(&in_idx)
+                    let flat = (0..s.len()).fold(0, |acc, b| {
+                        let i = if s[b] == shape[b + d] { idx[b + d] } else { 0 };
+                        acc * t.grid[b].len() + i
+                    });
+                    t.chunks[flat]
                 })
                 .collect();
             (op.clone(), ins)
