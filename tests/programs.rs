@@ -1778,6 +1778,31 @@ fn eval(st: &Stmt, vals: &[Result<RVal, String>]) -> Result<RVal, String> {
                         .fill_r(&v),
                 )
             }
+            // A fill an integer dtype cannot hold: numpy's scalar conversion raises (an int
+            // beyond the range: OverflowError; NaN, infinity or a float beyond the range:
+            // ValueError/OverflowError), where `np.full` would leave it to an undefined C cast.
+            Src::Full {
+                value: Sc::I(v),
+                dtype: DType::I32,
+            } if i32::try_from(*v).is_err() => Err(format!(
+                "[ScalarOverflow] full({v}) of int32: out of bounds"
+            )),
+            Src::Full {
+                value: Sc::F(f),
+                dtype,
+            } if is_int(*dtype) && {
+                let half = if *dtype == DType::I32 {
+                    2f64.powi(31)
+                } else {
+                    2f64.powi(63)
+                };
+                !(-half..half).contains(&f.trunc())
+            } =>
+            {
+                Err(format!(
+                    "[InvalidArgument] full({f}) of {dtype}: not an integer in range"
+                ))
+            }
             Src::Full { value, dtype } => exact(
                 V::D(ArrayD::from_elem(IxDyn(shape), 0.0))
                     .cast(*dtype)
@@ -2672,7 +2697,15 @@ fn check_program(p: &Program) -> Result<(), String> {
                 (Ok(_), Err(e)) => {
                     return Err(format!("{cfg:?}: v{i} accepted, numpy rejects it: {e}"))
                 }
-                (Err(_), Err(_)) => {}
+                // A reference error that names its variant (`[ScalarOverflow] ...`) must be
+                // that typed error.
+                (Err(e), Err(w)) => {
+                    if let Some((v, _)) = w.strip_prefix('[').and_then(|w| w.split_once(']')) {
+                        if e != v {
+                            return Err(format!("{cfg:?}: v{i} rejected with {e}, want {w}"));
+                        }
+                    }
+                }
             }
         }
         if status.iter().any(|s| matches!(s, Err(e) if oom(e))) {
@@ -2899,15 +2932,11 @@ impl Builder {
                     dtype: dt,
                 }
             }
+            // Every scalar, those an integer dtype cannot hold included (typed errors), and
+            // now and then a float beyond int32 or int64.
             2 => Src::Full {
                 value: match Self::scalar(pk, dt) {
-                    // A NaN or infinite fill of an integer dtype is a C cast in numpy (INT_MIN
-                    // on x86, with a warning); Tessera gives 0 / wraps through i64 where astype
-                    // saturates: reported, not generated.
-                    Sc::F(f) if !f.is_finite() && !is_float(dt) => Sc::F(-7.5),
-                    // numpy raises OverflowError for a Python int fill outside an integer
-                    // dtype; Tessera's `full` cannot fail and wraps: reported, not generated.
-                    Sc::I(v) if dt == DType::I32 && i32::try_from(v).is_err() => Sc::I(-3),
+                    Sc::F(_) if pk.chance(10) => Sc::F(pk.of(&[3e9, -2147483649.0, 1e19])),
                     v => v,
                 },
                 dtype: dt,

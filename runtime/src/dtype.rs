@@ -135,6 +135,47 @@ impl Scalar {
             Scalar::Float(f) => f != 0.0,
         }
     }
+    /// Checks that a fill of `dtype` with this scalar stores a defined value, as numpy's scalar
+    /// conversion does: an int outside an integer dtype is `ScalarOverflow` (OverflowError); a
+    /// NaN, infinite or out-of-range float into an integer dtype is `InvalidArgument` (numpy's
+    /// `np.full` leaves that to an undefined C cast, `np.array(x, dtype)` raises). Finite
+    /// floats truncate toward zero; bool takes any value's truthiness; floats take any value.
+    ///
+    /// # Errors
+    /// As above, naming `op`.
+    pub fn check_fill(self, op: &str, dtype: DType) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if !dtype.is_int() {
+            return Ok(());
+        }
+        match self {
+            Scalar::Bool(_) => Ok(()),
+            Scalar::Int(v) if dtype.holds_int(v) => Ok(()),
+            Scalar::Int(value) => Err(Error::ScalarOverflow {
+                op: op.into(),
+                value,
+                dtype,
+            }),
+            Scalar::Float(f) => {
+                // The integer range as exact f64 bounds: [-2^(b-1), 2^(b-1)).
+                let half = if dtype == DType::I32 {
+                    2f64.powi(31)
+                } else {
+                    2f64.powi(63)
+                };
+                let msg = if f.is_nan() {
+                    "cannot convert float NaN to integer".to_string()
+                } else if f.is_infinite() {
+                    "cannot convert float infinity to integer".to_string()
+                } else if !(-half..half).contains(&f.trunc()) {
+                    format!("float {f} out of bounds for {dtype}")
+                } else {
+                    return Ok(());
+                };
+                Err(Error::invalid(op, msg))
+            }
+        }
+    }
     /// The dtype this scalar has when it stands alone (numpy defaults).
     pub fn default_dtype(self) -> DType {
         match self {

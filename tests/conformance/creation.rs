@@ -182,6 +182,107 @@ pub fn full_zeros_ones(cx: &mut Cx) -> Result<()> {
     )
 }
 
+/// `full` stores exactly what numpy stores and refuses a value the dtype cannot hold (issue 15):
+/// an int beyond int32 is `ScalarOverflow` (numpy's OverflowError); a NaN, infinite or
+/// out-of-range float into an integer dtype is `InvalidArgument` (numpy's scalar conversion
+/// raises; `np.full` casts it to an undefined value). In range: finite floats truncate toward
+/// zero, int64 keeps every bit, bool is the value's truthiness. Each accepted value is checked
+/// as a source and fused into an expression, at a random chunking.
+pub fn full_checks_the_value(cx: &mut Cx) -> Result<()> {
+    use tessera::{Error, Scalar};
+    let (i32_max, i32_min) = (i64::from(i32::MAX), i64::from(i32::MIN));
+    let rng = cx.rng();
+    let beyond = rng.gen_range(i32_max + 1..=i64::MAX);
+    let below = rng.gen_range(i64::MIN..i32_min);
+    let any64 = rng.gen::<i64>();
+    let any32 = rng.gen::<i32>();
+    let frac = rng.gen_range(-2e9..2e9f64);
+    let n = rng.gen_range(1..40usize);
+    let chunk = rng.gen_range(1..=n);
+    let s = cx.s.clone();
+    for (v, dt) in [
+        (Scalar::Int(1 << 40), DType::I32),
+        (Scalar::Int(i32_max + 1), DType::I32),
+        (Scalar::Int(i32_min - 1), DType::I32),
+        (Scalar::Int(beyond), DType::I32),
+        (Scalar::Int(below), DType::I32),
+    ] {
+        let Scalar::Int(big) = v else { unreachable!() };
+        let t = s.full(&[n], v, dt);
+        crate::assert_err!(
+            t.execute(),
+            Error::ScalarOverflow { op, value, dtype } if op == "full" && *value == big && *dtype == dt
+        );
+        // The error travels into expressions built on the tensor.
+        crate::assert_err!(t.mul(1), Error::ScalarOverflow { .. });
+        crate::assert_err!(s.ones(&[n], dt).add(&t), Error::ScalarOverflow { .. });
+    }
+    for (f, dt, says) in [
+        (f64::INFINITY, DType::I32, "infinity"),
+        (f64::NEG_INFINITY, DType::I64, "infinity"),
+        (f64::NAN, DType::I32, "NaN"),
+        (f64::NAN, DType::I64, "NaN"),
+        (2147483648.0, DType::I32, "out of bounds"),
+        (-2147483649.0, DType::I32, "out of bounds"),
+        (3e9 + frac.abs(), DType::I32, "out of bounds"),
+        (9.3e18, DType::I64, "out of bounds"),
+        (-1e19, DType::I64, "out of bounds"),
+    ] {
+        let e = crate::assert_err!(
+            s.full(&[n], f, dt).execute(),
+            Error::InvalidArgument { op, msg } if op == "full" && msg.contains(says)
+        );
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    // Accepted: (value, dtype, the value numpy stores, as i64).
+    let cases: Vec<(Scalar, DType, i64)> = vec![
+        (Scalar::Int(i64::MAX), DType::I64, i64::MAX),
+        (Scalar::Int(i64::MIN), DType::I64, i64::MIN),
+        (Scalar::Int(any64), DType::I64, any64),
+        (Scalar::Int(i32_max), DType::I32, i32_max),
+        (Scalar::Int(i32_min), DType::I32, i32_min),
+        (Scalar::Int(any32.into()), DType::I32, any32.into()),
+        (Scalar::Float(2.7), DType::I32, 2),
+        (Scalar::Float(-2.7), DType::I32, -2),
+        (Scalar::Float(2147483647.9), DType::I32, i32_max),
+        (Scalar::Float(-2147483648.9), DType::I32, i32_min),
+        (Scalar::Float(frac), DType::I64, frac.trunc() as i64),
+        (Scalar::Float(9.2e18), DType::I64, 9_200_000_000_000_000_000),
+        (
+            Scalar::Float(-9.223372036854775808e18),
+            DType::I64,
+            i64::MIN,
+        ),
+        (Scalar::Bool(true), DType::I32, 1),
+        (Scalar::Int(2), DType::Bool, 1),
+        (Scalar::Int(1 << 40), DType::Bool, 1),
+        (Scalar::Int(beyond), DType::Bool, 1),
+        (Scalar::Int(0), DType::Bool, 0),
+        (Scalar::Float(f64::NAN), DType::Bool, 1),
+        (Scalar::Float(-0.0), DType::Bool, 0),
+        (Scalar::Float(0.25), DType::Bool, 1),
+    ];
+    for (v, dt, want) in cases {
+        let what = format!("full([{n}], {v:?}, {dt}) chunk {chunk}");
+        let t = s.full(&[n], v, dt).with_chunks(&[chunk])?;
+        assert_eq!(t.dtype(), dt, "{what}");
+        let got = t.to_array::<i64>()?;
+        assert!(got.iter().all(|&x| x == want), "{what}: {got} != {want}");
+        // Fused: the fill becomes a constant inside the kernel (bool * 1 is int64).
+        let got = t.mul(1)?.to_array::<i64>()?;
+        assert!(
+            got.iter().all(|&x| x == want),
+            "{what} * 1: {got} != {want}"
+        );
+    }
+    // Floats take any int (through float64, as numpy converts a Python int) and any float.
+    let got = s.full(&[n], i64::MAX, DType::F32).to_array::<f32>()?;
+    assert!(got.iter().all(|&x| x == 9.223372e18f32), "{got}");
+    let got = s.full(&[n], 1e300, DType::F32).to_array::<f32>()?;
+    assert!(got.iter().all(|&x| x == f32::INFINITY), "{got}");
+    Ok(())
+}
+
 /// from_vec and from_array round-trip user data in every dtype.
 pub fn from_vec_and_array(cx: &mut Cx) -> Result<()> {
     for dt in [DType::Bool, DType::I32, DType::I64, DType::F32, DType::F64] {

@@ -105,6 +105,7 @@ macro_rules! conformance_suite {
                 linspace_int_floors,
                 bool_true_divide_dtype,
                 arange_rejects_bad_arguments, random_rejects_bad_arguments, argminmax_zero_dim,
+                full_checks_the_value,
                 graph_json_non_finite,
                 graph_json_float_precision,
                 reshape_gather_reads_only_overlapping_chunks,
