@@ -245,6 +245,10 @@ impl ChunkNode {
     }
 }
 
+/// The most nodes a chunk graph may hold: ids are `u32` and the count itself must fit one
+/// (the Tiler refuses a tiling past it with a typed error).
+pub const MAX_CHUNK_NODES: usize = u32::MAX as usize;
+
 /// The fine-grained graph: chunk nodes in topological order.
 #[derive(Debug, Clone, Default)]
 pub struct ChunkGraph {
@@ -254,9 +258,17 @@ pub struct ChunkGraph {
 
 impl ChunkGraph {
     /// Appends a node.
+    ///
+    /// # Panics
+    /// Past [`MAX_CHUNK_NODES`] nodes, which the Tiler refuses before tiling: an id that
+    /// wrapped would silently name another chunk.
     pub fn push(&mut self, node: ChunkNode) -> ChunkId {
+        let id = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&i| (i as usize) < MAX_CHUNK_NODES)
+            .expect("chunk graph within MAX_CHUNK_NODES (bounded by the Tiler)");
         self.nodes.push(node);
-        ChunkId(self.nodes.len() as u32 - 1)
+        ChunkId(id)
     }
     /// The node.
     pub fn node(&self, id: ChunkId) -> &ChunkNode {

@@ -39,6 +39,9 @@ pub fn checked_shape(op: &str, shape: &[usize], dtype: DType) -> Result<usize> {
     }
 }
 
+/// The most nodes a graph may hold: ids are `u32` and the count itself must fit one.
+pub const MAX_NODES: usize = u32::MAX as usize;
+
 /// Index of a node in its graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NodeId(pub u32);
@@ -67,6 +70,9 @@ pub struct Graph {
     #[serde(skip)]
     intern: HashMap<Node, NodeId>,
     next_constant: u64,
+    /// A lower node bound than [`MAX_NODES`], for tests.
+    #[serde(skip)]
+    node_limit: Option<usize>,
 }
 
 impl Graph {
@@ -75,17 +81,45 @@ impl Graph {
         Self::default()
     }
     /// Adds a node, or returns the existing identical one.
-    pub fn add(&mut self, node: Node) -> NodeId {
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the node's op when the graph already holds [`MAX_NODES`]
+    /// nodes (a `NodeId` would wrap and name another node).
+    pub fn add(&mut self, node: Node) -> Result<NodeId> {
         if let Some(&id) = self.intern.get(&node) {
-            return id;
+            return Ok(id);
         }
-        let id = NodeId(self.nodes.len() as u32);
+        let id = match u32::try_from(self.nodes.len()) {
+            Ok(i) if self.nodes.len() < self.node_bound() => NodeId(i),
+            _ => {
+                return Err(Error::invalid(
+                    &node.op.name(),
+                    format!(
+                        "the graph already holds {} nodes, the most one session can record; \
+                         execute what is needed and start a new session",
+                        self.nodes.len()
+                    ),
+                ))
+            }
+        };
         self.intern.insert(node.clone(), id);
         self.nodes.push(node);
-        id
+        Ok(id)
+    }
+    /// The most nodes this graph may hold.
+    fn node_bound(&self) -> usize {
+        self.node_limit.map_or(MAX_NODES, |l| l.min(MAX_NODES))
+    }
+    /// Sets a lower node bound than [`MAX_NODES`] (tests of the bound).
+    #[cfg(test)]
+    pub(crate) fn set_node_limit(&mut self, limit: usize) {
+        self.node_limit = Some(limit);
     }
     /// Adds user data as a constant node.
-    pub fn add_constant(&mut self, data: HostArray, chunk: Option<Vec<usize>>) -> NodeId {
+    ///
+    /// # Errors
+    /// As [`Graph::add`].
+    pub fn add_constant(&mut self, data: HostArray, chunk: Option<Vec<usize>>) -> Result<NodeId> {
         let id = self.next_constant;
         self.next_constant += 1;
         let node = Node {
@@ -95,8 +129,10 @@ impl Graph {
             dtype: data.dtype(),
             chunk,
         };
+        // The data is kept only once its node exists.
+        let node_id = self.add(node)?;
         self.constants.insert(id, Arc::new(data));
-        self.add(node)
+        Ok(node_id)
     }
     /// The node with this id.
     pub fn node(&self, id: NodeId) -> &Node {
@@ -129,9 +165,15 @@ impl Graph {
     ///
     /// # Errors
     /// `Error::Serde` when the text is not a graph; `InvalidArgument` for a node whose shape
-    /// is too big (see [`checked_shape`]).
+    /// is too big (see [`checked_shape`]) or for more than [`MAX_NODES`] nodes.
     pub fn from_json(s: &str) -> Result<Graph> {
         let mut g: Graph = serde_json_like::from_str(s)?;
+        if g.nodes.len() > MAX_NODES {
+            return Err(Error::invalid(
+                "from_json",
+                format!("{} nodes; a graph holds at most {MAX_NODES}", g.nodes.len()),
+            ));
+        }
         // A graph from elsewhere gets the same shape checks as one recorded here.
         for n in &g.nodes {
             checked_shape(&n.op.name(), &n.shape, n.dtype)?;
@@ -207,6 +249,37 @@ mod tests {
     }
 
     #[test]
+    fn node_count_is_bounded_not_wrapped() {
+        let full = |v: i64| Node {
+            op: Op::Full {
+                value: crate::dtype::Scalar::Int(v),
+            },
+            inputs: vec![],
+            shape: vec![3],
+            dtype: DType::F32,
+            chunk: None,
+        };
+        let mut g = Graph::new();
+        g.set_node_limit(2);
+        assert_eq!(g.add(full(1)), Ok(NodeId(0)));
+        assert_eq!(g.add(full(2)), Ok(NodeId(1)));
+        // The third distinct node is refused (ids never wrap to name an existing node); an
+        // interned node still resolves, and the graph is unchanged.
+        let e = g.add(full(3)).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument { op, msg } if op == "full" && msg.contains("2 nodes")),
+            "{e}"
+        );
+        assert_eq!(g.add(full(2)), Ok(NodeId(1)));
+        assert!(g.add_constant(HostArray::zeros(DType::F32, &[2]), None).is_err());
+        assert_eq!(g.len(), 2);
+        // The bound never exceeds what a u32 id can number, whatever the hook says.
+        g.set_node_limit(usize::MAX);
+        assert_eq!(g.node_bound(), u32::MAX as usize);
+        assert_eq!(Graph::new().node_bound(), u32::MAX as usize);
+    }
+
+    #[test]
     fn from_json_checks_shapes() {
         let mut g = Graph::new();
         g.add(Node {
@@ -217,7 +290,8 @@ mod tests {
             shape: vec![1 << 40, 1 << 40],
             dtype: DType::F32,
             chunk: None,
-        });
+        })
+        .unwrap();
         let text = g.to_json().unwrap();
         assert!(matches!(
             Graph::from_json(&text),

@@ -132,11 +132,11 @@ impl Session {
         checked_shape(&node.op.name(), &node.shape, node.dtype)?;
         let (shape, dtype, chunk) = (node.shape.clone(), node.dtype, node.chunk.clone());
         let is_source = node.op.is_source();
-        let id = lock(&self.inner.graph).add(node);
+        let id = lock(&self.inner.graph).add(node)?;
         let t = Tensor::from_node(self.clone(), id, shape, dtype);
         if self.config().eager && !is_source {
             let data = self.execute_many(&[&t])?.pop().expect("one result");
-            let id = lock(&self.inner.graph).add_constant(data, chunk);
+            let id = lock(&self.inner.graph).add_constant(data, chunk)?;
             return Ok(Tensor::from_node(
                 self.clone(),
                 id,
@@ -270,11 +270,14 @@ impl Session {
     pub fn from_array<T: Elem>(&self, data: ArrayD<T>) -> Tensor {
         self.from_host(T::wrap(data))
     }
-    /// A tensor holding `data` (any dtype).
+    /// A tensor holding `data` (any dtype); a graph already at its node bound is an error
+    /// carried in the tensor.
     pub fn from_host(&self, data: HostArray) -> Tensor {
         let (shape, dtype) = (data.shape().to_vec(), data.dtype());
-        let id = lock(&self.inner.graph).add_constant(data, None);
-        Tensor::from_node(self.clone(), id, shape, dtype)
+        match lock(&self.inner.graph).add_constant(data, None) {
+            Ok(id) => Tensor::from_node(self.clone(), id, shape, dtype),
+            Err(e) => Tensor::failed(self, e),
+        }
     }
     /// A tensor of `shape` from a flat row-major vector.
     ///

@@ -332,7 +332,7 @@ impl Tensor {
                 chunk: Some(chunk.to_vec()),
             }
         };
-        let id = crate::exec::lock(&self.sess.inner.graph).add(new);
+        let id = crate::exec::lock(&self.sess.inner.graph).add(new)?;
         Ok(Tensor::from_node(
             self.sess.clone(),
             id,

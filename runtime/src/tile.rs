@@ -7,7 +7,9 @@
 //! K in order, each step runnable as soon as its product's inputs exist.
 
 use crate::array::Region;
-use crate::chunk::{grid_boxes, grid_indices, ChunkGraph, ChunkId, ChunkNode, ChunkOp, Tiled};
+use crate::chunk::{
+    grid_boxes, grid_indices, ChunkGraph, ChunkId, ChunkNode, ChunkOp, Tiled, MAX_CHUNK_NODES,
+};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
@@ -108,15 +110,17 @@ impl<'g> Tiler<'g> {
             chunk_bytes,
             cg: ChunkGraph::default(),
             tiled: HashMap::new(),
-            max_chunks: usize::try_from(max_chunks).unwrap_or(usize::MAX),
+            max_chunks: usize::try_from(max_chunks)
+                .unwrap_or(usize::MAX)
+                .min(MAX_CHUNK_NODES),
             current: None,
         }
     }
 
     /// Sets the most chunk nodes the chunk graph may hold (default: half of host memory over
-    /// [`CHUNK_NODE_BYTES`]).
+    /// [`CHUNK_NODE_BYTES`]); never more than [`MAX_CHUNK_NODES`], what a `ChunkId` numbers.
     pub fn with_chunk_limit(mut self, max_chunks: usize) -> Self {
-        self.max_chunks = max_chunks;
+        self.max_chunks = max_chunks.min(MAX_CHUNK_NODES);
         self
     }
 
@@ -152,8 +156,8 @@ impl<'g> Tiler<'g> {
             format!(
                 "an array of shape {shape:?} cut into chunks of {chunk:?} needs {count} chunk \
                  tasks ({counts:?} per axis) besides the {} already planned; at about {} bytes \
-                 of bookkeeping each, more than {} may not be planned (half of host memory): \
-                 use larger chunks",
+                 of bookkeeping each, more than {} may not be planned (half of host memory, \
+                 and at most {MAX_CHUNK_NODES} chunk ids): use larger chunks",
                 self.cg.len(),
                 CHUNK_NODE_BYTES,
                 self.max_chunks
@@ -1164,6 +1168,30 @@ mod tests {
             .tile(&[z.node_id().unwrap()])
             .unwrap_err();
         assert!(e.to_string().contains("cut into chunks of [1, 1]"), "{e}");
+    }
+
+    #[test]
+    fn chunk_ids_are_bounded_not_wrapped() {
+        // 2**32 + 2**16 one-element chunks: more than a u32 ChunkId can number. Whatever the
+        // limit hook says, the bound stops at u32::MAX chunk nodes, before any is built.
+        let s = crate::Session::new(std::sync::Arc::new(crate::NullBackend));
+        let z = s
+            .zeros(&[1 << 16, (1 << 16) + 1], DType::Bool)
+            .with_chunks(&[1, 1])
+            .unwrap();
+        let g = s.graph();
+        let e = Tiler::new(&g, 16 << 20)
+            .with_chunk_limit(usize::MAX)
+            .tile(&[z.node_id().unwrap()])
+            .map(|_| ())
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::InvalidArgument { .. })
+                && msg.contains("4295032832")
+                && msg.contains(&u32::MAX.to_string()),
+            "{msg}"
+        );
     }
 
     #[test]
