@@ -271,7 +271,9 @@ mod tests {
             "{e}"
         );
         assert_eq!(g.add(full(2)), Ok(NodeId(1)));
-        assert!(g.add_constant(HostArray::zeros(DType::F32, &[2]), None).is_err());
+        assert!(g
+            .add_constant(HostArray::zeros(DType::F32, &[2]), None)
+            .is_err());
         assert_eq!(g.len(), 2);
         // The bound never exceeds what a u32 id can number, whatever the hook says.
         g.set_node_limit(usize::MAX);
