@@ -2386,7 +2386,8 @@ fn run_cfg(p: &Program, cfg: Cfg, budget: u64) -> Outcome {
     ));
     if cfg.devices > 0 {
         // Automatically sized chunks small enough for the budget too.
-        s.set_chunk_bytes((budget / 4) as usize);
+        s.set_chunk_bytes((budget / 4) as usize)
+            .expect("budgets are at least 256 bytes");
         s.set_memory(Some(MemoryConfig {
             device_bytes: Some(budget),
             host_bytes: Some(budget * 2),

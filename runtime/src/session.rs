@@ -97,8 +97,18 @@ impl Session {
         lock(&self.inner.config).eager = eager;
     }
     /// Sets the byte budget of automatically sized chunks.
-    pub fn set_chunk_bytes(&self, bytes: usize) {
-        lock(&self.inner.config).chunk_bytes = bytes.max(1);
+    ///
+    /// # Errors
+    /// `InvalidArgument` for 0 (refused, not replaced by 1); the budget is then unchanged.
+    pub fn set_chunk_bytes(&self, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid(
+                "set_chunk_bytes",
+                "the chunk byte budget is 0; it must be at least 1 byte",
+            ));
+        }
+        lock(&self.inner.config).chunk_bytes = bytes;
+        Ok(())
     }
     /// Turns kernel fusion on or off (off: one task per elementwise op).
     pub fn set_fusion(&self, fusion: bool) {

@@ -111,7 +111,7 @@ fn matmul_accumulates_chunk_products_along_k_in_order() {
 #[test]
 fn automatic_chunks_respect_the_byte_budget() {
     let s = null();
-    s.set_chunk_bytes(4000);
+    s.set_chunk_bytes(4000).unwrap();
     let a = s.random(1).rand(&[100, 100], DType::F32);
     let (cg, tiled) = s.plan(&[&a]).unwrap();
     assert!(tiled[0].chunks.len() >= 10);

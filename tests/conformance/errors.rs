@@ -581,6 +581,17 @@ pub fn error_zero_chunk_extent(cx: &mut Cx) -> Result<()> {
     let e = cx.s.from_vec::<f64>(vec![], &[0])?;
     assert_err!(e.with_chunks(&[0]), Error::InvalidArgument { .. });
     assert_eq!(a.with_chunks(&[1])?.sum(Axes::All, false)?.item()?, 91.0);
+    // A zero chunk byte budget is refused too (it acted as 1 byte); the budget is unchanged.
+    let before = cx.s.config().chunk_bytes;
+    let e = assert_err!(
+        cx.s.set_chunk_bytes(0),
+        Error::InvalidArgument { op, .. } if op == "set_chunk_bytes"
+    );
+    assert!(e.to_string().contains("is 0"), "{e}");
+    assert_eq!(cx.s.config().chunk_bytes, before);
+    cx.s.set_chunk_bytes(1)?;
+    assert_eq!(cx.s.config().chunk_bytes, 1);
+    cx.s.set_chunk_bytes(before)?;
     Ok(())
 }
 

@@ -210,7 +210,8 @@ pub fn run_with(
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(rand::random::<u64>);
     println!("seed {seed} (rerun with TESSERA_TEST_SEED={seed}), chunking {chunking:?}");
-    s.set_chunk_bytes(chunking.chunk_bytes());
+    s.set_chunk_bytes(chunking.chunk_bytes())
+        .expect("a chunking's byte budget is positive");
     let mut cx = Cx {
         s,
         ch: chunking,
@@ -455,14 +456,15 @@ impl Cx {
     /// Another session of the backend under test (with this test's chunk budget).
     pub fn new_session(&self) -> Session {
         let s = (self.session)().expect("the backend was available a moment ago");
-        s.set_chunk_bytes(self.ch.chunk_bytes());
+        s.set_chunk_bytes(self.ch.chunk_bytes())
+            .expect("a chunking's byte budget is positive");
         s
     }
     /// Runs `f` with the session's chunk budget set for `chunking`.
     pub fn under<T>(&self, chunking: Chunking, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.s.set_chunk_bytes(chunking.chunk_bytes());
+        self.s.set_chunk_bytes(chunking.chunk_bytes())?;
         let r = f();
-        self.s.set_chunk_bytes(self.ch.chunk_bytes());
+        self.s.set_chunk_bytes(self.ch.chunk_bytes())?;
         r
     }
 
