@@ -321,6 +321,86 @@ fn result_larger_than_ram_is_out_of_memory_by_default() {
     );
 }
 
+/// A source that is itself the result, 4 TiB of `zeros`/`ones`/`full` (issue 15: "aborts the
+/// process while building the result"): `OutOfMemory` on the host before anything is
+/// allocated, in automatic chunks and as one chunk, under an injected host limit and under the
+/// machine's own. Checked in a child process whose address space is capped at 8 GiB, so a
+/// regression that does allocate fails this test instead of taking the machine down.
+#[cfg(target_os = "linux")]
+#[test]
+fn source_result_larger_than_host_memory_is_out_of_memory() {
+    const NAME: &str = "source_result_larger_than_host_memory_is_out_of_memory";
+    if std::env::var_os("TESSERA_FAULTS_CHILD").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env("TESSERA_FAULTS_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains("checked 12 runs"),
+            "{:?}\n{text}",
+            out.status
+        );
+        return;
+    }
+    let cap = libc::rlimit {
+        rlim_cur: 8 << 30,
+        rlim_max: 8 << 30,
+    };
+    // SAFETY: setrlimit reads the struct passed by reference; lowering this (child) process's
+    // own address-space limit affects nothing else.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &cap) }, 0);
+    let n: usize = 1 << 40;
+    let mut runs = 0;
+    for limit in [Some(8u64 << 30), None] {
+        let s = tessera::cpu_session();
+        s.set_host_limit(limit);
+        for one_chunk in [false, true] {
+            for t in [
+                s.zeros(&[n], DType::F32),
+                s.ones(&[n], DType::F32),
+                s.full(&[n], 2.5, DType::F32),
+            ] {
+                let t = if one_chunk {
+                    t.with_chunks(&[n]).unwrap()
+                } else {
+                    t
+                };
+                let r = within(Duration::from_secs(60), move || {
+                    t.execute().map(|a| a.shape().to_vec())
+                });
+                match r {
+                    Err(Error::OutOfMemory {
+                        tier: Tier::Host,
+                        requested,
+                        available,
+                    }) => {
+                        assert!(requested >= 4 << 40, "{requested}");
+                        assert!(limit.is_none_or(|l| available == l), "{available}");
+                    }
+                    other => panic!("one chunk {one_chunk}, limit {limit:?}: {other:?}"),
+                }
+                runs += 1;
+            }
+        }
+        // The session still runs.
+        assert_eq!(
+            s.ones(&[3], DType::F32)
+                .sum(Axes::All, false)
+                .unwrap()
+                .item()
+                .unwrap(),
+            3.0
+        );
+    }
+    println!("checked {runs} runs");
+}
+
 /// One chunk larger than host memory (the result is a scalar): refused before allocating.
 /// Fusion is off so that the chunk is materialized (fused, `rand` feeds the sum's partial
 /// without ever existing as a chunk, and the job fits).
