@@ -174,9 +174,24 @@ impl Graph {
                 format!("{} nodes; a graph holds at most {MAX_NODES}", g.nodes.len()),
             ));
         }
-        // A graph from elsewhere gets the same shape checks as one recorded here.
-        for n in &g.nodes {
+        // A graph from elsewhere gets the same checks as one recorded here: shapes, fill
+        // values, and inputs that precede their users (the arena's order; any other id would
+        // be read out of bounds or form a cycle).
+        for (i, n) in g.nodes.iter().enumerate() {
             checked_shape(&n.op.name(), &n.shape, n.dtype)?;
+            if let Op::Full { value } = n.op {
+                value.check_fill(&n.op.name(), n.dtype)?;
+            }
+            if let Some(bad) = n.inputs.iter().find(|x| x.0 as usize >= i) {
+                return Err(Error::invalid(
+                    "from_json",
+                    format!(
+                        "node {i} ({}) names input {} that does not precede it",
+                        n.op.name(),
+                        bad.0
+                    ),
+                ));
+            }
         }
         g.rebuild_intern();
         Ok(g)
@@ -299,5 +314,34 @@ mod tests {
             Graph::from_json(&text),
             Err(Error::InvalidArgument { .. })
         ));
+        // A fill its dtype cannot hold, as `Session::full` refuses it.
+        let mut g = Graph::new();
+        g.add(Node {
+            op: Op::Full {
+                value: crate::dtype::Scalar::Int(1 << 40),
+            },
+            inputs: vec![],
+            shape: vec![2],
+            dtype: DType::I32,
+            chunk: None,
+        })
+        .unwrap();
+        let text = g.to_json().unwrap();
+        assert!(matches!(
+            Graph::from_json(&text),
+            Err(Error::ScalarOverflow { value, .. }) if value == 1 << 40
+        ));
+        // An input that does not precede its user (here: itself).
+        let mut g = Graph::new();
+        g.add(Node {
+            op: Op::Rechunk,
+            inputs: vec![NodeId(0)],
+            shape: vec![2],
+            dtype: DType::F32,
+            chunk: None,
+        })
+        .unwrap();
+        let e = Graph::from_json(&g.to_json().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("input 0"), "{e}");
     }
 }
