@@ -153,8 +153,8 @@ fn oversized_chunk_is_out_of_memory() {
         op: ChunkOp::Full {
             value: tessera::Scalar::Float(1.0),
         },
-        inputs: vec![],
-        shape: vec![(limit / 4 + 1) as usize],
+        inputs: Default::default(),
+        shape: [(limit / 4 + 1) as usize].into_iter().collect(),
         dtype: DType::F32,
     };
     let r = b.run_chunk(&node, &[]);

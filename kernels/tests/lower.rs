@@ -96,8 +96,8 @@ fn split_then_combine_equals_unsplit() {
                     op,
                     counts: vec![per; splits],
                 },
-                inputs: vec![],
-                shape: out_shape.clone(),
+                inputs: Default::default(),
+                shape: out_shape.clone().into(),
                 dtype: want[0].dtype(),
             };
             let refs: Vec<&Vec<HostArray>> = slices.iter().collect();

@@ -69,9 +69,9 @@ pub enum ChunkOp {
         /// Distribution.
         dist: Dist,
         /// Global coordinates of this chunk's first element.
-        offset: Vec<usize>,
+        offset: Box<[usize]>,
         /// Shape of the whole tensor.
-        full: Vec<usize>,
+        full: Arc<[usize]>,
     },
     /// Unary elementwise.
     Unary(UnaryOp),
@@ -153,21 +153,21 @@ pub enum ChunkOp {
     /// `out_full`, gathered from input chunks at `in_offsets` of a tensor of shape `in_full`.
     ReshapeGather {
         /// Input tensor shape.
-        in_full: Vec<usize>,
+        in_full: Box<[usize]>,
         /// Global offset of each input chunk.
         in_offsets: Vec<Vec<usize>>,
         /// Output tensor shape.
-        out_full: Vec<usize>,
+        out_full: Box<[usize]>,
         /// Global offset of the output chunk.
-        out_offset: Vec<usize>,
+        out_offset: Box<[usize]>,
     },
     /// A fused kernel (elementwise chain, random sources, optional reduction tail); inputs are
     /// the kernel's load buffers in order.
     Fused {
         /// The kernel.
         ir: Arc<KernelIr>,
-        /// This chunk's run-time values.
-        params: KernelParams,
+        /// This chunk's run-time values (boxed: keeps every chunk node small).
+        params: Box<KernelParams>,
         /// Loads served straight from user data, read in place: (load index, data). The node's
         /// inputs are the other loads, in order.
         bound: Vec<(usize, Arc<HostArray>)>,
@@ -211,15 +211,21 @@ impl ChunkOp {
     }
 }
 
+/// The inputs of a chunk node.
+pub type ChunkInputs = smallvec::SmallVec<[ChunkId; 4]>;
+
+/// The shape of a chunk node.
+pub type ChunkShape = smallvec::SmallVec<[usize; 4]>;
+
 /// One task of the chunk graph.
 #[derive(Debug, Clone)]
 pub struct ChunkNode {
     /// What it computes.
     pub op: ChunkOp,
-    /// Input chunks.
-    pub inputs: Vec<ChunkId>,
-    /// Shape of the (first field of the) output.
-    pub shape: Vec<usize>,
+    /// Input chunks (inline up to four: no allocation per node for the common case).
+    pub inputs: ChunkInputs,
+    /// Shape of the (first field of the) output (inline up to rank 4).
+    pub shape: ChunkShape,
     /// Dtype of the (first field of the) output.
     pub dtype: DType,
 }

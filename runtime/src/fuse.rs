@@ -17,7 +17,7 @@
 //!   within a kernel each chunk becomes one instruction.
 
 use crate::array::HostArray;
-use crate::chunk::{ChunkGraph, ChunkId, ChunkNode, ChunkOp};
+use crate::chunk::{ChunkGraph, ChunkId, ChunkInputs, ChunkNode, ChunkOp};
 use crate::dtype::DType;
 use crate::ir::{
     row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam,
@@ -172,7 +172,7 @@ impl Emitter<'_> {
                     _ => None,
                 };
                 let ir = KernelIr {
-                    shape: cg.nodes[root_value].shape.clone(),
+                    shape: cg.nodes[root_value].shape.to_vec(),
                     inputs: b.inputs,
                     insts: b.insts,
                     result,
@@ -209,10 +209,19 @@ impl Emitter<'_> {
             Some(_) => node.dtype,
         };
         let inputs = loads.iter().map(|&l| self.new_id(l)).collect();
-        self.push(i, ChunkOp::Fused { ir, params, bound }, inputs, dtype);
+        self.push(
+            i,
+            ChunkOp::Fused {
+                ir,
+                params: Box::new(params),
+                bound,
+            },
+            inputs,
+            dtype,
+        );
     }
 
-    fn push(&mut self, i: usize, op: ChunkOp, inputs: Vec<ChunkId>, dtype: DType) {
+    fn push(&mut self, i: usize, op: ChunkOp, inputs: ChunkInputs, dtype: DType) {
         let id = self.out.push(ChunkNode {
             op,
             inputs,

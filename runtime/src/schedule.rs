@@ -690,16 +690,16 @@ mod tests {
                 op: ChunkOp::Full {
                     value: Scalar::Float(1.0),
                 },
-                inputs: vec![],
-                shape: vec![25],
+                inputs: Default::default(),
+                shape: [25].into_iter().collect(),
                 dtype: DType::F32,
             })
         };
         let add = |cg: &mut ChunkGraph, a: ChunkId, b: ChunkId| {
             cg.push(ChunkNode {
                 op: ChunkOp::Binary(BinaryOp::Add),
-                inputs: vec![a, b],
-                shape: vec![25],
+                inputs: [a, b].into_iter().collect(),
+                shape: [25].into_iter().collect(),
                 dtype: DType::F32,
             })
         };

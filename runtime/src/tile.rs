@@ -212,8 +212,8 @@ impl<'g> Tiler<'g> {
     ) -> ChunkId {
         self.cg.push(ChunkNode {
             op,
-            inputs,
-            shape,
+            inputs: inputs.into(),
+            shape: shape.into(),
             dtype,
         })
     }
@@ -407,7 +407,7 @@ impl<'g> Tiler<'g> {
             Op::Random { seed, stream, dist } => {
                 let (seed, stream, dist) = (*seed, *stream, *dist);
                 let grid = self.source_grid(id)?;
-                let full = shape.clone();
+                let full: Arc<[usize]> = shape.clone().into();
                 self.per_chunk(grid, dtype, |_, r| {
                     (
                         ChunkOp::Random {
@@ -501,7 +501,7 @@ impl<'g> Tiler<'g> {
                     let parts = partials
                         .remove(&key)
                         .expect("partials for every output chunk");
-                    let pshape = self.cg.node(parts[0]).shape.clone();
+                    let pshape = self.cg.node(parts[0]).shape.to_vec();
                     let root = self.tree(
                         parts,
                         |_| ChunkOp::ArgCombine { op: *op },
@@ -842,7 +842,7 @@ impl<'g> Tiler<'g> {
         let count: f64 = axes.iter().map(|&a| in_shape[a] as f64).product();
         let mut chunks = Vec::new();
         for (_, mut parts) in groups {
-            let pshape = self.cg.node(parts[0].0).shape.clone();
+            let pshape = self.cg.node(parts[0].0).shape.to_vec();
             // Tree combine, tracking element counts for the var/std merge.
             while parts.len() > 1 {
                 let mut next = Vec::new();
@@ -979,9 +979,9 @@ impl<'g> Tiler<'g> {
                 .collect();
             (
                 ChunkOp::ReshapeGather {
-                    in_full: in_full.clone(),
+                    in_full: in_full.as_slice().into(),
                     in_offsets: offs,
-                    out_full: out_full.clone(),
+                    out_full: out_full.as_slice().into(),
                     out_offset: region.iter().map(|x| x.0).collect(),
                 },
                 ins,

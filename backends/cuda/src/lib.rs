@@ -330,7 +330,7 @@ impl CudaBackend {
             }
             ChunkOp::Reshape => {
                 let mut c = cx.lane.copy_from(x(0))?;
-                c.shape = shape.clone();
+                c.shape = shape.to_vec();
                 vec![c]
             }
             ChunkOp::ReshapeGather { .. } => {

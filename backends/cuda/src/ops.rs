@@ -125,8 +125,8 @@ fn run_split(
             op,
             counts: vec![per_slice as f64; slices],
         },
-        inputs: vec![],
-        shape: out_shape,
+        inputs: Default::default(),
+        shape: out_shape.into(),
         dtype: host[0].dtype(),
     };
     let refs: Vec<&Vec<HostArray>> = slice_parts.iter().collect();

@@ -37,11 +37,11 @@ pub fn run_cpu(
     let node = ChunkNode {
         op: ChunkOp::Fused {
             ir: std::sync::Arc::new(ir.clone()),
-            params: params.clone(),
+            params: Box::new(params.clone()),
             bound: vec![],
         },
-        inputs: vec![],
-        shape: ir.out_shape(),
+        inputs: Default::default(),
+        shape: ir.out_shape().into(),
         dtype: tessera_kernels::output_dtypes(ir)[0],
     };
     let data: Vec<Vec<tessera_runtime::HostArray>> =
