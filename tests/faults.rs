@@ -300,6 +300,33 @@ fn result_larger_than_host_memory_is_out_of_memory() {
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
 }
 
+/// A one-chunk result of 2^40 f32 (4 TiB) is refused with its real size, not a saturated
+/// count (the sizing once reported u64::MAX bytes for chunks of 2^40 elements and more).
+#[test]
+fn huge_one_chunk_out_of_memory_names_its_size() {
+    let s = tessera::cpu_session();
+    s.set_host_limit(Some(8 << 30));
+    let x = s
+        .random(1)
+        .rand(&[1 << 40], DType::F32)
+        .with_chunks(&[1 << 40])
+        .unwrap();
+    match (&x + 1.0).execute() {
+        Err(Error::OutOfMemory {
+            tier: Tier::Host,
+            requested,
+            available,
+        }) => {
+            assert_eq!(requested, 4 << 40);
+            assert_eq!(available, 8 << 30);
+        }
+        other => panic!(
+            "expected OutOfMemory, got {:?}",
+            other.map(|a| a.shape().to_vec())
+        ),
+    }
+}
+
 /// The same with the machine's own available memory (no injected limit): still refused,
 /// quickly, because the result alone is larger than any test machine's memory.
 #[test]

@@ -270,16 +270,8 @@ pub struct MemoryNeed {
 
 /// Bytes of a chunk's output, saturating for shapes too large to exist.
 fn need_bytes(node: &ChunkNode) -> u64 {
-    let n = node
-        .shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-    match n {
-        // `planned_bytes` multiplies by at most (dtype size + 8) * 2: safe below this bound.
-        Some(n) if n < (1 << 40) => schedule::planned_bytes(node),
-        Some(0) => 0,
-        _ => u64::MAX,
-    }
+    // Saturating, so an out-of-memory error names the real size of a huge chunk.
+    schedule::planned_bytes(node)
 }
 
 /// Estimates what an in-memory run of `outputs` needs (see [`MemoryNeed`]); the depth-first

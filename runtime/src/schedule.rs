@@ -140,20 +140,25 @@ impl Plan {
 
 /// Bytes a chunk's output can take (an upper bound: arg partials carry an i64 index field).
 pub fn planned_bytes(node: &ChunkNode) -> u64 {
-    let n = node.shape.iter().product::<usize>() as u64;
+    // Saturating: the sizing of a run asks about chunks of any size, and a byte count past
+    // u64 must read as "too large", never wrap.
+    let n = node
+        .shape
+        .iter()
+        .fold(1u64, |a, &x| a.saturating_mul(x as u64));
     let d = node.dtype.size() as u64;
     let two = |op: &ReduceOp| matches!(op, ReduceOp::Var | ReduceOp::Std);
     match &node.op {
-        ChunkOp::ArgPartial { .. } | ChunkOp::ArgCombine { .. } => n * (d + 8),
+        ChunkOp::ArgPartial { .. } | ChunkOp::ArgCombine { .. } => n.saturating_mul(d + 8),
         ChunkOp::ReducePartial { op, .. } | ChunkOp::ReduceCombine { op, .. } if two(op) => {
-            2 * n * d
+            n.saturating_mul(2 * d)
         }
         ChunkOp::Fused { ir, .. } => match ir.reduce.as_ref().map(|r| r.kind) {
-            Some(ReduceKind::Arg(_)) => n * (d + 8),
-            Some(ReduceKind::Reduce(op)) if two(&op) => 2 * n * d,
-            _ => n * d,
+            Some(ReduceKind::Arg(_)) => n.saturating_mul(d + 8),
+            Some(ReduceKind::Reduce(op)) if two(&op) => n.saturating_mul(2 * d),
+            _ => n.saturating_mul(d),
         },
-        _ => n * d,
+        _ => n.saturating_mul(d),
     }
 }
 
