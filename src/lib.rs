@@ -105,6 +105,39 @@ pub fn backends() -> Vec<BackendEntry> {
     all
 }
 
+/// Runs `f` with the process's stderr sent to /dev/null: `auto` probes the GPU stacks, whose
+/// loaders print to fd 2 (Vulkan/EGL: "XDG_RUNTIME_DIR is invalid or not set") although a
+/// failed probe only means the CPU runs. Where the redirection cannot be set up, `f` runs as is.
+#[cfg(all(unix, feature = "wgpu"))]
+fn without_stderr<T>(f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return f();
+    };
+    // SAFETY: dup of fd 2 gives a new descriptor we own (or -1, checked); it does not touch
+    // any Rust-owned file.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 {
+        return f();
+    }
+    // SAFETY: both descriptors are open (`null` lives until the end of this function); dup2
+    // only makes fd 2 refer to /dev/null.
+    unsafe { libc::dup2(null.as_raw_fd(), 2) };
+    let out = f();
+    // SAFETY: `saved` is the descriptor dup'ed above; restoring it onto fd 2 and closing our
+    // copy returns stderr to what it was.
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    out
+}
+
+#[cfg(all(not(unix), feature = "wgpu"))]
+fn without_stderr<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
 /// A session on the named backend ("cpu", "cuda", "wgpu"; only that one is probed), or on the
 /// best one present for "auto": CUDA when a driver and GPU exist, else wgpu when its adapter is
 /// a real GPU (not a CPU / software adapter such as lavapipe), else the CPU.
@@ -118,7 +151,7 @@ pub fn session(kind: &str) -> Result<Session> {
             return Ok(Session::new(Arc::new(b)));
         }
         #[cfg(feature = "wgpu")]
-        if let Ok(b) = WgpuBackend::new() {
+        if let Ok(b) = without_stderr(WgpuBackend::new) {
             if !b.is_software() {
                 return Ok(Session::new(Arc::new(b)));
             }

@@ -30,3 +30,23 @@ fn a_cpu_run_probes_no_gpu_backend() {
         assert!(hits.is_empty(), "--backend cpu looked for {lib}: {hits:?}");
     }
 }
+
+/// `auto` probes the GPU stacks but keeps their loaders' messages off the terminal (where a
+/// Vulkan loader is installed, as in CI's lavapipe, it prints an XDG_RUNTIME_DIR error when
+/// probed without that variable).
+#[test]
+fn an_auto_run_keeps_gpu_probe_noise_off_stderr() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["run", "pi", "--n", "1e5"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TESSERA_CPU_JIT", "off")
+        .output()
+        .expect("run tessera");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pi n=100000"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}
