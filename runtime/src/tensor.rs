@@ -577,8 +577,16 @@ impl Tensor {
             (Operand::S(x), Operand::S(y)) => DType::promote(x.default_dtype(), y.default_dtype()),
             _ => self.promoted("where", a, b)?,
         };
-        let ta = self.operand(a, dt)?;
-        let tb = self.operand(b, dt)?;
+        // numpy's where casts a Python int to the result dtype C-style: one beyond int32 wraps
+        // (`np.where(c, int32_arr, 2**40)` holds 0 there), unlike arithmetic, which raises.
+        let wrap = |o: Operand<'a>| match o {
+            Operand::S(Scalar::Int(v)) if dt == DType::I32 => {
+                Operand::S(Scalar::Int(v as i32 as i64))
+            }
+            o => o,
+        };
+        let ta = self.operand(wrap(a), dt)?;
+        let tb = self.operand(wrap(b), dt)?;
         let s1 = broadcast_shapes("where", cond.shape(), ta.shape())?;
         let shape = broadcast_shapes("where", &s1, tb.shape())?;
         self.record(Op::Where, &[&cond, &ta, &tb], shape, dt)

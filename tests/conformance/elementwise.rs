@@ -706,6 +706,10 @@ pub fn weak_int_out_of_range(cx: &mut Cx) -> Result<()> {
         let want = r::map(&vx, |a| b(a != 0.0));
         let what = format!("logical_and(int32, {v})");
         cx.ew(&what, &[&x], |t| t[0].logical_and(v), Bool, &want)?;
+        // where casts the int C-style, as numpy does: `np.where(c, y, 2**63 - 1)` holds -1.
+        let want = r::map(&vx, |a| if a > 0.0 { a } else { v as i32 as f64 });
+        let what = format!("where(x > 0, int32, {v})");
+        cx.ew(&what, &[&x], |t| t[0].gt(0)?.where_(&t[0], v), I32, &want)?;
     }
     // In range, even at the extremes: int32 arithmetic that wraps as numpy's does.
     for v in [i32::MIN, i32::MAX] {
