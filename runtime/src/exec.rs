@@ -66,13 +66,7 @@ pub fn run(
 ) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
     let n = cg.len();
     // Only nodes the outputs depend on.
-    let mut needed = vec![false; n];
-    let mut stack: Vec<ChunkId> = outputs.to_vec();
-    while let Some(c) = stack.pop() {
-        if !std::mem::replace(&mut needed[c.0 as usize], true) {
-            stack.extend(cg.node(c).inputs.iter().copied());
-        }
-    }
+    let needed = schedule::needed_nodes(cg, outputs);
     // Consumers of each node as one flat list (`consumers[starts[k]..starts[k + 1]]`): no
     // allocation per node, which a graph of millions of tiny chunks would pay for.
     let mut remaining_uses = vec![0usize; n];
@@ -278,13 +272,7 @@ fn need_bytes(node: &ChunkNode) -> u64 {
 /// simulation runs only when `total` exceeds `limit`, so fitting jobs pay one pass.
 pub fn in_memory_need(cg: &ChunkGraph, outputs: &[ChunkId], limit: u64) -> MemoryNeed {
     let n = cg.len();
-    let mut needed = vec![false; n];
-    let mut stack: Vec<ChunkId> = outputs.to_vec();
-    while let Some(c) = stack.pop() {
-        if !std::mem::replace(&mut needed[c.0 as usize], true) {
-            stack.extend(cg.node(c).inputs.iter().copied());
-        }
-    }
+    let needed = schedule::needed_nodes(cg, outputs);
     let bytes: Vec<u64> = cg
         .nodes
         .iter()

@@ -167,7 +167,8 @@ pub const SPILL_OVERHEAD: u64 = 1024;
 
 const NEVER: u32 = u32::MAX;
 
-fn needed_nodes(cg: &ChunkGraph, outputs: &[ChunkId]) -> Vec<bool> {
+/// Which nodes `outputs` depend on (themselves included).
+pub(crate) fn needed_nodes(cg: &ChunkGraph, outputs: &[ChunkId]) -> Vec<bool> {
     let mut needed = vec![false; cg.len()];
     let mut stack: Vec<ChunkId> = outputs.to_vec();
     while let Some(c) = stack.pop() {

@@ -99,6 +99,32 @@ pub fn check_file(f: &File, path: &Path) -> Result<(), String> {
     check_owner(path, &m)
 }
 
+/// Reads `path` after [`check_file`] proves it is this user's and private; `Ok(None)` when it
+/// does not exist. A file larger than `max` bytes is refused, not read (no cache file is).
+///
+/// # Errors
+/// Why not, naming `path`.
+pub fn read_private(path: &Path, max: u64) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    check_file(&f, path)?;
+    let mut bytes = Vec::new();
+    f.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "{} is larger than any cache file ({max} bytes)",
+            path.display()
+        ));
+    }
+    Ok(Some(bytes))
+}
+
 /// `<root>/<sub>`, created 0700 where missing, once the root and it are proven private
 /// ([`check_dir`]); temporaries of dead writers in it are removed.
 ///

@@ -556,25 +556,8 @@ fn meta_text(key: u64, sig: &str, lib: &[u8]) -> String {
 }
 
 /// Reads `path` (at most [`MAX_LIBRARY`] bytes) after checking it is this user's and private.
-/// `Ok(None)` when it does not exist.
 fn read_private(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    cachedir::check_file(&f, path)?;
-    let mut bytes = Vec::new();
-    f.take(MAX_LIBRARY + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_LIBRARY {
-        return Err(format!(
-            "{} is larger than any kernel library",
-            path.display()
-        ));
-    }
-    Ok(Some(bytes))
+    cachedir::read_private(path, MAX_LIBRARY)
 }
 
 /// Whether the cache entry `stem` is present (`Ok(false)`: no library) and proven to be the

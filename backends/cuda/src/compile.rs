@@ -14,7 +14,6 @@
 
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -247,16 +246,10 @@ fn header(sig: &str, ptx: &str) -> String {
 /// The PTX in `path` when it is this user's private file and its header proves it is kernel
 /// `sig` with these exact bytes; `Ok(None)` when there is no file, `Err` when it fails.
 fn read_verified(path: &Path, sig: &str) -> std::result::Result<Option<String>, String> {
-    let f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+    let Some(bytes) = cachedir::read_private(path, MAX_PTX)? else {
+        return Ok(None);
     };
-    cachedir::check_file(&f, path)?;
-    let mut text = String::new();
-    f.take(MAX_PTX)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let (head, ptx) = text
         .split_once('\n')
         .ok_or_else(|| format!("{}: no header", path.display()))?;
