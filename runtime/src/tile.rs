@@ -8,7 +8,8 @@
 
 use crate::array::Region;
 use crate::chunk::{
-    grid_boxes, grid_indices, ChunkGraph, ChunkId, ChunkNode, ChunkOp, Tiled, MAX_CHUNK_NODES,
+    grid_boxes, grid_indices, ChunkGraph, ChunkId, ChunkInputs, ChunkNode, ChunkOp, ChunkShape,
+    Tiled, MAX_CHUNK_NODES,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -206,8 +207,8 @@ impl<'g> Tiler<'g> {
     fn push(
         &mut self,
         op: ChunkOp,
-        inputs: Vec<ChunkId>,
-        shape: Vec<usize>,
+        inputs: impl Into<ChunkInputs>,
+        shape: impl Into<ChunkShape>,
         dtype: DType,
     ) -> ChunkId {
         self.cg.push(ChunkNode {
@@ -339,14 +340,16 @@ impl<'g> Tiler<'g> {
                             data: data.clone(),
                             region: region.clone(),
                         },
-                        vec![],
+                        ChunkInputs::new(),
                     )
                 })
             }
             Op::Full { value } => {
                 let v = *value;
                 let grid = self.source_grid(id)?;
-                self.per_chunk(grid, dtype, |_, _| (ChunkOp::Full { value: v }, vec![]))
+                self.per_chunk(grid, dtype, |_, _| {
+                    (ChunkOp::Full { value: v }, ChunkInputs::new())
+                })
             }
             Op::Arange { start, step } => {
                 let (start, step) = (start.0, step.0);
@@ -358,7 +361,7 @@ impl<'g> Tiler<'g> {
                             step,
                             offset: r[0].0,
                         },
-                        vec![],
+                        ChunkInputs::new(),
                     )
                 })
             }
@@ -386,7 +389,7 @@ impl<'g> Tiler<'g> {
                             stop: last,
                             offset: r[0].0,
                         },
-                        vec![],
+                        ChunkInputs::new(),
                     )
                 })
             }
@@ -400,7 +403,7 @@ impl<'g> Tiler<'g> {
                             row0: r[0].0,
                             col0: r[1].0,
                         },
-                        vec![],
+                        ChunkInputs::new(),
                     )
                 })
             }
@@ -417,7 +420,7 @@ impl<'g> Tiler<'g> {
                             offset: r.iter().map(|x| x.0).collect(),
                             full: full.clone(),
                         },
-                        vec![],
+                        ChunkInputs::new(),
                     )
                 })
             }
@@ -578,7 +581,7 @@ impl<'g> Tiler<'g> {
                             }
                         })
                         .collect();
-                    (ChunkOp::BroadcastTo, vec![t.at(&in_idx)])
+                    (ChunkOp::BroadcastTo, smallvec::smallvec![t.at(&in_idx)])
                 })
             }
             Op::Slice { axes } => {
@@ -628,7 +631,7 @@ impl<'g> Tiler<'g> {
                             region,
                             steps: steps.clone(),
                         },
-                        vec![t.at(&in_idx)],
+                        smallvec::smallvec![t.at(&in_idx)],
                     )
                 })
             }
@@ -683,7 +686,7 @@ impl<'g> Tiler<'g> {
         &mut self,
         grid: Vec<Vec<usize>>,
         dtype: DType,
-        mut f: impl FnMut(&[usize], &Region) -> (ChunkOp, Vec<ChunkId>),
+        mut f: impl FnMut(&[usize], &Region) -> (ChunkOp, ChunkInputs),
     ) -> Result<Tiled> {
         self.reserve_grid(&grid, 1)?;
         let counts: Vec<usize> = grid.iter().map(Vec::len).collect();
@@ -696,7 +699,7 @@ impl<'g> Tiler<'g> {
         let first = |g: &Vec<usize>| g.first().copied().unwrap_or(0);
         let mut region: Region = grid.iter().map(|g| (0, first(g))).collect();
         for _ in 0..total {
-            let shape = region_size(&region);
+            let shape: ChunkShape = region.iter().map(|&(s, e)| e - s).collect();
             let (op, ins) = f(&idx, &region);
             chunks.push(self.push(op, ins, shape, dtype));
             for a in (0..nd).rev() {
@@ -855,7 +858,7 @@ impl<'g> Tiler<'g> {
                     let total = cs.iter().sum();
                     let c = self.push(
                         ChunkOp::ReduceCombine { op, counts: cs },
-                        group.iter().map(|p| p.0).collect(),
+                        group.iter().map(|p| p.0).collect::<ChunkInputs>(),
                         pshape.clone(),
                         pdtype,
                     );
@@ -924,7 +927,7 @@ impl<'g> Tiler<'g> {
                 for (k, &b) in big_out.iter().enumerate() {
                     in_idx[big_in[k]] = idx[b];
                 }
-                (ChunkOp::Reshape, vec![t.at(&in_idx)])
+                (ChunkOp::Reshape, smallvec::smallvec![t.at(&in_idx)])
             });
         }
         // General case: each output box gathers from exactly the input chunks its elements come
