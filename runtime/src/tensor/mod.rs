@@ -1,0 +1,351 @@
+//! The lazy `Tensor`: numpy's names and semantics; every method records a node in the session's
+//! graph (executing it at once in eager mode). Fallible methods return `Result`; the arithmetic
+//! operators (`+ - * / %`) return a tensor that carries any error until it is used or executed.
+
+mod elementwise;
+mod linalg;
+mod movement;
+mod reduction;
+
+pub use elementwise::where_;
+pub use movement::{concatenate, stack};
+
+use crate::array::{Elem, HostArray};
+use crate::dtype::{DType, Scalar};
+use crate::error::{Error, Result};
+use crate::graph::{Node, NodeId};
+use crate::op::Op;
+use crate::session::Session;
+use ndarray::ArrayD;
+
+#[derive(Clone, Debug)]
+struct TNode {
+    id: NodeId,
+    shape: Vec<usize>,
+    dtype: DType,
+}
+
+/// A lazy n-d array in a session's graph.
+#[derive(Clone)]
+pub struct Tensor {
+    sess: Session,
+    state: std::result::Result<TNode, Error>,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.state {
+            Ok(n) => write!(
+                f,
+                "Tensor(node={}, shape={:?}, dtype={})",
+                n.id.0, n.shape, n.dtype
+            ),
+            Err(e) => write!(f, "Tensor(error: {e})"),
+        }
+    }
+}
+
+/// A tensor or a weak scalar operand.
+#[derive(Clone, Copy, Debug)]
+pub enum Operand<'a> {
+    /// A tensor.
+    T(&'a Tensor),
+    /// A Python-like scalar.
+    S(Scalar),
+}
+
+impl<'a> From<&'a Tensor> for Operand<'a> {
+    fn from(t: &'a Tensor) -> Self {
+        Operand::T(t)
+    }
+}
+macro_rules! operand_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Operand<'_> {
+            fn from(v: $t) -> Self {
+                Operand::S(Scalar::from(v))
+            }
+        }
+    )*};
+}
+operand_from!(f64, f32, i64, i32, bool);
+impl From<Scalar> for Operand<'_> {
+    fn from(s: Scalar) -> Self {
+        Operand::S(s)
+    }
+}
+
+/// Axes of a reduction: all of them, or a list (negative counts from the end).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Axes {
+    /// Every axis (numpy `axis=None`).
+    All,
+    /// These axes.
+    Some(Vec<isize>),
+}
+impl From<isize> for Axes {
+    fn from(a: isize) -> Self {
+        Axes::Some(vec![a])
+    }
+}
+impl From<i32> for Axes {
+    fn from(a: i32) -> Self {
+        Axes::Some(vec![a as isize])
+    }
+}
+impl From<Vec<isize>> for Axes {
+    fn from(a: Vec<isize>) -> Self {
+        Axes::Some(a)
+    }
+}
+impl From<&[isize]> for Axes {
+    fn from(a: &[isize]) -> Self {
+        Axes::Some(a.to_vec())
+    }
+}
+impl<const N: usize> From<[isize; N]> for Axes {
+    fn from(a: [isize; N]) -> Self {
+        Axes::Some(a.to_vec())
+    }
+}
+impl<const N: usize> From<[i32; N]> for Axes {
+    fn from(a: [i32; N]) -> Self {
+        Axes::Some(a.iter().map(|&x| x as isize).collect())
+    }
+}
+impl From<Option<isize>> for Axes {
+    fn from(a: Option<isize>) -> Self {
+        a.map_or(Axes::All, |x| Axes::Some(vec![x]))
+    }
+}
+
+/// One entry of a numpy basic index.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SliceArg {
+    /// `start:stop:step` (None = numpy's default).
+    Range {
+        /// Start.
+        start: Option<isize>,
+        /// Stop.
+        stop: Option<isize>,
+        /// Step (not 0).
+        step: isize,
+    },
+    /// An integer index (drops the axis).
+    Index(isize),
+    /// `np.newaxis`.
+    NewAxis,
+    /// `...`.
+    Ellipsis,
+}
+
+/// `start:stop:step`.
+pub fn s(start: Option<isize>, stop: Option<isize>, step: isize) -> SliceArg {
+    SliceArg::Range { start, stop, step }
+}
+/// `:`.
+pub fn all() -> SliceArg {
+    s(None, None, 1)
+}
+
+/// numpy's broadcast of two shapes.
+///
+/// # Errors
+/// `ShapeMismatch` naming `op` and both shapes.
+pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        out[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(Error::shape(op, a, b)),
+        };
+    }
+    Ok(out)
+}
+
+fn norm_axis(op: &str, axis: isize, ndim: usize, shape: &[usize]) -> Result<usize> {
+    let a = if axis < 0 { axis + ndim as isize } else { axis };
+    if a < 0 || a >= ndim as isize {
+        return Err(Error::AxisOutOfRange {
+            op: op.to_string(),
+            axis,
+            ndim,
+            shape: shape.to_vec(),
+        });
+    }
+    Ok(a as usize)
+}
+
+impl Tensor {
+    pub(crate) fn from_node(sess: Session, id: NodeId, shape: Vec<usize>, dtype: DType) -> Tensor {
+        Tensor {
+            sess,
+            state: Ok(TNode { id, shape, dtype }),
+        }
+    }
+    pub(crate) fn failed(sess: &Session, e: Error) -> Tensor {
+        Tensor {
+            sess: sess.clone(),
+            state: Err(e),
+        }
+    }
+    fn tn(&self) -> Result<&TNode> {
+        self.state.as_ref().map_err(|e| e.clone())
+    }
+    /// The graph node, or the error this tensor carries.
+    ///
+    /// # Errors
+    /// The deferred error of a failed operator expression.
+    pub fn node_id(&self) -> Result<NodeId> {
+        Ok(self.tn()?.id)
+    }
+    /// The error this tensor carries, if any.
+    pub fn error(&self) -> Option<&Error> {
+        self.state.as_ref().err()
+    }
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.sess
+    }
+    /// Shape (empty for a tensor carrying an error).
+    pub fn shape(&self) -> &[usize] {
+        self.state
+            .as_ref()
+            .map(|n| n.shape.as_slice())
+            .unwrap_or(&[])
+    }
+    /// Dtype (bool for a tensor carrying an error).
+    pub fn dtype(&self) -> DType {
+        self.state.as_ref().map(|n| n.dtype).unwrap_or(DType::Bool)
+    }
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape().len()
+    }
+    /// Number of elements.
+    pub fn size(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    fn same_session(&self, other: &Tensor, op: &str) -> Result<()> {
+        if std::sync::Arc::ptr_eq(&self.sess.inner, &other.sess.inner) {
+            Ok(())
+        } else {
+            Err(Error::SessionMismatch { op: op.to_string() })
+        }
+    }
+
+    fn record(
+        &self,
+        op: Op,
+        inputs: &[&Tensor],
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> Result<Tensor> {
+        let mut ids = Vec::with_capacity(inputs.len());
+        for t in inputs {
+            self.same_session(t, &op.name())?;
+            ids.push(t.tn()?.id);
+        }
+        self.sess.record(Node {
+            op,
+            inputs: ids,
+            shape,
+            dtype,
+            chunk: None,
+        })
+    }
+
+    /// Executes and returns the result on the host.
+    ///
+    /// # Errors
+    /// The tensor's deferred error, tiling or backend errors.
+    pub fn execute(&self) -> Result<HostArray> {
+        Ok(self.sess.execute_many(&[self])?.pop().expect("one result"))
+    }
+    /// Executes and returns an `ArrayD<T>`, casting to `T`'s dtype when needed.
+    ///
+    /// # Errors
+    /// As [`Tensor::execute`].
+    pub fn to_array<T: Elem>(&self) -> Result<ArrayD<T>> {
+        let a = self.execute()?.cast(T::DTYPE);
+        Ok(T::peel(&a).expect("cast to T's dtype").clone())
+    }
+    /// Executes a one-element tensor and returns its value as f64.
+    ///
+    /// # Errors
+    /// As [`Tensor::execute`]; `InvalidArgument` when the tensor has more than one element.
+    pub fn item(&self) -> Result<f64> {
+        let a = self.to_array::<f64>()?;
+        if a.len() != 1 {
+            return Err(Error::invalid(
+                "item",
+                format!("tensor of shape {:?} is not a scalar", a.shape()),
+            ));
+        }
+        Ok(a.iter().next().copied().expect("one element"))
+    }
+
+    /// The same data cut into chunks of `chunk` (one size per axis, or one size for all).
+    /// On a source this changes how it is generated; otherwise it records a rechunk.
+    ///
+    /// # Errors
+    /// A chunk shape whose length fits neither, or with a zero extent.
+    pub fn with_chunks(&self, chunk: &[usize]) -> Result<Tensor> {
+        let n = self.tn()?;
+        if chunk.contains(&0) {
+            return Err(Error::invalid(
+                "chunk_size",
+                format!(
+                    "chunk shape {chunk:?} has a zero extent (array shape {:?}); every chunk \
+                     extent must be at least 1",
+                    n.shape
+                ),
+            ));
+        }
+        if chunk.len() != 1 && chunk.len() != n.shape.len() {
+            return Err(Error::invalid(
+                "chunk_size",
+                format!(
+                    "chunk shape {chunk:?} does not fit array shape {:?}",
+                    n.shape
+                ),
+            ));
+        }
+        let node = crate::exec::lock(&self.sess.inner.graph).node(n.id).clone();
+        let new = if node.op.is_source() {
+            Node {
+                chunk: Some(chunk.to_vec()),
+                ..node
+            }
+        } else {
+            Node {
+                op: Op::Rechunk,
+                inputs: vec![n.id],
+                shape: n.shape.clone(),
+                dtype: n.dtype,
+                chunk: Some(chunk.to_vec()),
+            }
+        };
+        let id = crate::exec::lock(&self.sess.inner.graph).add(new)?;
+        Ok(Tensor::from_node(
+            self.sess.clone(),
+            id,
+            n.shape.clone(),
+            n.dtype,
+        ))
+    }
+}
