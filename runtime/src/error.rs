@@ -148,6 +148,10 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// The run was stopped by [`crate::exec::cancel_runs`] (Ctrl-C in Python): its partial
+    /// results are dropped and the session stays usable.
+    #[error("the run was cancelled")]
+    Cancelled,
 }
 
 impl Error {

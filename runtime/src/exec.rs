@@ -6,7 +6,7 @@ use crate::chunk::{ChunkData, ChunkGraph, ChunkId};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Locks `m` even when a panic poisoned it: every lock of the executor and the session guards
@@ -53,6 +53,29 @@ struct State {
     remaining_uses: Vec<usize>,
     pending_inputs: Vec<usize>,
     error: Option<Error>,
+}
+
+/// Bumped by [`cancel_runs`]: a run that started under another value stops.
+static CANCEL_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+/// Stops every run in flight (each returns `Error::Cancelled` at its next chunk task or
+/// step); runs started afterwards are not affected. Safe to call from any thread.
+pub fn cancel_runs() {
+    CANCEL_EPOCH.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The cancel epoch a run records when it starts.
+fn epoch() -> u64 {
+    CANCEL_EPOCH.load(Ordering::SeqCst)
+}
+
+/// `Err(Cancelled)` once [`cancel_runs`] was called after the run took `start`.
+fn check_cancel(start: u64) -> Result<()> {
+    if CANCEL_EPOCH.load(Ordering::Relaxed) != start {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
 }
 
 /// Runs every node of `cg` needed for `outputs` and returns the outputs' data.
@@ -134,13 +157,16 @@ pub fn run(
         let refs: Vec<&ChunkData> = inputs.iter().map(|a| a.as_ref()).collect();
         // A panicking kernel fails this run like an error: its consumers are never spawned,
         // the scope ends and `run` returns the error.
-        let result = catch_unwind(AssertUnwindSafe(|| ctx.backend.run_chunk(node, &refs)))
-            .unwrap_or_else(|p| {
-                Err(Error::from_panic(
-                    format!("kernel {} (chunk {i})", node.op.name()),
-                    p.as_ref(),
-                ))
-            });
+        let result = check_cancel(ctx.epoch).and_then(|()| {
+            catch_unwind(AssertUnwindSafe(|| ctx.backend.run_chunk(node, &refs))).unwrap_or_else(
+                |p| {
+                    Err(Error::from_panic(
+                        format!("kernel {} (chunk {i})", node.op.name()),
+                        p.as_ref(),
+                    ))
+                },
+            )
+        });
         drop(inputs);
         let mut st = lock(ctx.state);
         match result {
@@ -186,8 +212,10 @@ pub fn run(
         live: &'a AtomicUsize,
         peak: &'a AtomicUsize,
         tasks: &'a AtomicUsize,
+        epoch: u64,
     }
     let ctx = Ctx {
+        epoch: epoch(),
         cg,
         backend,
         state: &state,
@@ -340,7 +368,7 @@ use crate::chunk::ChunkNode;
 use crate::schedule::{self, tier_index, Budgets, Lane, Plan, Step};
 use crate::storage::{MemoryConfig, SpillDir};
 use crate::Tier;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicBool;
 use std::sync::Condvar;
 use std::time::Instant;
 
@@ -878,6 +906,7 @@ pub fn run_plan(
         tasks: AtomicUsize::new(0),
         per_op: Mutex::new(HashMap::new()),
     };
+    let start = epoch();
     std::thread::scope(|s| {
         for steps in &lanes {
             let sched = &sched;
@@ -886,7 +915,7 @@ pub fn run_plan(
                     if !sched.wait(i) {
                         return;
                     }
-                    if let Err(e) = sched.step_and_finish(i) {
+                    if let Err(e) = check_cancel(start).and_then(|()| sched.step_and_finish(i)) {
                         sched.fail(e);
                         return;
                     }

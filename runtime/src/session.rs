@@ -136,6 +136,10 @@ impl Session {
     pub fn graph(&self) -> Graph {
         lock(&self.inner.graph).clone()
     }
+    /// Number of nodes the graph holds now.
+    pub fn graph_len(&self) -> usize {
+        lock(&self.inner.graph).len()
+    }
 
     /// Records a node and returns its tensor (executing it at once in eager mode).
     pub(crate) fn record(&self, node: Node) -> Result<Tensor> {

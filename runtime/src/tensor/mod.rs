@@ -239,6 +239,21 @@ impl Tensor {
     pub fn size(&self) -> usize {
         self.shape().iter().product()
     }
+    /// The chunk shape requested for this tensor (`with_chunks`, Mars's `chunk_size=`), or
+    /// `None` when its chunks are sized from the session's byte budget.
+    pub fn chunk_hint(&self) -> Option<Vec<usize>> {
+        let id = self.tn().ok()?.id;
+        crate::exec::lock(&self.sess.inner.graph).node(id).chunk.clone()
+    }
+    /// True when the tensor's value is held in the graph (user data, an eager result, or an
+    /// executed result kept by the session), so using it costs no recomputation.
+    pub fn is_materialized(&self) -> bool {
+        let Ok(n) = self.tn() else { return false };
+        matches!(
+            crate::exec::lock(&self.sess.inner.graph).node(n.id).op,
+            Op::Constant { .. }
+        )
+    }
 
     fn same_session(&self, other: &Tensor, op: &str) -> Result<()> {
         if std::sync::Arc::ptr_eq(&self.sess.inner, &other.sess.inner) {
