@@ -33,6 +33,35 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// Every unary operator, in declaration order (for lookup by name and for exhaustive tests).
+    pub const ALL: &'static [UnaryOp] = &[
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Sign,
+        UnaryOp::Sqrt,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Log1p,
+        UnaryOp::Expm1,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Tan,
+        UnaryOp::Tanh,
+        UnaryOp::Arcsin,
+        UnaryOp::Arccos,
+        UnaryOp::Arctan,
+        UnaryOp::Floor,
+        UnaryOp::Ceil,
+        UnaryOp::Round,
+        UnaryOp::LogicalNot,
+        UnaryOp::IsNan,
+        UnaryOp::IsInf,
+        UnaryOp::IsFinite,
+    ];
+    /// The operator numpy calls `name` (as [`UnaryOp::name`] spells it), if Tessera has it.
+    pub fn from_name(name: &str) -> Option<UnaryOp> {
+        Self::ALL.iter().copied().find(|op| op.name() == name)
+    }
     /// numpy's name.
     pub fn name(self) -> &'static str {
         use UnaryOp::*;
@@ -110,6 +139,31 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Every binary operator, in declaration order (for lookup by name and for exhaustive tests).
+    pub const ALL: &'static [BinaryOp] = &[
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::FloorDiv,
+        BinaryOp::Mod,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::And,
+        BinaryOp::Or,
+        BinaryOp::Xor,
+    ];
+    /// The operator numpy calls `name` (as [`BinaryOp::name`] spells it), if Tessera has it.
+    pub fn from_name(name: &str) -> Option<BinaryOp> {
+        Self::ALL.iter().copied().find(|op| op.name() == name)
+    }
     /// numpy's name.
     pub fn name(self) -> &'static str {
         use BinaryOp::*;
@@ -386,5 +440,85 @@ impl Op {
     /// True for elementwise ops.
     pub fn is_elementwise(&self) -> bool {
         matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One arm per variant, numbered 0..n: these stop compiling when a variant is added, and the
+    // test then fails until `ALL` lists it.
+    fn unary_index(op: UnaryOp) -> usize {
+        use UnaryOp::*;
+        match op {
+            Neg => 0,
+            Abs => 1,
+            Sign => 2,
+            Sqrt => 3,
+            Exp => 4,
+            Log => 5,
+            Log1p => 6,
+            Expm1 => 7,
+            Sin => 8,
+            Cos => 9,
+            Tan => 10,
+            Tanh => 11,
+            Arcsin => 12,
+            Arccos => 13,
+            Arctan => 14,
+            Floor => 15,
+            Ceil => 16,
+            Round => 17,
+            LogicalNot => 18,
+            IsNan => 19,
+            IsInf => 20,
+            IsFinite => 21,
+        }
+    }
+    const UNARY_COUNT: usize = 22;
+    fn binary_index(op: BinaryOp) -> usize {
+        use BinaryOp::*;
+        match op {
+            Add => 0,
+            Sub => 1,
+            Mul => 2,
+            Div => 3,
+            FloorDiv => 4,
+            Mod => 5,
+            Pow => 6,
+            Maximum => 7,
+            Minimum => 8,
+            Eq => 9,
+            Ne => 10,
+            Lt => 11,
+            Le => 12,
+            Gt => 13,
+            Ge => 14,
+            And => 15,
+            Or => 16,
+            Xor => 17,
+        }
+    }
+    const BINARY_COUNT: usize = 18;
+
+    #[test]
+    fn every_op_is_listed_once_and_found_by_its_numpy_name() {
+        let mut u: Vec<usize> = UnaryOp::ALL.iter().map(|&o| unary_index(o)).collect();
+        u.sort_unstable();
+        assert_eq!(u, (0..UNARY_COUNT).collect::<Vec<_>>());
+        let mut b: Vec<usize> = BinaryOp::ALL.iter().map(|&o| binary_index(o)).collect();
+        b.sort_unstable();
+        assert_eq!(b, (0..BINARY_COUNT).collect::<Vec<_>>());
+        for &op in UnaryOp::ALL {
+            assert_eq!(UnaryOp::from_name(op.name()), Some(op), "{op:?}");
+        }
+        for &op in BinaryOp::ALL {
+            assert_eq!(BinaryOp::from_name(op.name()), Some(op), "{op:?}");
+        }
+        assert_eq!(UnaryOp::from_name("absolute"), Some(UnaryOp::Abs));
+        assert_eq!(BinaryOp::from_name("true_divide"), Some(BinaryOp::Div));
+        assert_eq!(UnaryOp::from_name("add"), None);
+        assert_eq!(BinaryOp::from_name("no_such_op"), None);
     }
 }

@@ -95,6 +95,15 @@ impl Tensor {
         self.binary_op(op, Operand::T(self), other)
     }
 
+    /// A unary elementwise op by value (the Python binding dispatches numpy's names through
+    /// [`UnaryOp::from_name`] to here).
+    ///
+    /// # Errors
+    /// Dtypes numpy rejects for `op`; the tensor's deferred error.
+    pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        self.un(op)
+    }
+
     fn un(&self, op: UnaryOp) -> Result<Tensor> {
         let n = self.tn()?;
         let (cdt, rdt) = op
@@ -340,5 +349,40 @@ impl std::ops::Neg for Tensor {
     type Output = Tensor;
     fn neg(self) -> Tensor {
         -&self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::op::{BinaryOp, UnaryOp};
+    use crate::{DType, Session};
+
+    #[test]
+    fn unary_by_op_records_the_methods_node() {
+        let s = Session::new(std::sync::Arc::new(crate::NullBackend));
+        let t = s.random(1).rand(&[3, 4], DType::F32);
+        // Interning: the same op on the same input is the same node.
+        let by_op = t.unary(UnaryOp::from_name("sin").unwrap()).unwrap();
+        assert_eq!(
+            by_op.node_id().unwrap(),
+            t.sin().unwrap().node_id().unwrap()
+        );
+        assert_ne!(
+            by_op.node_id().unwrap(),
+            t.cos().unwrap().node_id().unwrap()
+        );
+        let by_op = t
+            .binary_op(BinaryOp::from_name("add").unwrap(), &t, 2.0)
+            .unwrap();
+        assert_eq!(
+            by_op.node_id().unwrap(),
+            t.add(2.0).unwrap().node_id().unwrap()
+        );
+        // A dtype numpy rejects is a typed error, not a panic.
+        let b = t.lt(0.5).unwrap();
+        assert!(matches!(
+            b.unary(UnaryOp::Neg),
+            Err(crate::Error::UnsupportedDType { .. })
+        ));
     }
 }
