@@ -1,0 +1,881 @@
+//! `tessera._tessera`: the Python extension module. A thin layer over the Rust runtime: every
+//! function records a node in the process's session graph (or runs it, in eager mode); the
+//! pure-Python package (`python/tessera`) gives it numpy's and the Array API's names.
+//!
+//! Errors become the exceptions numpy raises (see [`to_py`]); a Rust panic inside a call
+//! becomes a `RuntimeError` instead of crashing the interpreter (PyO3 turns it into a
+//! `PanicException`, and the runtime's executors already catch panics in kernels).
+
+use ndarray::ArrayD;
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{
+    PyIndexError, PyMemoryError, PyNotImplementedError, PyOSError, PyOverflowError,
+    PyRuntimeError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyEllipsis, PyFloat, PyInt, PyList, PySlice, PyTuple};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tessera::op::{ArgOp, BinaryOp, ReduceOp, UnaryOp};
+use tessera::{
+    Axes, DType, Error, HostArray, MemoryConfig, Operand, Scalar, Session, SliceArg, Tensor,
+};
+
+mod interrupt;
+
+/// The process's session and the backend name it runs on.
+struct Current {
+    sess: Session,
+    backend: String,
+}
+
+static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
+/// Set in a child process after `fork()`: rayon's worker threads (and any GPU context) did not
+/// survive the fork, so a run there would wait for threads that do not exist.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+fn current() -> MutexGuard<'static, Option<Current>> {
+    CURRENT.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn check_fork() -> PyResult<()> {
+    if FORKED.load(Ordering::Relaxed) {
+        return Err(PyRuntimeError::new_err(
+            "tessera was used before this process was forked; its worker threads do not exist \
+             in the child. Start worker processes with multiprocessing's 'spawn' or \
+             'forkserver' context (or fork before first use of tessera)",
+        ));
+    }
+    Ok(())
+}
+
+/// The session, created on first use on the best backend present.
+fn sess() -> PyResult<Session> {
+    check_fork()?;
+    let mut cur = current();
+    if cur.is_none() {
+        let s = tessera::session("auto").map_err(to_py)?;
+        let backend = s.backend().name().to_string();
+        *cur = Some(Current { sess: s, backend });
+    }
+    Ok(cur.as_ref().expect("set above").sess.clone())
+}
+
+/// Maps a runtime error to the exception numpy raises for the same mistake.
+fn to_py(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::ShapeMismatch { .. } | Error::BadReshape { .. } | Error::EmptyReduction { .. } => {
+            PyValueError::new_err(msg)
+        }
+        Error::AxisOutOfRange { .. } => Python::attach(|py| {
+            match py
+                .import("numpy.exceptions")
+                .and_then(|m| m.getattr("AxisError"))
+                .and_then(|c| c.call1((msg.clone(),)))
+            {
+                Ok(inst) => PyErr::from_value(inst),
+                Err(_) => PyIndexError::new_err(msg),
+            }
+        }),
+        Error::UnsupportedDType { .. } | Error::SessionMismatch { .. } => {
+            PyTypeError::new_err(msg)
+        }
+        Error::ScalarOverflow { .. } => PyOverflowError::new_err(msg),
+        Error::InvalidArgument { .. } => PyValueError::new_err(msg),
+        Error::Unsupported { .. } => PyNotImplementedError::new_err(msg),
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
+        Error::Io(_) => PyOSError::new_err(msg),
+        Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
+        _ => PyRuntimeError::new_err(msg),
+    }
+}
+
+trait PyRes<T> {
+    fn py(self) -> PyResult<T>;
+}
+impl<T> PyRes<T> for tessera::Result<T> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_py)
+    }
+}
+
+fn dtype_of(name: &str) -> PyResult<DType> {
+    Ok(match name {
+        "bool" => DType::Bool,
+        "int32" => DType::I32,
+        "int64" => DType::I64,
+        "float32" => DType::F32,
+        "float64" => DType::F64,
+        other => {
+            return Err(PyTypeError::new_err(format!(
+                "dtype {other} is not supported by tessera (it has bool, int32, int64, float32, \
+                 float64)"
+            )))
+        }
+    })
+}
+
+fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::Bool => "bool",
+        DType::I32 => "int32",
+        DType::I64 => "int64",
+        DType::F32 => "float32",
+        DType::F64 => "float64",
+    }
+}
+
+/// A lazy tensor of the runtime.
+#[pyclass(name = "RawTensor", module = "tessera._tessera", frozen)]
+struct PyTensor {
+    t: Tensor,
+}
+
+fn wrap(t: tessera::Result<Tensor>) -> PyResult<PyTensor> {
+    let t = t.py()?;
+    if let Some(e) = t.error() {
+        return Err(to_py(e.clone()));
+    }
+    Ok(PyTensor { t })
+}
+
+/// A Python scalar operand (NEP 50 "weak": it takes the tensor's dtype kind).
+fn scalar_of(v: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
+    if v.is_instance_of::<PyBool>() {
+        return Ok(Some(Scalar::Bool(v.extract()?)));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return match v.extract::<i64>() {
+            Ok(i) => Ok(Some(Scalar::Int(i))),
+            Err(_) => Err(PyOverflowError::new_err(format!(
+                "Python integer {v} out of bounds for int64"
+            ))),
+        };
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Ok(Some(Scalar::Float(v.extract()?)));
+    }
+    Ok(None)
+}
+
+fn unary_of(name: &str) -> Option<UnaryOp> {
+    use UnaryOp::*;
+    Some(match name {
+        "negative" => Neg,
+        "absolute" => Abs,
+        "sign" => Sign,
+        "sqrt" => Sqrt,
+        "exp" => Exp,
+        "log" => Log,
+        "log1p" => Log1p,
+        "expm1" => Expm1,
+        "sin" => Sin,
+        "cos" => Cos,
+        "tan" => Tan,
+        "tanh" => Tanh,
+        "arcsin" => Arcsin,
+        "arccos" => Arccos,
+        "arctan" => Arctan,
+        "floor" => Floor,
+        "ceil" => Ceil,
+        "round" => Round,
+        "logical_not" => LogicalNot,
+        "isnan" => IsNan,
+        "isinf" => IsInf,
+        "isfinite" => IsFinite,
+        _ => return None,
+    })
+}
+
+fn apply_unary(t: &Tensor, op: UnaryOp) -> tessera::Result<Tensor> {
+    use UnaryOp::*;
+    match op {
+        Neg => t.neg(),
+        Abs => t.abs(),
+        Sign => t.sign(),
+        Sqrt => t.sqrt(),
+        Exp => t.exp(),
+        Log => t.log(),
+        Log1p => t.log1p(),
+        Expm1 => t.expm1(),
+        Sin => t.sin(),
+        Cos => t.cos(),
+        Tan => t.tan(),
+        Tanh => t.tanh(),
+        Arcsin => t.arcsin(),
+        Arccos => t.arccos(),
+        Arctan => t.arctan(),
+        Floor => t.floor(),
+        Ceil => t.ceil(),
+        Round => t.round(),
+        LogicalNot => t.logical_not(),
+        IsNan => t.isnan(),
+        IsInf => t.isinf(),
+        IsFinite => t.isfinite(),
+    }
+}
+
+fn binary_of(name: &str) -> Option<BinaryOp> {
+    use BinaryOp::*;
+    Some(match name {
+        "add" => Add,
+        "subtract" => Sub,
+        "multiply" => Mul,
+        "true_divide" | "divide" => Div,
+        "floor_divide" => FloorDiv,
+        "remainder" => Mod,
+        "power" => Pow,
+        "maximum" => Maximum,
+        "minimum" => Minimum,
+        "equal" => Eq,
+        "not_equal" => Ne,
+        "less" => Lt,
+        "less_equal" => Le,
+        "greater" => Gt,
+        "greater_equal" => Ge,
+        "logical_and" => And,
+        "logical_or" => Or,
+        "logical_xor" => Xor,
+        _ => return None,
+    })
+}
+
+fn reduce_of(name: &str) -> PyResult<ReduceOp> {
+    use ReduceOp::*;
+    Ok(match name {
+        "sum" => Sum,
+        "prod" => Prod,
+        "mean" => Mean,
+        "var" => Var,
+        "std" => Std,
+        "min" => Min,
+        "max" => Max,
+        "any" => Any,
+        "all" => All,
+        _ => return Err(PyValueError::new_err(format!("no reduction named {name}"))),
+    })
+}
+
+/// A tensor operand or a Python scalar.
+enum Arg {
+    T(Tensor),
+    S(Scalar),
+}
+
+impl Arg {
+    fn extract(v: &Bound<'_, PyAny>) -> PyResult<Arg> {
+        if let Ok(t) = v.cast::<PyTensor>() {
+            return Ok(Arg::T(t.get().t.clone()));
+        }
+        match scalar_of(v)? {
+            Some(s) => Ok(Arg::S(s)),
+            None => Err(PyTypeError::new_err(format!(
+                "operand of type {} is neither a tessera tensor nor a Python scalar",
+                v.get_type().name()?
+            ))),
+        }
+    }
+    fn operand(&self) -> Operand<'_> {
+        match self {
+            Arg::T(t) => Operand::T(t),
+            Arg::S(s) => Operand::S(*s),
+        }
+    }
+}
+
+fn axes_of(axis: Option<Vec<isize>>) -> Axes {
+    match axis {
+        None => Axes::All,
+        Some(v) => Axes::Some(v),
+    }
+}
+
+/// Runs `f` with the GIL released, in a way Ctrl-C can stop (see [`interrupt`]).
+fn run_detached<T: Send>(
+    py: Python<'_>,
+    s: &Session,
+    f: impl FnOnce() -> tessera::Result<T> + Send,
+) -> PyResult<T> {
+    interrupt::run(py, s, f)
+}
+
+fn host_to_py<'py>(py: Python<'py>, a: HostArray) -> Bound<'py, PyAny> {
+    match a {
+        HostArray::Bool(x) => x.into_pyarray(py).into_any(),
+        HostArray::I32(x) => x.into_pyarray(py).into_any(),
+        HostArray::I64(x) => x.into_pyarray(py).into_any(),
+        HostArray::F32(x) => x.into_pyarray(py).into_any(),
+        HostArray::F64(x) => x.into_pyarray(py).into_any(),
+    }
+}
+
+#[pymethods]
+impl PyTensor {
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.shape())
+    }
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        dtype_name(self.t.dtype())
+    }
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.t.ndim()
+    }
+    #[getter]
+    fn size(&self) -> usize {
+        self.t.size()
+    }
+    /// The graph node's id (for tests of graph sharing).
+    #[getter]
+    fn node(&self) -> PyResult<u32> {
+        Ok(self.t.node_id().py()?.0)
+    }
+    /// The requested chunk shape, or None when chunks are sized from the byte budget.
+    #[getter]
+    fn chunks<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        match self.t.chunk_hint() {
+            Some(c) => Ok(Some(PyTuple::new(py, c)?)),
+            None => Ok(None),
+        }
+    }
+    /// True when the tensor's value is held (executed and kept, or user data).
+    #[getter]
+    fn is_materialized(&self) -> bool {
+        self.t.is_materialized()
+    }
+
+    fn unary(&self, name: &str) -> PyResult<PyTensor> {
+        let op = unary_of(name)
+            .ok_or_else(|| PyNotImplementedError::new_err(format!("no elementwise op {name}")))?;
+        wrap(apply_unary(&self.t, op))
+    }
+    /// `self <op> other`, or `other <op> self` when `reflected`.
+    #[pyo3(signature = (name, other, reflected=false))]
+    fn binary(&self, name: &str, other: &Bound<'_, PyAny>, reflected: bool) -> PyResult<PyTensor> {
+        let op = binary_of(name)
+            .ok_or_else(|| PyNotImplementedError::new_err(format!("no elementwise op {name}")))?;
+        let o = Arg::extract(other)?;
+        let me = Operand::T(&self.t);
+        if reflected {
+            wrap(self.t.binary_op(op, o.operand(), me))
+        } else {
+            wrap(self.t.binary_op(op, me, o.operand()))
+        }
+    }
+    fn where_(&self, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let (a, b) = (Arg::extract(a)?, Arg::extract(b)?);
+        wrap(self.t.where_(a.operand(), b.operand()))
+    }
+    fn clip(&self, lo: &Bound<'_, PyAny>, hi: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        let (lo, hi) = (Arg::extract(lo)?, Arg::extract(hi)?);
+        wrap(self.t.clip(lo.operand(), hi.operand()))
+    }
+    fn astype(&self, dtype: &str) -> PyResult<PyTensor> {
+        wrap(self.t.astype(dtype_of(dtype)?))
+    }
+    #[pyo3(signature = (name, axis=None, keepdims=false, ddof=0))]
+    fn reduce(
+        &self,
+        name: &str,
+        axis: Option<Vec<isize>>,
+        keepdims: bool,
+        ddof: u32,
+    ) -> PyResult<PyTensor> {
+        wrap(self.t.reduce(reduce_of(name)?, axes_of(axis), keepdims, ddof))
+    }
+    #[pyo3(signature = (name, axis=None))]
+    fn argreduce(&self, name: &str, axis: Option<isize>) -> PyResult<PyTensor> {
+        let op = match name {
+            "argmin" => ArgOp::ArgMin,
+            "argmax" => ArgOp::ArgMax,
+            _ => return Err(PyValueError::new_err(format!("no reduction named {name}"))),
+        };
+        wrap(match op {
+            ArgOp::ArgMin => self.t.argmin(axis),
+            ArgOp::ArgMax => self.t.argmax(axis),
+        })
+    }
+    fn reshape(&self, shape: Vec<isize>) -> PyResult<PyTensor> {
+        wrap(self.t.reshape(&shape))
+    }
+    #[pyo3(signature = (axes=None))]
+    fn transpose(&self, axes: Option<Vec<isize>>) -> PyResult<PyTensor> {
+        wrap(self.t.transpose(axes.as_deref()))
+    }
+    fn broadcast_to(&self, shape: Vec<usize>) -> PyResult<PyTensor> {
+        wrap(self.t.broadcast_to(&shape))
+    }
+    #[pyo3(signature = (axes=None))]
+    fn squeeze(&self, axes: Option<Vec<isize>>) -> PyResult<PyTensor> {
+        wrap(self.t.squeeze(axes.as_deref()))
+    }
+    fn expand_dims(&self, axis: isize) -> PyResult<PyTensor> {
+        wrap(self.t.expand_dims(axis))
+    }
+    /// Basic indexing: a list of ints, slices, None and Ellipsis.
+    fn index(&self, items: &Bound<'_, PyList>) -> PyResult<PyTensor> {
+        let mut args = Vec::with_capacity(items.len());
+        for it in items.iter() {
+            args.push(slice_arg(&it)?);
+        }
+        // numpy raises IndexError for an index out of bounds or too many indices.
+        match self.t.slice(&args) {
+            Err(e @ Error::InvalidArgument { .. }) => Err(PyIndexError::new_err(e.to_string())),
+            r => wrap(r),
+        }
+    }
+    fn matmul(&self, other: &PyTensor) -> PyResult<PyTensor> {
+        wrap(self.t.matmul(&other.t))
+    }
+    fn dot(&self, other: &PyTensor) -> PyResult<PyTensor> {
+        wrap(self.t.dot(&other.t))
+    }
+    fn tensordot(&self, other: &PyTensor, a: Vec<isize>, b: Vec<isize>) -> PyResult<PyTensor> {
+        wrap(self.t.tensordot(&other.t, &a, &b))
+    }
+    fn with_chunks(&self, chunk: Vec<usize>) -> PyResult<PyTensor> {
+        wrap(self.t.with_chunks(&chunk))
+    }
+    /// Runs the graph behind this tensor (GIL released; Ctrl-C stops it) and returns the
+    /// value as a numpy array. The result is kept by the session for later graphs.
+    fn execute<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_fork()?;
+        let t = self.t.clone();
+        let a = run_detached(py, self.t.session(), move || t.execute())?;
+        Ok(host_to_py(py, a))
+    }
+    fn __repr__(&self) -> String {
+        format!("{:?}", self.t)
+    }
+}
+
+fn slice_arg(it: &Bound<'_, PyAny>) -> PyResult<SliceArg> {
+    if it.is_none() {
+        return Ok(SliceArg::NewAxis);
+    }
+    if it.is_instance_of::<PyEllipsis>() {
+        return Ok(SliceArg::Ellipsis);
+    }
+    if let Ok(s) = it.cast::<PySlice>() {
+        let get = |name: &str| -> PyResult<Option<isize>> {
+            let v = s.getattr(name)?;
+            if v.is_none() {
+                Ok(None)
+            } else {
+                let i: i128 = v.call_method0("__index__")?.extract().map_err(|_| {
+                    PyIndexError::new_err("slice indices must be integers or None")
+                })?;
+                // Beyond isize a bound only clamps (as numpy's PySlice_AdjustIndices does).
+                Ok(Some(i.clamp(isize::MIN as i128 + 1, isize::MAX as i128) as isize))
+            }
+        };
+        let step = get("step")?.unwrap_or(1);
+        if step == 0 {
+            return Err(PyValueError::new_err("slice step cannot be zero"));
+        }
+        return Ok(SliceArg::Range {
+            start: get("start")?,
+            stop: get("stop")?,
+            step,
+        });
+    }
+    if it.is_instance_of::<PyBool>() {
+        return Err(PyIndexError::new_err(
+            "boolean indices are not supported (boolean masks are issue 19's data-dependent \
+             shapes)",
+        ));
+    }
+    match it.call_method0("__index__") {
+        Ok(i) => {
+            let i: i64 = i
+                .extract()
+                .map_err(|_| PyIndexError::new_err(format!("index {it} is out of bounds")))?;
+            Ok(SliceArg::Index(i as isize))
+        }
+        Err(_) => Err(PyIndexError::new_err(format!(
+            "only integers, slices (`:`), ellipsis (`...`), None and tessera tensors of \
+             integers are valid indices; got {}",
+            it.get_type().name()?
+        ))),
+    }
+}
+
+fn chunked(t: Tensor, chunk: Option<Vec<usize>>) -> PyResult<PyTensor> {
+    match chunk {
+        Some(c) => wrap(t.with_chunks(&c)),
+        None => wrap(Ok(t)),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (shape, value, dtype, chunk=None))]
+fn full(
+    shape: Vec<usize>,
+    value: &Bound<'_, PyAny>,
+    dtype: &str,
+    chunk: Option<Vec<usize>>,
+) -> PyResult<PyTensor> {
+    let s = sess()?;
+    let v = scalar_of(value)?
+        .ok_or_else(|| PyTypeError::new_err("full: the fill value must be a Python scalar"))?;
+    chunked(s.full(&shape, v, dtype_of(dtype)?), chunk)
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, stop, step, dtype, chunk=None))]
+fn arange(
+    start: f64,
+    stop: f64,
+    step: f64,
+    dtype: &str,
+    chunk: Option<Vec<usize>>,
+) -> PyResult<PyTensor> {
+    let s = sess()?;
+    chunked(s.arange(start, stop, step, dtype_of(dtype)?).py()?, chunk)
+}
+
+#[pyfunction]
+#[pyo3(signature = (start, stop, num, endpoint, dtype, chunk=None))]
+fn linspace(
+    start: f64,
+    stop: f64,
+    num: usize,
+    endpoint: bool,
+    dtype: &str,
+    chunk: Option<Vec<usize>>,
+) -> PyResult<PyTensor> {
+    let s = sess()?;
+    chunked(
+        s.linspace(start, stop, num, endpoint, dtype_of(dtype)?),
+        chunk,
+    )
+}
+
+#[pyfunction]
+#[pyo3(signature = (n, m, k, dtype, chunk=None))]
+fn eye(
+    n: usize,
+    m: Option<usize>,
+    k: i64,
+    dtype: &str,
+    chunk: Option<Vec<usize>>,
+) -> PyResult<PyTensor> {
+    let s = sess()?;
+    chunked(s.eye(n, m, k, dtype_of(dtype)?), chunk)
+}
+
+/// A tensor over a numpy array's data (bool, int32, int64, float32, float64; any strides).
+#[pyfunction]
+#[pyo3(signature = (array, chunk=None))]
+fn from_numpy(array: &Bound<'_, PyUntypedArray>, chunk: Option<Vec<usize>>) -> PyResult<PyTensor> {
+    let s = sess()?;
+    let host = host_from_numpy(array)?;
+    chunked(s.from_host(host), chunk)
+}
+
+fn host_from_numpy(array: &Bound<'_, PyUntypedArray>) -> PyResult<HostArray> {
+    fn owned<T: numpy::Element + Copy>(a: &Bound<'_, PyUntypedArray>) -> PyResult<ArrayD<T>> {
+        let a = a.cast::<PyArrayDyn<T>>()?;
+        let r = a.try_readonly().map_err(|e| {
+            PyValueError::new_err(format!("the numpy array is being written elsewhere: {e}"))
+        })?;
+        Ok(r.as_array().to_owned())
+    }
+    if array.cast::<PyArrayDyn<bool>>().is_ok() {
+        return Ok(HostArray::Bool(owned(array)?));
+    }
+    if array.cast::<PyArrayDyn<i32>>().is_ok() {
+        return Ok(HostArray::I32(owned(array)?));
+    }
+    if array.cast::<PyArrayDyn<i64>>().is_ok() {
+        return Ok(HostArray::I64(owned(array)?));
+    }
+    if array.cast::<PyArrayDyn<f32>>().is_ok() {
+        return Ok(HostArray::F32(owned(array)?));
+    }
+    if array.cast::<PyArrayDyn<f64>>().is_ok() {
+        return Ok(HostArray::F64(owned(array)?));
+    }
+    Err(PyTypeError::new_err(format!(
+        "numpy dtype {} is not supported by tessera (it has bool, int32, int64, float32, \
+         float64)",
+        array.dtype()
+    )))
+}
+
+#[pyfunction]
+#[pyo3(signature = (seed, dist, shape, dtype, a=0.0, b=1.0, chunk=None))]
+#[allow(clippy::too_many_arguments)]
+fn random(
+    seed: u64,
+    dist: &str,
+    shape: Vec<usize>,
+    dtype: &str,
+    a: f64,
+    b: f64,
+    chunk: Option<Vec<usize>>,
+) -> PyResult<PyTensor> {
+    let s = sess()?;
+    let g = s.random(seed);
+    let d = dtype_of(dtype)?;
+    let t = match dist {
+        "uniform" => g.uniform(a, b, &shape, d),
+        "normal" => g.normal(a, b, &shape, d),
+        _ => return Err(PyValueError::new_err(format!("no distribution {dist}"))),
+    };
+    chunked(t, chunk)
+}
+
+/// A generator with its own draw counter: consecutive draws of one generator differ.
+#[pyclass(name = "RawGenerator", module = "tessera._tessera", frozen)]
+struct PyGenerator {
+    g: tessera::Generator,
+}
+
+#[pymethods]
+impl PyGenerator {
+    #[new]
+    fn new(seed: u64) -> PyResult<Self> {
+        Ok(PyGenerator {
+            g: sess()?.random(seed),
+        })
+    }
+    #[pyo3(signature = (dist, shape, dtype, a=0.0, b=1.0, chunk=None))]
+    fn draw(
+        &self,
+        dist: &str,
+        shape: Vec<usize>,
+        dtype: &str,
+        a: f64,
+        b: f64,
+        chunk: Option<Vec<usize>>,
+    ) -> PyResult<PyTensor> {
+        let d = dtype_of(dtype)?;
+        let t = match dist {
+            "uniform" => self.g.uniform(a, b, &shape, d),
+            "normal" => self.g.normal(a, b, &shape, d),
+            _ => return Err(PyValueError::new_err(format!("no distribution {dist}"))),
+        };
+        chunked(t, chunk)
+    }
+    #[pyo3(signature = (low, high, shape, dtype, chunk=None))]
+    fn integers(
+        &self,
+        low: i64,
+        high: i64,
+        shape: Vec<usize>,
+        dtype: &str,
+        chunk: Option<Vec<usize>>,
+    ) -> PyResult<PyTensor> {
+        chunked(
+            self.g.randint(low, high, &shape, dtype_of(dtype)?).py()?,
+            chunk,
+        )
+    }
+}
+
+fn tensors_of(list: &Bound<'_, PyList>) -> PyResult<Vec<Tensor>> {
+    list.iter()
+        .map(|x| Ok(x.cast::<PyTensor>()?.get().t.clone()))
+        .collect()
+}
+
+#[pyfunction]
+fn concatenate(list: &Bound<'_, PyList>, axis: isize) -> PyResult<PyTensor> {
+    let ts = tensors_of(list)?;
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    wrap(tessera::concatenate(&refs, axis))
+}
+
+#[pyfunction]
+fn stack(list: &Bound<'_, PyList>, axis: isize) -> PyResult<PyTensor> {
+    let ts = tensors_of(list)?;
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    wrap(tessera::stack(&refs, axis))
+}
+
+/// Executes several tensors in one run (shared work done once); returns numpy arrays.
+#[pyfunction]
+fn execute_many<'py>(
+    py: Python<'py>,
+    list: &Bound<'py, PyList>,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    check_fork()?;
+    let ts = tensors_of(list)?;
+    let Some(first) = ts.first() else {
+        return Ok(vec![]);
+    };
+    let s = first.session().clone();
+    let out = run_detached(py, &s, move || {
+        let refs: Vec<&Tensor> = ts.iter().collect();
+        s_exec(&refs)
+    })?;
+    Ok(out.into_iter().map(|a| host_to_py(py, a)).collect())
+}
+
+fn s_exec(ts: &[&Tensor]) -> tessera::Result<Vec<HostArray>> {
+    ts[0].session().execute_many(ts)
+}
+
+/// Switches to a backend ("auto", "cpu", "wgpu", "cuda"). Tensors of the previous session stay
+/// valid on their own but cannot be mixed with new ones.
+#[pyfunction]
+fn set_backend(name: &str) -> PyResult<String> {
+    check_fork()?;
+    let s = tessera::session(name).map_err(|e| match e {
+        Error::BackendUnavailable { .. } => PyRuntimeError::new_err(e.to_string()),
+        e => to_py(e),
+    })?;
+    let backend = s.backend().name().to_string();
+    let old = current().take();
+    if let Some(old) = old {
+        // Carry the options over: a backend switch is not a reset.
+        let c = old.sess.config();
+        s.set_eager(c.eager);
+        s.set_fusion(c.fusion);
+        s.set_chunk_bytes(c.chunk_bytes).py()?;
+        s.set_memory(c.memory);
+        s.set_host_limit(c.host_limit);
+    }
+    *current() = Some(Current {
+        sess: s,
+        backend: backend.clone(),
+    });
+    Ok(backend)
+}
+
+#[pyfunction]
+fn backend_name() -> PyResult<String> {
+    sess()?;
+    Ok(current().as_ref().expect("set").backend.clone())
+}
+
+/// The backends compiled in: (name, usable, reason when not).
+#[pyfunction]
+fn backends() -> Vec<(String, bool, String)> {
+    tessera::backends()
+        .into_iter()
+        .map(|(n, r)| match r {
+            Ok(_) => (n, true, String::new()),
+            Err(e) => (n, false, e.to_string()),
+        })
+        .collect()
+}
+
+/// The session's options as a dict.
+#[pyfunction]
+fn get_config<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let c = sess()?.config();
+    let d = PyDict::new(py);
+    d.set_item("eager", c.eager)?;
+    d.set_item("fusion", c.fusion)?;
+    d.set_item("chunk_bytes", c.chunk_bytes)?;
+    let set = c.memory.is_some();
+    let m = c.memory.unwrap_or_default();
+    d.set_item("device_budget", m.device_bytes.filter(|_| set))?;
+    d.set_item("host_budget", m.host_bytes.filter(|_| set))?;
+    d.set_item("disk_budget", m.disk_bytes.filter(|_| set))?;
+    d.set_item(
+        "spill_dir",
+        m.spill_dir.map(|p| p.to_string_lossy().into_owned()),
+    )?;
+    d.set_item("devices", m.devices)?;
+    Ok(d)
+}
+
+/// Sets session options; a `None` budget removes it. All budgets None and no spill
+/// directory/devices return runs to the in-memory executor.
+#[pyfunction]
+#[pyo3(signature = (eager, fusion, chunk_bytes, device_budget, host_budget, disk_budget, spill_dir, devices))]
+#[allow(clippy::too_many_arguments)]
+fn set_config(
+    eager: bool,
+    fusion: bool,
+    chunk_bytes: usize,
+    device_budget: Option<u64>,
+    host_budget: Option<u64>,
+    disk_budget: Option<u64>,
+    spill_dir: Option<String>,
+    devices: Option<usize>,
+) -> PyResult<()> {
+    let s = sess()?;
+    if devices == Some(0) {
+        return Err(PyValueError::new_err("devices must be at least 1"));
+    }
+    s.set_chunk_bytes(chunk_bytes).py()?;
+    s.set_eager(eager);
+    s.set_fusion(fusion);
+    let any = device_budget.is_some()
+        || host_budget.is_some()
+        || disk_budget.is_some()
+        || spill_dir.is_some()
+        || devices.is_some();
+    s.set_memory(any.then(|| MemoryConfig {
+        device_bytes: device_budget,
+        host_bytes: host_budget,
+        disk_bytes: disk_budget,
+        spill_dir: spill_dir.map(Into::into),
+        devices,
+        ..MemoryConfig::default()
+    }));
+    Ok(())
+}
+
+/// Statistics of the last run: tasks, peak bytes, per-op task counts, stage times.
+#[pyfunction]
+fn last_stats<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let st = sess()?.last_stats();
+    let d = PyDict::new(py);
+    d.set_item("tasks", st.tasks)?;
+    d.set_item("peak_bytes", st.peak_bytes)?;
+    let per = PyDict::new(py);
+    for (k, v) in &st.per_op {
+        per.set_item(k, v)?;
+    }
+    d.set_item("per_op", per)?;
+    d.set_item("chunks", st.stages.chunks)?;
+    d.set_item("seconds", st.stages.tile + st.stages.fuse + st.stages.run)?;
+    Ok(d)
+}
+
+/// Number of nodes the session's graph holds (for tests of graph lifetimes).
+#[pyfunction]
+fn graph_len() -> PyResult<usize> {
+    Ok(sess()?.graph_len())
+}
+
+/// Called by `os.register_at_fork(after_in_child=...)`.
+#[pyfunction]
+fn _after_fork_in_child() {
+    if current().is_some() {
+        FORKED.store(true, Ordering::Relaxed);
+    }
+}
+
+#[pymodule]
+fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTensor>()?;
+    m.add_class::<PyGenerator>()?;
+    m.add_function(wrap_pyfunction!(full, m)?)?;
+    m.add_function(wrap_pyfunction!(arange, m)?)?;
+    m.add_function(wrap_pyfunction!(linspace, m)?)?;
+    m.add_function(wrap_pyfunction!(eye, m)?)?;
+    m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(random, m)?)?;
+    m.add_function(wrap_pyfunction!(concatenate, m)?)?;
+    m.add_function(wrap_pyfunction!(stack, m)?)?;
+    m.add_function(wrap_pyfunction!(execute_many, m)?)?;
+    m.add_function(wrap_pyfunction!(set_backend, m)?)?;
+    m.add_function(wrap_pyfunction!(backend_name, m)?)?;
+    m.add_function(wrap_pyfunction!(backends, m)?)?;
+    m.add_function(wrap_pyfunction!(get_config, m)?)?;
+    m.add_function(wrap_pyfunction!(set_config, m)?)?;
+    m.add_function(wrap_pyfunction!(last_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(graph_len, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    let _ = Arc::new(());
+    Ok(())
+}

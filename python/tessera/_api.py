@@ -1,0 +1,872 @@
+"""The namespace functions: numpy's names and keyword arguments, and the Array API's."""
+
+import builtins
+import operator
+
+import numpy as np
+
+from . import _dtypes
+from . import _tessera as _raw
+from ._tensor import Tensor, _chunk_list, _is_scalar, _norm_axis
+
+# ---- devices -----------------------------------------------------------------------------
+
+
+class Device:
+    """Where a tensor's chunks run: the session's backend (``cpu``, ``wgpu`` or ``cuda``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __eq__(self, other):
+        return isinstance(other, Device) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return f"Device({self.name!r})"
+
+
+def _device():
+    return Device(_raw.backend_name())
+
+
+def _check_device(device):
+    if device is not None and device != _device():
+        raise ValueError(f"unknown device {device!r}; tessera runs on {_device()!r}")
+
+
+# ---- conversion --------------------------------------------------------------------------
+
+
+def _chunk(chunk_size, ndim):
+    return None if chunk_size is None else _chunk_list(chunk_size, ndim)
+
+
+def _from_numpy(a, chunk_size=None):
+    if a.dtype.name not in _dtypes._SUPPORTED_NAMES:
+        _dtypes.dtype_name(a.dtype)  # raises TypeError naming the dtype
+    return Tensor(_raw.from_numpy(a, _chunk(chunk_size, a.ndim)))
+
+
+def asarray(obj, /, dtype=None, device=None, copy=None, *, chunk_size=None):
+    """A tensor from a tensor, a numpy array, a buffer, nested sequences or a Python scalar.
+    ``chunk_size=`` (an int, or one per axis) sets how the data is cut into chunks."""
+    _check_device(device)
+    if isinstance(obj, Tensor):
+        t = obj
+        if dtype is not None and np.dtype(dtype) != t.dtype:
+            if copy is False:
+                raise ValueError("asarray: a dtype change needs a copy but copy=False")
+            t = astype(t, dtype)
+        if chunk_size is not None:
+            t = t.rechunk(chunk_size)
+        return t
+    if dtype is not None:
+        dtype = _dtypes.as_dtype(dtype)
+    if copy is False and not isinstance(obj, np.ndarray) and not hasattr(obj, "__array__"):
+        if not hasattr(obj, "__buffer__") and not isinstance(obj, memoryview):
+            raise ValueError("asarray: copy=False but the object is not an array or buffer")
+    if isinstance(obj, (list, tuple)) and _has_tensor(obj):
+        obj = _nested_numpy(obj)
+    if _is_scalar(obj) and dtype is None:
+        dtype = (
+            _dtypes.bool
+            if isinstance(obj, builtins.bool)
+            else _dtypes.DEFAULT_INT
+            if isinstance(obj, int)
+            else _dtypes.DEFAULT_FLOAT
+        )
+    if isinstance(obj, int) and not isinstance(obj, builtins.bool):
+        info = np.iinfo(dtype) if dtype.kind in "iu" else None
+        if info is not None and not info.min <= obj <= info.max:
+            raise OverflowError(f"Python integer {obj} out of bounds for {dtype.name}")
+    try:
+        a = np.asarray(obj, dtype=dtype, copy=copy) if copy is not None else np.asarray(obj, dtype=dtype)
+    except OverflowError:
+        raise
+    if a.dtype.kind == "U" or a.dtype.kind == "O":
+        raise TypeError(f"asarray: cannot make a numeric tensor from {type(obj).__name__}")
+    if dtype is None and a.dtype.kind == "c":
+        raise TypeError("complex numbers are not supported by tessera yet (issue 22)")
+    return _from_numpy(a, chunk_size)
+
+
+array = asarray
+
+
+def _has_tensor(seq):
+    for x in seq:
+        if isinstance(x, Tensor):
+            return True
+        if isinstance(x, (list, tuple)) and _has_tensor(x):
+            return True
+    return False
+
+
+def _nested_numpy(seq):
+    return [
+        x.to_numpy() if isinstance(x, Tensor) else _nested_numpy(x) if isinstance(x, (list, tuple)) else x
+        for x in seq
+    ]
+
+
+def _t(x):
+    """``x`` as a tensor (numpy arrays and Python scalars converted)."""
+    if isinstance(x, Tensor):
+        return x
+    return asarray(x)
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    _check_device(device)
+    x = _t(x)
+    d = _dtypes.dtype_name(dtype)
+    if x.dtype.name == d and not copy:
+        return x
+    return Tensor(x._t.astype(d))
+
+
+# ---- creation ----------------------------------------------------------------------------
+
+
+def _shape(shape):
+    if isinstance(shape, int) or hasattr(shape, "__index__"):
+        return [operator.index(shape)]
+    out = [operator.index(s) for s in shape]
+    for s in out:
+        if s < 0:
+            raise ValueError(f"negative dimensions are not allowed: {tuple(out)}")
+    return out
+
+
+def _default_float(dtype):
+    return _dtypes.dtype_name(dtype) if dtype is not None else "float64"
+
+
+def full(shape, fill_value, *, dtype=None, device=None, chunk_size=None):
+    _check_device(device)
+    sh = _shape(shape)
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    if isinstance(fill_value, np.generic):
+        if dtype is None:
+            dtype = fill_value.dtype
+        fill_value = fill_value.item()
+    if dtype is None:
+        if isinstance(fill_value, builtins.bool):
+            dtype = "bool"
+        elif isinstance(fill_value, int):
+            dtype = "int64"
+        elif isinstance(fill_value, float):
+            dtype = "float64"
+        else:
+            raise TypeError(f"full: unsupported fill value {fill_value!r}")
+    return Tensor(_raw.full(sh, fill_value, _dtypes.dtype_name(dtype), _chunk(chunk_size, len(sh))))
+
+
+def zeros(shape, *, dtype=None, device=None, chunk_size=None):
+    d = _default_float(dtype)
+    return full(shape, False if d == "bool" else 0, dtype=d, device=device, chunk_size=chunk_size)
+
+
+def ones(shape, *, dtype=None, device=None, chunk_size=None):
+    d = _default_float(dtype)
+    return full(shape, True if d == "bool" else 1, dtype=d, device=device, chunk_size=chunk_size)
+
+
+def empty(shape, *, dtype=None, device=None, chunk_size=None):
+    # A lazy graph has nothing to leave uninitialized: zeros cost nothing until executed.
+    return zeros(shape, dtype=dtype, device=device, chunk_size=chunk_size)
+
+
+def _like(x, dtype):
+    x = _t(x)
+    return x.shape, (x.dtype if dtype is None else dtype)
+
+
+def zeros_like(x, /, *, dtype=None, device=None, chunk_size=None):
+    s, d = _like(x, dtype)
+    return zeros(s, dtype=d, device=device, chunk_size=chunk_size)
+
+
+def ones_like(x, /, *, dtype=None, device=None, chunk_size=None):
+    s, d = _like(x, dtype)
+    return ones(s, dtype=d, device=device, chunk_size=chunk_size)
+
+
+def empty_like(x, /, *, dtype=None, device=None, chunk_size=None):
+    s, d = _like(x, dtype)
+    return empty(s, dtype=d, device=device, chunk_size=chunk_size)
+
+
+def full_like(x, /, fill_value, *, dtype=None, device=None, chunk_size=None):
+    s, d = _like(x, dtype)
+    return full(s, fill_value, dtype=d, device=device, chunk_size=chunk_size)
+
+
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None, chunk_size=None):
+    _check_device(device)
+    if stop is None:
+        start, stop = 0, start
+    if step == 0:
+        raise ZeroDivisionError("arange: step is 0")
+    if dtype is None:
+        dtype = (
+            "int64"
+            if builtins.all(isinstance(v, int) for v in (start, stop, step))
+            else "float64"
+        )
+    return Tensor(
+        _raw.arange(float(start), float(stop), float(step), _dtypes.dtype_name(dtype), _chunk(chunk_size, 1))
+    )
+
+
+def linspace(start, stop, /, num=50, *, dtype=None, device=None, endpoint=True, chunk_size=None):
+    _check_device(device)
+    if num < 0:
+        raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
+    if isinstance(start, complex) or isinstance(stop, complex):
+        raise TypeError("complex numbers are not supported by tessera yet (issue 22)")
+    return Tensor(
+        _raw.linspace(
+            float(start), float(stop), int(num), builtins.bool(endpoint), _default_float(dtype), _chunk(chunk_size, 1)
+        )
+    )
+
+
+def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None, chunk_size=None):
+    _check_device(device)
+    return Tensor(_raw.eye(n_rows, n_cols, k, _default_float(dtype), _chunk(chunk_size, 2)))
+
+
+def identity(n, dtype=None, *, chunk_size=None):
+    return eye(n, dtype=dtype, chunk_size=chunk_size)
+
+
+def from_dlpack(x, /, *, device=None, copy=None):
+    _check_device(device)
+    return asarray(np.from_dlpack(x))
+
+
+# ---- elementwise -------------------------------------------------------------------------
+
+
+def _unary(name):
+    def f(x, /):
+        return Tensor(_t(x)._t.unary(name))
+
+    f.__name__ = name
+    f.__doc__ = f"numpy's ``{name}``, lazily."
+    return f
+
+
+def _binary(name):
+    def f(x1, x2, /):
+        if isinstance(x1, Tensor):
+            return x1._bin(name, x2) if not isinstance(x2, np.ndarray) else x1._bin(name, _t(x2))
+        if isinstance(x2, Tensor):
+            return x2._bin(name, x1 if _is_scalar(x1) else _t(x1), True)
+        return _t(x1)._bin(name, _t(x2))
+
+    f.__name__ = name
+    f.__doc__ = f"numpy's ``{name}``, lazily (broadcasting, NEP 50 promotion)."
+    return f
+
+
+_UNARY = """negative absolute sign sqrt exp log log1p expm1 sin cos tan tanh arcsin arccos arctan
+floor ceil round logical_not isnan isinf isfinite sinh cosh arcsinh arccosh arctanh log2 log10
+exp2 trunc cbrt square reciprocal signbit bitwise_invert""".split()
+_BINARY = """add subtract multiply true_divide floor_divide remainder power maximum minimum equal
+not_equal less less_equal greater greater_equal logical_and logical_or logical_xor arctan2 hypot
+copysign nextafter logaddexp bitwise_and bitwise_or bitwise_xor bitwise_left_shift
+bitwise_right_shift""".split()
+
+_g = globals()
+for _n in _UNARY:
+    _g[_n] = _unary(_n)
+for _n in _BINARY:
+    _g[_n] = _binary(_n)
+del _g, _n
+
+# The Array API's names and numpy's aliases.
+abs = absolute  # noqa: A001, F821
+acos, asin, atan = arccos, arcsin, arctan  # noqa: F821
+acosh, asinh, atanh = arccosh, arcsinh, arctanh  # noqa: F821
+atan2 = arctan2  # noqa: F821
+divide = true_divide  # noqa: F821
+pow = power  # noqa: A001, F821
+mod = remainder  # noqa: F821
+invert = bitwise_invert  # noqa: F821
+left_shift, right_shift = bitwise_left_shift, bitwise_right_shift  # noqa: F821
+fmax_ = None
+_round = round  # noqa: F821
+
+
+def round(x, /, decimals=0):  # noqa: A001
+    if decimals != 0:
+        s = 10.0**decimals
+        return _round(_t(x) * s) / s
+    return _round(x)
+
+
+around = round
+
+
+def positive(x, /):
+    x = _t(x)
+    if x.dtype == _dtypes.bool:
+        raise TypeError("positive: the unary + is not supported for bool tensors")
+    return x
+
+
+def conj(x, /):
+    return _t(x)
+
+
+conjugate = conj
+
+
+def real(x, /):
+    return _t(x)
+
+
+def imag(x, /):
+    x = _t(x)
+    return zeros_like(x)
+
+
+def where(condition, x1=None, x2=None, /):
+    if x1 is None and x2 is None:
+        raise NotImplementedError(
+            "where(condition) with one argument is nonzero(), a data-dependent shape (issue 19)"
+        )
+    c = _t(condition)
+    if c.dtype != _dtypes.bool:
+        c = astype(c, "bool")
+    a = x1 if _is_scalar(x1) else _t(x1)._t
+    b = x2 if _is_scalar(x2) else _t(x2)._t
+    return Tensor(c._t.where_(a, b))
+
+
+def clip(x, /, min=None, max=None):  # noqa: A002
+    x = _t(x)
+    out = x
+    if min is not None:
+        m = min if _is_scalar(min) else _t(min)
+        out = maximum(out, m)  # noqa: F821
+    if max is not None:
+        m = max if _is_scalar(max) else _t(max)
+        out = minimum(out, m)  # noqa: F821
+    if out.dtype != x.dtype and (
+        (min is None or _is_scalar(min)) and (max is None or _is_scalar(max))
+    ):
+        out = astype(out, x.dtype)
+    return out
+
+
+# ---- reductions --------------------------------------------------------------------------
+
+
+def _axes(axis):
+    if axis is None:
+        return None
+    if isinstance(axis, (tuple, list)):
+        return [operator.index(a) for a in axis]
+    return [operator.index(axis)]
+
+
+def _reduce(name, x, axis, keepdims, ddof=0, dtype=None):
+    x = _t(x)
+    if dtype is not None:
+        d = _dtypes.as_dtype(dtype)
+        if d.kind == "f" or x.dtype.kind == "f":
+            x = astype(x, d)
+            r = Tensor(x._t.reduce(name, _axes(axis), builtins.bool(keepdims), ddof))
+            return r if r.dtype == d else astype(r, d)
+        r = Tensor(x._t.reduce(name, _axes(axis), builtins.bool(keepdims), ddof))
+        return r if r.dtype == d else astype(r, d)
+    return Tensor(x._t.reduce(name, _axes(axis), builtins.bool(keepdims), ddof))
+
+
+def sum(x, /, *, axis=None, dtype=None, keepdims=False):  # noqa: A001
+    return _reduce("sum", x, axis, keepdims, dtype=dtype)
+
+
+def prod(x, /, *, axis=None, dtype=None, keepdims=False):
+    return _reduce("prod", x, axis, keepdims, dtype=dtype)
+
+
+def mean(x, /, *, axis=None, dtype=None, keepdims=False):
+    return _reduce("mean", x, axis, keepdims, dtype=dtype)
+
+
+def _ddof(correction, ddof):
+    c = ddof if correction is None else correction
+    if c is None:
+        c = 0
+    if isinstance(c, float) and not c.is_integer():
+        raise NotImplementedError("var/std: a non-integer correction is not supported")
+    c = int(c)
+    if c < 0:
+        raise ValueError(f"var/std: correction {c} is negative")
+    return c
+
+
+def var(x, /, *, axis=None, correction=None, keepdims=False, ddof=None, dtype=None):
+    return _reduce("var", x, axis, keepdims, _ddof(correction, ddof), dtype)
+
+
+def std(x, /, *, axis=None, correction=None, keepdims=False, ddof=None, dtype=None):
+    return _reduce("std", x, axis, keepdims, _ddof(correction, ddof), dtype)
+
+
+def max(x, /, *, axis=None, keepdims=False):  # noqa: A001
+    return _reduce("max", x, axis, keepdims)
+
+
+def min(x, /, *, axis=None, keepdims=False):  # noqa: A001
+    return _reduce("min", x, axis, keepdims)
+
+
+amax, amin = max, min
+
+
+def any(x, /, *, axis=None, keepdims=False):  # noqa: A001
+    return _reduce("any", x, axis, keepdims)
+
+
+def all(x, /, *, axis=None, keepdims=False):  # noqa: A001
+    return _reduce("all", x, axis, keepdims)
+
+
+def _arg(name, x, axis, keepdims):
+    x = _t(x)
+    if axis is None:
+        r = Tensor(x._t.argreduce(name, None))
+        if keepdims:
+            r = r.reshape([1] * x.ndim)
+        return r
+    axis = operator.index(axis)
+    r = Tensor(x._t.argreduce(name, axis))
+    if keepdims:
+        r = Tensor(r._t.expand_dims(_norm_axis(axis, x.ndim)))
+    return r
+
+
+def argmax(x, /, *, axis=None, keepdims=False):
+    return _arg("argmax", x, axis, keepdims)
+
+
+def argmin(x, /, *, axis=None, keepdims=False):
+    return _arg("argmin", x, axis, keepdims)
+
+
+# ---- movement ----------------------------------------------------------------------------
+
+
+def reshape(x, /, shape, *, copy=None):
+    if copy is False:
+        raise ValueError("reshape: copy=False cannot be guaranteed for a lazy tensor")
+    return _t(x).reshape(shape)
+
+
+def permute_dims(x, /, axes):
+    return Tensor(_t(x)._t.transpose([operator.index(a) for a in axes]))
+
+
+def transpose(x, /, axes=None):
+    return Tensor(_t(x)._t.transpose(None if axes is None else [operator.index(a) for a in axes]))
+
+
+def matrix_transpose(x, /):
+    return _t(x).mT
+
+
+def swapaxes(x, a, b):
+    return _t(x).swapaxes(a, b)
+
+
+def squeeze(x, /, axis=None):
+    x = _t(x)
+    return Tensor(x._t.squeeze(_axes(axis)))
+
+
+def expand_dims(x, /, axis=0):
+    x = _t(x)
+    axes = _axes(axis)
+    n = x.ndim + len(axes)
+    norm = []
+    for a in axes:
+        if not -n <= a < n:
+            from numpy.exceptions import AxisError
+
+            raise AxisError(a, n)
+        norm.append(a % n)
+    if len(set(norm)) != len(norm):
+        raise ValueError("expand_dims: repeated axis")
+    for a in sorted(norm):
+        x = Tensor(x._t.expand_dims(a))
+    return x
+
+
+def broadcast_to(x, /, shape):
+    return Tensor(_t(x)._t.broadcast_to(_shape(shape)))
+
+
+def broadcast_shapes(*shapes):
+    return np.broadcast_shapes(*shapes)
+
+
+def broadcast_arrays(*arrays):
+    ts = [_t(a) for a in arrays]
+    shape = np.broadcast_shapes(*[t.shape for t in ts])
+    return [t if t.shape == shape else broadcast_to(t, shape) for t in ts]
+
+
+def concat(arrays, /, *, axis=0):
+    ts = [_t(a) for a in arrays]
+    if axis is None:
+        ts = [t.reshape(-1) for t in ts]
+        axis = 0
+    ts = _promote_all(ts)
+    return Tensor(_raw.concatenate([t._t for t in ts], operator.index(axis)))
+
+
+def concatenate(arrays, axis=0, out=None, dtype=None):
+    if out is not None:
+        raise NotImplementedError("concatenate: out= is not supported (tensors are immutable)")
+    r = concat(arrays, axis=axis)
+    return r if dtype is None else astype(r, dtype)
+
+
+def stack(arrays, /, *, axis=0):
+    ts = _promote_all([_t(a) for a in arrays])
+    return Tensor(_raw.stack([t._t for t in ts], operator.index(axis)))
+
+
+def _promote_all(ts):
+    if not ts:
+        return ts
+    d = _dtypes.result_type(*ts)
+    return [t if t.dtype == d else astype(t, d) for t in ts]
+
+
+def moveaxis(x, source, destination, /):
+    x = _t(x)
+    src = [_norm_axis(a, x.ndim) for a in (_axes(source))]
+    dst = [_norm_axis(a, x.ndim) for a in (_axes(destination))]
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: source and destination must have the same number of axes")
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError("moveaxis: repeated axis")
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute_dims(x, order)
+
+
+def flip(x, /, *, axis=None):
+    x = _t(x)
+    axes = range(x.ndim) if axis is None else [_norm_axis(a, x.ndim) for a in _axes(axis)]
+    key = [slice(None)] * x.ndim
+    for a in axes:
+        key[a] = slice(None, None, -1)
+    return x[tuple(key)] if x.ndim else x
+
+
+def roll(x, /, shift, *, axis=None):
+    x = _t(x)
+    if axis is None:
+        return roll(x.reshape(-1), shift, axis=0).reshape(x.shape)
+    shifts = _axes(shift)
+    axes = _axes(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    if len(shifts) != len(axes):
+        raise ValueError("roll: shift and axis must have the same length")
+    for s, a in zip(shifts, axes):
+        a = _norm_axis(a, x.ndim)
+        n = x.shape[a]
+        if n == 0:
+            continue
+        s %= n
+        if s == 0:
+            continue
+        lo = [slice(None)] * x.ndim
+        hi = [slice(None)] * x.ndim
+        lo[a] = slice(n - s, None)
+        hi[a] = slice(None, n - s)
+        x = concat([x[tuple(lo)], x[tuple(hi)]], axis=a)
+    return x
+
+
+def tile(x, repetitions, /):
+    x = _t(x)
+    reps = [operator.index(r) for r in (repetitions if isinstance(repetitions, (tuple, list)) else [repetitions])]
+    if builtins.any(r < 0 for r in reps):
+        raise ValueError(f"tile: negative repetitions {tuple(reps)}")
+    nd = builtins.max(len(reps), x.ndim)
+    reps = [1] * (nd - len(reps)) + reps
+    shape = [1] * (nd - x.ndim) + list(x.shape)
+    x = x.reshape(shape)
+    # (r0, s0, r1, s1, ...) broadcast, then merged pairwise.
+    inter = []
+    for r, s in zip(reps, shape):
+        inter += [r, s]
+    expanded = []
+    for s in shape:
+        expanded += [1, s]
+    y = broadcast_to(x.reshape(expanded), inter)
+    return y.reshape([r * s for r, s in zip(reps, shape)])
+
+
+def repeat(x, repeats, /, *, axis=None):
+    x = _t(x)
+    if not isinstance(repeats, int):
+        if isinstance(repeats, (Tensor, np.ndarray)) and getattr(repeats, "ndim", 1) == 0:
+            repeats = int(repeats)
+        else:
+            raise NotImplementedError(
+                "repeat: per-element repeat counts make a data-dependent shape (issue 19)"
+            )
+    if repeats < 0:
+        raise ValueError(f"repeat: negative repeats {repeats}")
+    if axis is None:
+        x = x.reshape(-1)
+        axis = 0
+    a = _norm_axis(axis, x.ndim)
+    shape = list(x.shape)
+    y = Tensor(x._t.expand_dims(a + 1))
+    target = shape[: a + 1] + [repeats] + shape[a + 1 :]
+    y = broadcast_to(y, target)
+    shape[a] *= repeats
+    return y.reshape(shape)
+
+
+def unstack(x, /, *, axis=0):
+    x = _t(x)
+    a = _norm_axis(axis, x.ndim)
+    key = [slice(None)] * x.ndim
+    out = []
+    for i in range(x.shape[a]):
+        key[a] = i
+        out.append(x[tuple(key)])
+    return tuple(out)
+
+
+def tril(x, /, *, k=0):
+    x = _t(x)
+    if x.ndim < 2:
+        raise ValueError(f"tril: needs at least 2 dimensions, got shape {x.shape}")
+    n, m = x.shape[-2:]
+    i = arange(n, dtype="int64").reshape(n, 1)
+    j = arange(m, dtype="int64").reshape(1, m)
+    return where(j - i <= k, x, zeros((), dtype=x.dtype))
+
+
+def triu(x, /, *, k=0):
+    x = _t(x)
+    if x.ndim < 2:
+        raise ValueError(f"triu: needs at least 2 dimensions, got shape {x.shape}")
+    n, m = x.shape[-2:]
+    i = arange(n, dtype="int64").reshape(n, 1)
+    j = arange(m, dtype="int64").reshape(1, m)
+    return where(j - i >= k, x, zeros((), dtype=x.dtype))
+
+
+def meshgrid(*arrays, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("meshgrid: indexing must be 'xy' or 'ij'")
+    ts = [_t(a) for a in arrays]
+    for t in ts:
+        if t.ndim != 1:
+            raise ValueError(f"meshgrid: inputs must be 1-D, got shape {t.shape}")
+    if ts:
+        d = _dtypes.result_type(*ts)
+        ts = [t if t.dtype == d else astype(t, d) for t in ts]
+    shape = [t.shape[0] for t in ts]
+    if indexing == "xy" and len(ts) >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    out = []
+    n = len(ts)
+    for i, t in enumerate(ts):
+        ax = i
+        if indexing == "xy" and n >= 2 and i < 2:
+            ax = 1 - i
+        s = [1] * n
+        s[ax] = t.shape[0]
+        out.append(broadcast_to(t.reshape(s), shape))
+    return out
+
+
+def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
+    x = _t(x)
+    if n < 0:
+        raise ValueError(f"diff: order n={n} must be non-negative")
+    a = _norm_axis(axis, x.ndim)
+    parts = []
+    if prepend is not None:
+        parts.append(_t(prepend))
+    parts.append(x)
+    if append is not None:
+        parts.append(_t(append))
+    if len(parts) > 1:
+        x = concat(parts, axis=a)
+    for _ in range(n):
+        lo = [slice(None)] * x.ndim
+        hi = [slice(None)] * x.ndim
+        lo[a] = slice(1, None)
+        hi[a] = slice(None, -1)
+        x = x[tuple(lo)] - x[tuple(hi)] if x.dtype != _dtypes.bool else not_equal(x[tuple(lo)], x[tuple(hi)])  # noqa: F821
+    return x
+
+
+def count_nonzero(x, /, *, axis=None, keepdims=False):
+    x = _t(x)
+    return sum(not_equal(x, 0) if x.dtype != _dtypes.bool else x, axis=axis, keepdims=keepdims, dtype="int64")  # noqa: F821
+
+
+def nonzero(x, /):
+    raise NotImplementedError("nonzero: a data-dependent shape (issue 19)")
+
+
+# ---- matrix products ---------------------------------------------------------------------
+
+
+def matmul(x1, x2, /):
+    a, b = _t(x1), _t(x2)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: operands must not be 0-d (use * for scalars)")
+    return Tensor(a._t.matmul(b._t))
+
+
+def dot(a, b, out=None):
+    if out is not None:
+        raise NotImplementedError("dot: out= is not supported (tensors are immutable)")
+    a, b = _t(a), _t(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return multiply(a, b)  # noqa: F821
+    return Tensor(a._t.dot(b._t))
+
+
+def tensordot(x1, x2, /, *, axes=2):
+    a, b = _t(x1), _t(x2)
+    if isinstance(axes, int):
+        if axes < 0:
+            raise ValueError("tensordot: axes must be non-negative")
+        aa = list(range(a.ndim - axes, a.ndim))
+        bb = list(range(axes))
+    else:
+        aa, bb = axes
+        aa = _axes(aa)
+        bb = _axes(bb)
+    return Tensor(a._t.tensordot(b._t, aa, bb))
+
+
+def vecdot(x1, x2, /, *, axis=-1):
+    a, b = _t(x1), _t(x2)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("vecdot: operands must have at least one dimension")
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    nd = len(shape)
+    ax = _norm_axis(axis, nd)
+    if a.shape[ax - nd] != b.shape[ax - nd] if -nd <= ax - nd else True:
+        raise ValueError(f"vecdot: axis {axis} differs in size: {a.shape} and {b.shape}")
+    return sum(multiply(a, b), axis=ax - nd)  # noqa: F821
+
+
+def outer(a, b):
+    a, b = _t(a).reshape(-1), _t(b).reshape(-1)
+    return multiply(a.reshape(-1, 1), b.reshape(1, -1))  # noqa: F821
+
+
+def inner(a, b):
+    return tensordot(a, b, axes=([-1], [-1]))
+
+
+# ---- misc --------------------------------------------------------------------------------
+
+
+def shape(x):
+    return _t(x).shape
+
+
+def ndim(x):
+    return _t(x).ndim
+
+
+def size(x):
+    return _t(x).size
+
+
+def _setitem(x, key, value):
+    """``x[key] = value`` for basic indexing with unit steps: the new value of ``x`` is built
+    by concatenating the untouched slabs around the updated region, axis by axis."""
+    from ._tensor import _index_items
+
+    items = _index_items(key, x)
+    # Expand the key to one slice per axis.
+    n_ell = builtins.sum(1 for k in items if k is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if builtins.any(k is None for k in items):
+        raise NotImplementedError("setitem: None in the index is not supported")
+    consumed = builtins.sum(1 for k in items if k is not Ellipsis)
+    if consumed > x.ndim:
+        raise IndexError(f"too many indices for tensor: tensor is {x.ndim}-dimensional, but {consumed} were indexed")
+    full_key = []
+    for k in items:
+        if k is Ellipsis:
+            full_key += [slice(None)] * (x.ndim - consumed)
+        else:
+            full_key.append(k)
+    full_key += [slice(None)] * (x.ndim - len(full_key))
+    bounds = []
+    for ax, k in enumerate(full_key):
+        n = x.shape[ax]
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step != 1:
+                raise NotImplementedError("setitem: slices with a step other than 1 are not supported yet")
+            stop = builtins.max(stop, start)
+            bounds.append((start, stop, False))
+        else:
+            i = operator.index(k)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {ax} with size {n}")
+            i %= n
+            bounds.append((i, i + 1, True))
+    region = [hi - lo for lo, hi, _ in bounds]
+    v = value if isinstance(value, Tensor) else asarray(value, dtype=x.dtype) if not _is_scalar(value) else None
+    if v is None:
+        v = full(region, value, dtype=x.dtype) if not isinstance(value, float) or x.dtype.kind == "f" else astype(full(region, value), x.dtype)
+    else:
+        if v.dtype != x.dtype:
+            v = astype(v, x.dtype)
+        # The value broadcasts against the indexed shape (integer axes dropped).
+        kept = [r for r, (_, _, drop) in zip(region, bounds) if not drop]
+        v = broadcast_to(v, kept).reshape(region)
+    if builtins.any(r == 0 for r in region):
+        return x
+    # Rebuild from the innermost axis outwards: at each axis, the slab of x around the region.
+    def build(ax, prefix):
+        if ax == x.ndim:
+            return v
+        lo, hi, _ = bounds[ax]
+        inner = build(ax + 1, prefix)
+        # Slices of x restricted to the region on the axes before `ax`.
+        parts = []
+        n = x.shape[ax]
+        pre = [slice(b[0], b[1]) for b in bounds[:ax]]
+        if lo > 0:
+            parts.append(x[tuple(pre + [slice(0, lo)])])
+        parts.append(inner)
+        if hi < n:
+            parts.append(x[tuple(pre + [slice(hi, n)])])
+        return parts[0] if len(parts) == 1 else concat(parts, axis=ax)
+
+    return build(0, None)

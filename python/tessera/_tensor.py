@@ -1,0 +1,540 @@
+"""The lazy tensor: numpy's operators, properties and methods over the runtime's graph."""
+
+import builtins
+import operator
+
+import numpy as np
+
+from . import _dtypes
+from . import _tessera as _raw
+
+_SCALARS = (builtins.bool, int, float)
+
+
+def _is_scalar(x):
+    return isinstance(x, _SCALARS)
+
+
+class Tensor:
+    """A lazy n-d array: operations record a graph; ``execute()`` (or any conversion to numpy
+    or a Python scalar) runs it. Mars's verb: ``t.execute()`` materializes and returns ``t``."""
+
+    __slots__ = ("_t", "_value", "__weakref__")
+    # numpy defers to Tensor in mixed operations (ndarray + Tensor -> Tensor.__radd__).
+    __array_priority__ = 1000
+
+    def __init__(self, raw, value=None):
+        self._t = raw
+        self._value = value
+
+    # ---- properties ----------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._t.shape
+
+    @property
+    def dtype(self):
+        return np.dtype(self._t.dtype)
+
+    @property
+    def ndim(self):
+        return self._t.ndim
+
+    @property
+    def size(self):
+        return self._t.size
+
+    @property
+    def nbytes(self):
+        return self.size * self.dtype.itemsize
+
+    @property
+    def itemsize(self):
+        return self.dtype.itemsize
+
+    @property
+    def device(self):
+        from . import _api
+
+        return _api._device()
+
+    @property
+    def chunks(self):
+        """The requested chunk shape (``chunk_size=``), or None when chunks are sized from the
+        session's byte budget."""
+        return self._t.chunks
+
+    @property
+    def T(self):
+        if self.ndim != 2:
+            # numpy reverses every axis; the Array API asks for 2-D only, numpy allows any.
+            return Tensor(self._t.transpose(None))
+        return Tensor(self._t.transpose(None))
+
+    @property
+    def mT(self):
+        if self.ndim < 2:
+            raise ValueError(f"matrix transpose of a tensor of shape {self.shape} needs 2 dims")
+        axes = list(range(self.ndim))
+        axes[-1], axes[-2] = axes[-2], axes[-1]
+        return Tensor(self._t.transpose(axes))
+
+    # ---- execution -----------------------------------------------------------------------
+    def execute(self):
+        """Runs the graph behind this tensor and keeps the result: later conversions and later
+        graphs that use this tensor read it instead of recomputing. Returns ``self``."""
+        if self._value is None:
+            self._value = self._t.execute()
+        return self
+
+    def to_numpy(self):
+        """The value as a numpy array (runs the graph if needed)."""
+        self.execute()
+        return self._value
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.to_numpy()
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            return a.astype(dtype)
+        if copy:
+            return a.copy()
+        return a
+
+    def _scalar(self, kind):
+        if self.size != 1:
+            raise TypeError(
+                f"only tensors of one element can be converted to Python scalars; this one has "
+                f"shape {self.shape}"
+            )
+        return kind(self.to_numpy().reshape(()).item())
+
+    def __float__(self):
+        return self._scalar(float)
+
+    def __int__(self):
+        if self.dtype.kind == "f":
+            v = float(self._scalar(float))
+            return int(v)
+        return self._scalar(int)
+
+    def __bool__(self):
+        return self._scalar(builtins.bool)
+
+    def __complex__(self):
+        return complex(self._scalar(float))
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.ndim != 0:
+            raise TypeError("only 0-d integer tensors can be used as an index")
+        return int(self._scalar(int))
+
+    def item(self):
+        return self.to_numpy().item()
+
+    def tolist(self):
+        return self.to_numpy().tolist()
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        for i in range(self.shape[0]):
+            yield self[i]
+
+    def __repr__(self):
+        chunks = self._t.chunks
+        ch = "auto" if chunks is None else str(tuple(chunks))
+        if self._value is not None:
+            body = np.array2string(self._value, separator=", ", threshold=100)
+            return f"tessera.Tensor({body}, dtype={self.dtype.name}, chunks={ch})"
+        return (
+            f"tessera.Tensor(shape={self.shape}, dtype={self.dtype.name}, chunks={ch}, "
+            "not executed)"
+        )
+
+    __str__ = __repr__
+
+    def __hash__(self):
+        raise TypeError("unhashable type: 'tessera.Tensor'")
+
+    # ---- Array API protocol --------------------------------------------------------------
+    def __array_namespace__(self, *, api_version=None):
+        if api_version is not None and api_version not in ("2021.12", "2022.12", "2023.12", "2024.12"):
+            raise ValueError(f"unsupported Array API version {api_version!r}")
+        import tessera
+
+        return tessera
+
+    def to_device(self, device, /, *, stream=None):
+        from . import _api
+
+        if device != _api._device():
+            raise ValueError(f"unknown device {device!r}; tessera has {_api._device()!r}")
+        return self
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        a = self.to_numpy()
+        if max_version is None:
+            return a.__dlpack__(stream=stream)
+        return a.__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self):
+        return (1, 0)
+
+    # ---- numpy protocols -----------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from . import _interop
+
+        return _interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from . import _interop
+
+        return _interop.array_function(func, types, args, kwargs)
+
+    # ---- methods -------------------------------------------------------------------------
+    def astype(self, dtype, copy=True):
+        from . import _api
+
+        return _api.astype(self, dtype, copy=copy)
+
+    def reshape(self, *shape, order="C", copy=None):
+        if order != "C":
+            raise NotImplementedError("reshape: only order='C' is supported")
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = tuple(shape[0])
+        return Tensor(self._t.reshape([operator.index(s) for s in shape]))
+
+    def flatten(self):
+        return self.reshape(-1)
+
+    ravel = flatten
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], int)):
+            axes = axes[0]
+        return Tensor(self._t.transpose(None if not axes else [operator.index(a) for a in axes]))
+
+    def swapaxes(self, a, b):
+        axes = list(range(self.ndim))
+        a, b = _norm_axis(a, self.ndim), _norm_axis(b, self.ndim)
+        axes[a], axes[b] = axes[b], axes[a]
+        return Tensor(self._t.transpose(axes))
+
+    def squeeze(self, axis=None):
+        from . import _api
+
+        return _api.squeeze(self, axis)
+
+    def rechunk(self, chunk_size):
+        """The same data in chunks of ``chunk_size`` (an int for every axis or one per axis)."""
+        return Tensor(self._t.with_chunks(_chunk_list(chunk_size, self.ndim)))
+
+    def dot(self, other):
+        from . import _api
+
+        return _api.dot(self, other)
+
+    def clip(self, min=None, max=None):  # noqa: A002
+        from . import _api
+
+        return _api.clip(self, min, max)
+
+    def __getattr__(self, name):
+        # Reductions and the other numpy methods: t.sum(axis=0) is ts.sum(t, axis=0).
+        from . import _api
+
+        if name in _METHODS:
+            f = getattr(_api, name)
+            return lambda *a, **k: f(self, *a, **k)
+        raise AttributeError(f"'tessera.Tensor' object has no attribute {name!r}")
+
+    # ---- indexing ------------------------------------------------------------------------
+    def __getitem__(self, key):
+        return Tensor(self._t.index(_index_items(key, self)))
+
+    def __setitem__(self, key, value):
+        from . import _api
+
+        new = _api._setitem(self, key, value)
+        self._t = new._t
+        self._value = None
+
+    # ---- operators -----------------------------------------------------------------------
+    def _bin(self, name, other, reflected=False):
+        o = _operand(other)
+        if o is NotImplemented:
+            return NotImplemented
+        if name in _LOGICAL and self._t.dtype == "bool":
+            # On booleans the bitwise operators are the logical ones (numpy's result too).
+            if isinstance(o, builtins.bool) or (
+                isinstance(o, _raw.RawTensor) and o.dtype == "bool"
+            ):
+                name = _LOGICAL[name]
+        return Tensor(self._t.binary(name, o, reflected))
+
+    def __add__(self, o):
+        return self._bin("add", o)
+
+    def __radd__(self, o):
+        return self._bin("add", o, True)
+
+    def __sub__(self, o):
+        return self._bin("subtract", o)
+
+    def __rsub__(self, o):
+        return self._bin("subtract", o, True)
+
+    def __mul__(self, o):
+        return self._bin("multiply", o)
+
+    def __rmul__(self, o):
+        return self._bin("multiply", o, True)
+
+    def __truediv__(self, o):
+        return self._bin("true_divide", o)
+
+    def __rtruediv__(self, o):
+        return self._bin("true_divide", o, True)
+
+    def __floordiv__(self, o):
+        return self._bin("floor_divide", o)
+
+    def __rfloordiv__(self, o):
+        return self._bin("floor_divide", o, True)
+
+    def __mod__(self, o):
+        return self._bin("remainder", o)
+
+    def __rmod__(self, o):
+        return self._bin("remainder", o, True)
+
+    def __pow__(self, o):
+        return self._bin("power", o)
+
+    def __rpow__(self, o):
+        return self._bin("power", o, True)
+
+    def __and__(self, o):
+        return self._bin("bitwise_and", o)
+
+    def __rand__(self, o):
+        return self._bin("bitwise_and", o, True)
+
+    def __or__(self, o):
+        return self._bin("bitwise_or", o)
+
+    def __ror__(self, o):
+        return self._bin("bitwise_or", o, True)
+
+    def __xor__(self, o):
+        return self._bin("bitwise_xor", o)
+
+    def __rxor__(self, o):
+        return self._bin("bitwise_xor", o, True)
+
+    def __lshift__(self, o):
+        return self._bin("bitwise_left_shift", o)
+
+    def __rlshift__(self, o):
+        return self._bin("bitwise_left_shift", o, True)
+
+    def __rshift__(self, o):
+        return self._bin("bitwise_right_shift", o)
+
+    def __rrshift__(self, o):
+        return self._bin("bitwise_right_shift", o, True)
+
+    def __eq__(self, o):
+        return self._bin("equal", o)
+
+    def __ne__(self, o):
+        return self._bin("not_equal", o)
+
+    def __lt__(self, o):
+        return self._bin("less", o)
+
+    def __le__(self, o):
+        return self._bin("less_equal", o)
+
+    def __gt__(self, o):
+        return self._bin("greater", o)
+
+    def __ge__(self, o):
+        return self._bin("greater_equal", o)
+
+    def __matmul__(self, o):
+        from . import _api
+
+        o = _operand(o)
+        if o is NotImplemented or not isinstance(o, _raw.RawTensor):
+            return NotImplemented
+        return _api.matmul(self, Tensor(o))
+
+    def __rmatmul__(self, o):
+        from . import _api
+
+        o = _operand(o)
+        if o is NotImplemented or not isinstance(o, _raw.RawTensor):
+            return NotImplemented
+        return _api.matmul(Tensor(o), self)
+
+    def __neg__(self):
+        return Tensor(self._t.unary("negative"))
+
+    def __pos__(self):
+        from . import _api
+
+        return _api.positive(self)
+
+    def __abs__(self):
+        return Tensor(self._t.unary("absolute"))
+
+    def __invert__(self):
+        from . import _api
+
+        return _api.bitwise_invert(self)
+
+    # In-place forms rebind this Python object to the new lazy node (the graph is immutable);
+    # numpy's rule holds: the result keeps the left operand's dtype.
+    def _inplace(self, name, o):
+        r = self._bin(name, o)
+        if r is NotImplemented:
+            return NotImplemented
+        if r.dtype != self.dtype:
+            from . import _api
+
+            if not _dtypes.can_cast(r.dtype, self.dtype) and not (
+                _is_scalar(o) and r.dtype == self.dtype
+            ):
+                raise TypeError(
+                    f"Cannot cast ufunc '{name}' output from dtype('{r.dtype}') to "
+                    f"dtype('{self.dtype}') with casting rule 'same_kind'"
+                )
+            r = _api.astype(r, self.dtype)
+        if r.shape != self.shape:
+            raise ValueError(
+                f"non-broadcastable output operand with shape {self.shape} doesn't match the "
+                f"broadcast shape {r.shape}"
+            )
+        self._t = r._t
+        self._value = None
+        return self
+
+    def __iadd__(self, o):
+        return self._inplace("add", o)
+
+    def __isub__(self, o):
+        return self._inplace("subtract", o)
+
+    def __imul__(self, o):
+        return self._inplace("multiply", o)
+
+    def __itruediv__(self, o):
+        return self._inplace("true_divide", o)
+
+    def __ifloordiv__(self, o):
+        return self._inplace("floor_divide", o)
+
+    def __imod__(self, o):
+        return self._inplace("remainder", o)
+
+    def __ipow__(self, o):
+        return self._inplace("power", o)
+
+    def __iand__(self, o):
+        return self._inplace("bitwise_and", o)
+
+    def __ior__(self, o):
+        return self._inplace("bitwise_or", o)
+
+    def __ixor__(self, o):
+        return self._inplace("bitwise_xor", o)
+
+    def __ilshift__(self, o):
+        return self._inplace("bitwise_left_shift", o)
+
+    def __irshift__(self, o):
+        return self._inplace("bitwise_right_shift", o)
+
+    def __imatmul__(self, o):
+        from . import _api
+
+        r = _api.matmul(self, o)
+        if r.shape != self.shape:
+            raise ValueError(f"in-place matmul changes the shape {self.shape} to {r.shape}")
+        self._t = r._t
+        self._value = None
+        return self
+
+
+_LOGICAL = {
+    "bitwise_and": "logical_and",
+    "bitwise_or": "logical_or",
+    "bitwise_xor": "logical_xor",
+}
+
+# numpy methods that are the namespace function with the tensor first.
+_METHODS = frozenset(
+    """sum prod mean var std min max any all argmin argmax cumsum cumprod round nonzero
+    conj conjugate real imag repeat flip""".split()
+)
+
+
+def _operand(x):
+    """A raw tensor or a Python scalar for the runtime; numpy arrays and numpy scalars become
+    tensors (numpy scalars are strong under NEP 50); anything else is NotImplemented."""
+    if isinstance(x, Tensor):
+        return x._t
+    if _is_scalar(x):
+        return x
+    if isinstance(x, (np.ndarray, np.generic)):
+        from . import _api
+
+        return _api.asarray(x)._t
+    if isinstance(x, complex):
+        raise TypeError("complex numbers are not supported by tessera yet (issue 22)")
+    return NotImplemented
+
+
+def _norm_axis(a, ndim):
+    a = operator.index(a)
+    if not -ndim <= a < ndim:
+        from numpy.exceptions import AxisError
+
+        raise AxisError(a, ndim)
+    return a % ndim
+
+
+def _chunk_list(chunk_size, ndim):
+    if isinstance(chunk_size, int):
+        return [chunk_size] * max(ndim, 1) if ndim else [chunk_size]
+    cs = [int(c) for c in chunk_size]
+    return cs
+
+
+def _index_items(key, t):
+    if not isinstance(key, tuple):
+        key = (key,)
+    items = []
+    for k in key:
+        if isinstance(k, Tensor) or isinstance(k, np.ndarray) or isinstance(k, list):
+            d = getattr(k, "dtype", None)
+            if d is not None and np.dtype(d).kind in "iu" and getattr(k, "ndim", 1) == 0:
+                items.append(int(k))
+                continue
+            raise IndexError(
+                "indexing with arrays (integer or boolean) is not supported yet; it needs "
+                "data-dependent shapes (issue 19)"
+            )
+        if isinstance(k, builtins.bool) or isinstance(k, np.bool_):
+            raise IndexError(
+                "boolean scalar indices are not supported yet (they make data-dependent shapes, "
+                "issue 19)"
+            )
+        items.append(k)
+    return items
