@@ -73,6 +73,20 @@ pub struct Graph {
     /// A lower node bound than [`MAX_NODES`], for tests.
     #[serde(skip)]
     node_limit: Option<usize>,
+    /// References to each node: the handles of live tensors (one per [`Graph::add`]) plus
+    /// its live consumers. When [`Graph::release`] takes a count to 0 the node is dropped:
+    /// its constant data is freed, its inputs are released in turn, and it leaves the
+    /// interning table, so the graph holds only what live tensors can reach. Ids are never
+    /// reused: a dropped node keeps its slot (a few bytes), never its data.
+    #[serde(skip)]
+    refs: Vec<u32>,
+    #[serde(skip)]
+    dropped: Vec<bool>,
+    #[serde(skip)]
+    n_dropped: usize,
+    /// Live nodes reading each constant (a rechunked source shares its data).
+    #[serde(skip)]
+    const_users: HashMap<u64, u32>,
 }
 
 impl Graph {
@@ -87,6 +101,7 @@ impl Graph {
     /// nodes (a `NodeId` would wrap and name another node).
     pub fn add(&mut self, node: Node) -> Result<NodeId> {
         if let Some(&id) = self.intern.get(&node) {
+            self.refs[id.0 as usize] += 1;
             return Ok(id);
         }
         let id = match u32::try_from(self.nodes.len()) {
@@ -103,8 +118,134 @@ impl Graph {
             }
         };
         self.intern.insert(node.clone(), id);
+        self.sync_refs();
+        for i in &node.inputs {
+            if let Some(r) = self.refs.get_mut(i.0 as usize) {
+                *r += 1;
+            }
+        }
+        if let Op::Constant { id: c } = node.op {
+            *self.const_users.entry(c).or_default() += 1;
+        }
         self.nodes.push(node);
+        self.refs.push(1);
+        self.dropped.push(false);
         Ok(id)
+    }
+    /// Sizes the reference table after deserialization (no handles: nothing is ever dropped
+    /// unless released) by counting consumers.
+    fn sync_refs(&mut self) {
+        if self.refs.len() == self.nodes.len() {
+            return;
+        }
+        self.refs = vec![0; self.nodes.len()];
+        self.dropped = vec![false; self.nodes.len()];
+        self.const_users.clear();
+        for n in &self.nodes {
+            for i in &n.inputs {
+                if let Some(r) = self.refs.get_mut(i.0 as usize) {
+                    *r += 1;
+                }
+            }
+            if let Op::Constant { id: c } = n.op {
+                *self.const_users.entry(c).or_default() += 1;
+            }
+        }
+    }
+    /// One more handle on `id` (a tensor cloned into another owner that releases it).
+    pub fn retain(&mut self, id: NodeId) {
+        self.sync_refs();
+        self.refs[id.0 as usize] += 1;
+    }
+    /// Gives up one handle on `id` (a tensor dropped); drops every node no longer referenced.
+    pub fn release(&mut self, id: NodeId) {
+        self.sync_refs();
+        let mut stack = vec![id];
+        while let Some(n) = stack.pop() {
+            let k = n.0 as usize;
+            let Some(r) = self.refs.get_mut(k) else {
+                continue;
+            };
+            if *r == 0 || self.dropped[k] {
+                continue;
+            }
+            *r -= 1;
+            if *r > 0 {
+                continue;
+            }
+            self.dropped[k] = true;
+            self.n_dropped += 1;
+            if self.intern.get(&self.nodes[k]) == Some(&n) {
+                self.intern.remove(&self.nodes[k]);
+            }
+            let node = &mut self.nodes[k];
+            if let Op::Constant { id } = node.op {
+                let users = self.const_users.entry(id).or_insert(1);
+                *users = users.saturating_sub(1);
+                if *users == 0 {
+                    self.const_users.remove(&id);
+                    self.constants.remove(&id);
+                }
+            }
+            stack.extend(std::mem::take(&mut node.inputs));
+            node.chunk = None;
+        }
+    }
+    /// Replaces node `id` by `data`, its value (an executed result kept, as Mars keeps
+    /// executed tileables): later graphs read it instead of recomputing, and the node's
+    /// inputs are released (dropped unless something else needs them).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `data` does not have the node's shape and dtype.
+    pub fn keep(&mut self, id: NodeId, data: Arc<HostArray>) -> Result<()> {
+        self.sync_refs();
+        let k = id.0 as usize;
+        let node = &self.nodes[k];
+        if self.dropped[k] || data.shape() != node.shape.as_slice() || data.dtype() != node.dtype {
+            return Err(Error::invalid(
+                "keep",
+                format!(
+                    "a result of shape {:?} and dtype {} for node {} of shape {:?} and dtype {}",
+                    data.shape(),
+                    data.dtype(),
+                    id.0,
+                    node.shape,
+                    node.dtype
+                ),
+            ));
+        }
+        if matches!(node.op, Op::Constant { .. }) {
+            return Ok(());
+        }
+        if self.intern.get(node) == Some(&id) {
+            let old = node.clone();
+            self.intern.remove(&old);
+        }
+        let cid = self.next_constant;
+        self.next_constant += 1;
+        self.constants.insert(cid, data);
+        self.const_users.insert(cid, 1);
+        let node = &mut self.nodes[k];
+        node.op = Op::Constant { id: cid };
+        let inputs = std::mem::take(&mut node.inputs);
+        self.intern.insert(self.nodes[k].clone(), id);
+        for i in inputs {
+            // The consumer reference this node held on its input.
+            self.release(i);
+        }
+        Ok(())
+    }
+    /// True when node `id` was dropped (no live tensor could reach it).
+    pub fn is_dropped(&self, id: NodeId) -> bool {
+        self.dropped.get(id.0 as usize).copied().unwrap_or(false)
+    }
+    /// Number of nodes not dropped.
+    pub fn live_len(&self) -> usize {
+        self.nodes.len() - self.n_dropped
+    }
+    /// Bytes of constant data the graph holds (user data, eager and kept results).
+    pub fn constant_bytes(&self) -> usize {
+        self.constants.values().map(|a| a.nbytes()).sum()
     }
     /// The most nodes this graph may hold.
     fn node_bound(&self) -> usize {

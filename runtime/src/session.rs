@@ -138,25 +138,24 @@ impl Session {
     }
     /// Number of nodes the graph holds now.
     pub fn graph_len(&self) -> usize {
-        lock(&self.inner.graph).len()
+        lock(&self.inner.graph).live_len()
+    }
+    /// Bytes of data the graph holds: user data, eager results and kept results.
+    pub fn held_bytes(&self) -> usize {
+        lock(&self.inner.graph).constant_bytes()
     }
 
     /// Records a node and returns its tensor (executing it at once in eager mode).
     pub(crate) fn record(&self, node: Node) -> Result<Tensor> {
         checked_shape(&node.op.name(), &node.shape, node.dtype)?;
-        let (shape, dtype, chunk) = (node.shape.clone(), node.dtype, node.chunk.clone());
+        let (shape, dtype) = (node.shape.clone(), node.dtype);
         let is_source = node.op.is_source();
         let id = lock(&self.inner.graph).add(node)?;
         let t = Tensor::from_node(self.clone(), id, shape, dtype);
         if self.config().eager && !is_source {
-            let data = self.execute_many(&[&t])?.pop().expect("one result");
-            let id = lock(&self.inner.graph).add_constant(data, chunk)?;
-            return Ok(Tensor::from_node(
-                self.clone(),
-                id,
-                t.shape().to_vec(),
-                dtype,
-            ));
+            // The node itself becomes its result: its inputs are released, so a loop of eager
+            // ops holds only the tensors the program still has.
+            t.materialize()?;
         }
         Ok(t)
     }
@@ -362,6 +361,22 @@ impl Session {
             }
         }
         Ok((cg, tiled))
+    }
+
+    /// [`Tensor::materialize`] for several tensors in one run: work they share is done once,
+    /// and each keeps its result.
+    ///
+    /// # Errors
+    /// As [`Session::execute_many`].
+    pub fn materialize_many(&self, tensors: &[&Tensor]) -> Result<Vec<Arc<HostArray>>> {
+        let values = self.execute_many(tensors)?;
+        let mut out = Vec::with_capacity(values.len());
+        for (t, v) in tensors.iter().zip(values) {
+            let v = Arc::new(v);
+            lock(&self.inner.graph).keep(t.node_id()?, v.clone())?;
+            out.push(v);
+        }
+        Ok(out)
     }
 
     /// Executes several tensors in one run (shared subexpressions computed once).

@@ -17,12 +17,34 @@ use crate::graph::{Node, NodeId};
 use crate::op::Op;
 use crate::session::Session;
 use ndarray::ArrayD;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 struct TNode {
     id: NodeId,
     shape: Vec<usize>,
     dtype: DType,
+    /// This tensor's reference on its node: the node (and what only it needs) is dropped
+    /// from the graph when the last clone of the tensor goes.
+    _handle: Arc<Handle>,
+}
+
+/// One reference on a graph node, given back when dropped.
+struct Handle {
+    sess: Session,
+    id: NodeId,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handle({})", self.id.0)
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        crate::exec::lock(&self.sess.inner.graph).release(self.id);
+    }
 }
 
 /// A lazy n-d array in a session's graph.
@@ -190,10 +212,20 @@ fn norm_axis(op: &str, axis: isize, ndim: usize, shape: &[usize]) -> Result<usiz
 }
 
 impl Tensor {
+    /// A tensor on node `id`, taking over the reference [`crate::graph::Graph::add`] gave.
     pub(crate) fn from_node(sess: Session, id: NodeId, shape: Vec<usize>, dtype: DType) -> Tensor {
+        let handle = Arc::new(Handle {
+            sess: sess.clone(),
+            id,
+        });
         Tensor {
             sess,
-            state: Ok(TNode { id, shape, dtype }),
+            state: Ok(TNode {
+                id,
+                shape,
+                dtype,
+                _handle: handle,
+            }),
         }
     }
     pub(crate) fn failed(sess: &Session, e: Error) -> Tensor {
@@ -243,7 +275,10 @@ impl Tensor {
     /// `None` when its chunks are sized from the session's byte budget.
     pub fn chunk_hint(&self) -> Option<Vec<usize>> {
         let id = self.tn().ok()?.id;
-        crate::exec::lock(&self.sess.inner.graph).node(id).chunk.clone()
+        crate::exec::lock(&self.sess.inner.graph)
+            .node(id)
+            .chunk
+            .clone()
     }
     /// True when the tensor's value is held in the graph (user data, an eager result, or an
     /// executed result kept by the session), so using it costs no recomputation.
@@ -282,6 +317,28 @@ impl Tensor {
             dtype,
             chunk: None,
         })
+    }
+
+    /// Executes once and keeps the result in the graph (Mars's `execute`): later graphs that
+    /// use this tensor read the kept data instead of recomputing it, and the data is freed
+    /// with the tensor (its last clone). A tensor already held (user data, eager or kept
+    /// results) returns its data without running anything.
+    ///
+    /// # Errors
+    /// As [`Tensor::execute`].
+    pub fn materialize(&self) -> Result<Arc<HostArray>> {
+        let id = self.node_id()?;
+        {
+            let g = crate::exec::lock(&self.sess.inner.graph);
+            if let Op::Constant { id: c } = g.node(id).op {
+                if let Some(d) = g.constant(c) {
+                    return Ok(d.clone());
+                }
+            }
+        }
+        let data = Arc::new(self.execute()?);
+        crate::exec::lock(&self.sess.inner.graph).keep(id, data.clone())?;
+        Ok(data)
     }
 
     /// Executes and returns the result on the host.

@@ -196,6 +196,14 @@ impl<'g> Tiler<'g> {
     /// # Errors
     /// Invalid chunk hints.
     pub fn tile(&mut self, roots: &[NodeId]) -> Result<Vec<Tiled>> {
+        for r in roots {
+            if self.graph.is_dropped(*r) {
+                return Err(Error::invalid(
+                    "tile",
+                    format!("node {} was dropped: no live tensor holds it", r.0),
+                ));
+            }
+        }
         for id in self.graph.reachable(roots) {
             if !self.tiled.contains_key(&id) {
                 self.current = Some(id);
@@ -469,20 +477,23 @@ mod tests {
         assert_eq!(union_grid(&[&vec![5, 5], &vec![3, 7]]), vec![3, 2, 5]);
     }
     /// The graph of Monte Carlo pi at `n` points in chunks of `chunk` (as the CLI builds it).
-    fn pi_graph(n: usize, chunk: usize) -> (crate::Session, crate::NodeId) {
+    /// The pi graph's session and root; the root tensor is returned too, since a node lives
+    /// only while a tensor holds it.
+    fn pi_graph(n: usize, chunk: usize) -> (crate::Session, crate::NodeId, crate::Tensor) {
         let s = crate::Session::new(std::sync::Arc::new(crate::NullBackend));
         let rng = s.random(0);
         let x = rng.rand(&[n], DType::F32).with_chunks(&[chunk]).unwrap();
         let y = rng.rand(&[n], DType::F32).with_chunks(&[chunk]).unwrap();
         let inside = (&x * &x + &y * &y).lt(1.0).unwrap();
         let r = inside.sum(crate::Axes::All, false).unwrap();
-        (s, r.node_id().unwrap())
+        let id = r.node_id().unwrap();
+        (s, id, r)
     }
 
     #[test]
     fn chunk_count_is_bounded_before_allocating() {
         // `--n 1e13` in 4 Mi chunks: 2.4 million chunks per source, ~7 chunk tasks each.
-        let (s, root) = pi_graph(10_000_000_000_000, 1 << 22);
+        let (s, root, _r) = pi_graph(10_000_000_000_000, 1 << 22);
         let g = s.graph();
         let limit = 1_000_000;
         let e = Tiler::new(&g, 16 << 20)
@@ -499,7 +510,7 @@ mod tests {
             "{msg}"
         );
         // The same graph at 1e9 points fits that bound; the bound counts every chunk task.
-        let (s, root) = pi_graph(1_000_000_000, 1 << 22);
+        let (s, root, _r) = pi_graph(1_000_000_000, 1 << 22);
         let g = s.graph();
         let mut t = Tiler::new(&g, 16 << 20).with_chunk_limit(limit);
         t.tile(&[root]).unwrap();
