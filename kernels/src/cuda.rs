@@ -524,7 +524,7 @@ impl<'a> Gen<'a> {
         let d = self.dtype(a);
         let x = format!("v{a}");
         let expect = match op {
-            LogicalNot | IsNan | IsInf | IsFinite => DType::Bool,
+            LogicalNot | IsNan | IsInf | IsFinite | Signbit => DType::Bool,
             _ => d,
         };
         if out != expect {
@@ -568,6 +568,20 @@ impl<'a> Gen<'a> {
                 IsNan => helper(self, "isnan_T"),
                 IsInf => helper(self, "isinf_T"),
                 IsFinite => helper(self, "isfinite_T"),
+                Sinh => format!("sinh{f}({x})"),
+                Cosh => format!("cosh{f}({x})"),
+                Arcsinh => format!("asinh{f}({x})"),
+                Arccosh => format!("acosh{f}({x})"),
+                Arctanh => format!("atanh{f}({x})"),
+                Log2 => format!("log2{f}({x})"),
+                Log10 => format!("log10{f}({x})"),
+                Exp2 => format!("exp2{f}({x})"),
+                Trunc => format!("trunc{f}({x})"),
+                Cbrt => format!("cbrt{f}({x})"),
+                Square => format!("__{p}mul_rn({x}, {x})"),
+                Reciprocal => format!("__{p}div_rn(1.0{f}, {x})"),
+                Signbit => format!("(signbit({x}) != 0)"),
+                Invert => return Err(Error::dtype_unsupported(op.name(), d)),
             });
         }
         if d.is_int() {
@@ -582,7 +596,16 @@ impl<'a> Gen<'a> {
                     format!("tk_abs_{sx}({x})")
                 }
                 Sign => format!("({})(({x} > 0) - ({x} < 0))", vty(d)),
-                Floor | Ceil | Round => x,
+                Floor | Ceil | Round | Trunc => x,
+                Square => {
+                    self.need("intops_T", Some(d));
+                    format!("tk_mul_{sx}({x}, {x})")
+                }
+                Reciprocal => {
+                    self.need("intbits_T", Some(d));
+                    format!("tk_recip_{sx}({x})")
+                }
+                Invert => format!("(~{x})"),
                 LogicalNot => format!("({x} == 0)"),
                 IsNan | IsInf => "false".into(),
                 IsFinite => "true".into(),
@@ -595,8 +618,8 @@ impl<'a> Gen<'a> {
             });
         }
         Ok(match op {
-            Abs | Floor | Ceil | Round => x,
-            LogicalNot => format!("!{x}"),
+            Abs | Floor | Ceil | Round | Trunc => x,
+            LogicalNot | Invert => format!("!{x}"),
             IsNan | IsInf => "false".into(),
             IsFinite => "true".into(),
             _ => return Err(Error::dtype_unsupported(op.name(), DType::Bool)),
@@ -623,6 +646,7 @@ impl<'a> Gen<'a> {
         }
         if d.is_float() {
             let p = if d == DType::F32 { "f" } else { "d" };
+            let f = if d == DType::F32 { "f" } else { "" };
             return Ok(match op {
                 Add => format!("__{p}add_rn({x}, {y})"),
                 Sub => format!("__{p}sub_rn({x}, {y})"),
@@ -648,6 +672,17 @@ impl<'a> Gen<'a> {
                     self.need("minimum_T", Some(d));
                     format!("tk_minimum_{sx}({x}, {y})")
                 }
+                Arctan2 => format!("atan2{f}({x}, {y})"),
+                Hypot => format!("hypot{f}({x}, {y})"),
+                Copysign => format!("copysign{f}({x}, {y})"),
+                Nextafter => format!("nextafter{f}({x}, {y})"),
+                Logaddexp => {
+                    self.need("logaddexp_T", Some(d));
+                    format!("tk_logaddexp_{sx}({x}, {y})")
+                }
+                BitAnd | BitOr | BitXor | LeftShift | RightShift => {
+                    return Err(Error::dtype_unsupported(op.name(), d))
+                }
                 _ => unreachable!("comparisons handled above"),
             });
         }
@@ -666,14 +701,29 @@ impl<'a> Gen<'a> {
                 Pow => "pow",
                 Maximum => return Ok(format!("({x} > {y} ? {x} : {y})")),
                 Minimum => return Ok(format!("({x} < {y} ? {x} : {y})")),
+                BitAnd => return Ok(format!("({x} & {y})")),
+                BitOr => return Ok(format!("({x} | {y})")),
+                BitXor => return Ok(format!("({x} ^ {y})")),
+                LeftShift | RightShift => {
+                    self.need("intbits_T", Some(d));
+                    let f = if op == LeftShift { "shl" } else { "shr" };
+                    return Ok(format!("tk_{f}_{sx}({x}, {y})"));
+                }
+                Arctan2 | Hypot | Copysign | Nextafter | Logaddexp => {
+                    return Err(invalid(format!(
+                        "{} of {d} (the graph casts to float first)",
+                        op.name()
+                    )))
+                }
                 _ => unreachable!("handled above"),
             };
             self.need("intops_T", Some(d));
             return Ok(format!("tk_{f}_{sx}({x}, {y})"));
         }
         Ok(match op {
-            Add | Maximum => format!("({x} || {y})"),
-            Mul | Minimum => format!("({x} && {y})"),
+            Add | Maximum | BitOr => format!("({x} || {y})"),
+            Mul | Minimum | BitAnd => format!("({x} && {y})"),
+            BitXor => format!("({x} != {y})"),
             Lt => format!("(!{x} && {y})"),
             Le => format!("(!{x} || {y})"),
             Gt => format!("({x} && !{y})"),

@@ -323,4 +323,33 @@ static __device__ __forceinline__ {I} tk_pow_{S}({I} b, {I} e) {
     return ({I})acc;
 }",
     ),
+    (
+        "intbits_T",
+        &[],
+        "// numpy's npy_lshift/npy_rshift: a count outside 0..bits (negative ones are huge as unsigned)
+// gives 0, or -1 shifting a negative value right.
+static __device__ __forceinline__ {I} tk_shl_{S}({I} a, {I} b) {
+    return ({U})b < 8 * sizeof({I}) ? ({I})(({U})a << ({U})b) : ({I})0;
+}
+static __device__ __forceinline__ {I} tk_shr_{S}({I} a, {I} b) {
+    return ({U})b < 8 * sizeof({I}) ? ({I})(a >> ({U})b) : ({I})(a < 0 ? -1 : 0);
+}
+// numpy's integer reciprocal: 1.0 / x cast back (0 gives the minimum, as on x86).
+static __device__ __forceinline__ {I} tk_recip_{S}({I} a) {
+    if (a == 1 || a == -1) return a;
+    return a == 0 ? ({I})(({U})1 << (8 * sizeof({I}) - 1)) : ({I})0;
+}",
+    ),
+    (
+        "logaddexp_T",
+        &[],
+        "// numpy's npy_logaddexp: exact for equal arguments (infinities included).
+static __device__ __forceinline__ {T} tk_logaddexp_{S}({T} x, {T} y) {
+    if (x == y) return x + ({T})0.693147180559945309417232121458176568;
+    const {T} d = x - y;
+    if (d > ({T})0) return x + log1p{F}(exp{F}(-d));
+    if (d <= ({T})0) return y + log1p{F}(exp{F}(d));
+    return d;
+}",
+    ),
 ];

@@ -633,7 +633,7 @@ impl<'a> Gen<'a> {
         let d = self.dtype(a);
         let x = format!("v{a}");
         let expect = match op {
-            LogicalNot | IsNan | IsInf | IsFinite => DType::Bool,
+            LogicalNot | IsNan | IsInf | IsFinite | Signbit => DType::Bool,
             _ => d,
         };
         if out != expect {
@@ -662,6 +662,15 @@ impl<'a> Gen<'a> {
                 IsNan => format!("{}({x})", self.need("isnan_T", Some(d))),
                 IsInf => format!("{}({x})", self.need("isinf_T", Some(d))),
                 IsFinite => format!("{}({x})", self.need("isfinite_T", Some(d))),
+                Trunc => format!("trunc({x})"),
+                Square => format!("({x} * {x})"),
+                Reciprocal => format!("(1.0{l} / {x})"),
+                Invert => return Err(Error::dtype_unsupported(op.name(), d)),
+                // WGSL cannot bitcast f64, and a NaN's sign shows in no comparison.
+                Signbit if d == DType::F64 => {
+                    return Err(unsupported("signbit on float64 (WGSL cannot bitcast f64)"))
+                }
+                Signbit => format!("{}({x})", self.need("signbit_f32", None)),
                 _ if d == DType::F64 => return Err(f64_only(op)),
                 Exp => format!("{}({x})", self.need("exp_f32", None)),
                 Log => format!("{}({x})", self.need("log_f32", None)),
@@ -674,6 +683,15 @@ impl<'a> Gen<'a> {
                 Arcsin => format!("{}({x})", self.need("asin_f32", None)),
                 Arccos => format!("{}({x})", self.need("acos_f32", None)),
                 Arctan => format!("{}({x})", self.need("atan_f32", None)),
+                Sinh => format!("{}({x})", self.need("sinh_f32", None)),
+                Cosh => format!("{}({x})", self.need("cosh_f32", None)),
+                Arcsinh => format!("{}({x})", self.need("asinh_f32", None)),
+                Arccosh => format!("{}({x})", self.need("acosh_f32", None)),
+                Arctanh => format!("{}({x})", self.need("atanh_f32", None)),
+                Log2 => format!("{}({x})", self.need("log2_f32", None)),
+                Log10 => format!("{}({x})", self.need("log10_f32", None)),
+                Exp2 => format!("{}({x})", self.need("exp2_f32", None)),
+                Cbrt => format!("{}({x})", self.need("cbrt_f32", None)),
             });
         }
         if d == DType::I32 {
@@ -681,7 +699,10 @@ impl<'a> Gen<'a> {
                 Neg => format!("(0i - {x})"),
                 Abs => format!("abs({x})"),
                 Sign => format!("sign({x})"),
-                Floor | Ceil | Round => x,
+                Floor | Ceil | Round | Trunc => x,
+                Square => format!("({x} * {x})"),
+                Reciprocal => format!("{}({x})", self.need("recip_i32", None)),
+                Invert => format!("(~{x})"),
                 LogicalNot => format!("({x} == 0i)"),
                 IsNan | IsInf => "false".into(),
                 IsFinite => "true".into(),
@@ -695,8 +716,8 @@ impl<'a> Gen<'a> {
         }
         if d == DType::Bool {
             return Ok(match op {
-                Abs | Floor | Ceil | Round => x,
-                LogicalNot => format!("!{x}"),
+                Abs | Floor | Ceil | Round | Trunc => x,
+                LogicalNot | Invert => format!("!{x}"),
                 IsNan | IsInf => "false".into(),
                 IsFinite => "true".into(),
                 _ => return Err(Error::dtype_unsupported(op.name(), DType::Bool)),
@@ -737,6 +758,21 @@ impl<'a> Gen<'a> {
                 And => format!("({} && {})", truthy(&x), truthy(&y)),
                 Or => format!("({} || {})", truthy(&x), truthy(&y)),
                 Xor => format!("({} != {})", truthy(&x), truthy(&y)),
+                BitAnd | BitOr | BitXor | LeftShift | RightShift => {
+                    return Err(Error::dtype_unsupported(op.name(), d))
+                }
+                Arctan2 | Hypot | Copysign | Nextafter | Logaddexp if d == DType::F64 => {
+                    return Err(unsupported(format!(
+                        "{} on float64 (WGSL has f64 transcendentals only as 32-bit and cannot \
+                         bitcast f64)",
+                        op.name()
+                    )))
+                }
+                Arctan2 => format!("{}({x}, {y})", self.need("atan2_f32", None)),
+                Hypot => format!("{}({x}, {y})", self.need("hypot_f32", None)),
+                Copysign => format!("{}({x}, {y})", self.need("copysign_f32", None)),
+                Nextafter => format!("{}({x}, {y})", self.need("nextafter_f32", None)),
+                Logaddexp => format!("{}({x}, {y})", self.need("logaddexp_f32", None)),
             });
         }
         if d == DType::I32 {
@@ -763,19 +799,35 @@ impl<'a> Gen<'a> {
                 And => format!("(({x} != 0i) && ({y} != 0i))"),
                 Or => format!("(({x} != 0i) || ({y} != 0i))"),
                 Xor => format!("(({x} != 0i) != ({y} != 0i))"),
+                BitAnd => format!("({x} & {y})"),
+                BitOr => format!("({x} | {y})"),
+                BitXor => format!("({x} ^ {y})"),
+                // WGSL masks the count to 5 bits; numpy gives 0 (or -1 shifting a negative value
+                // right) for counts outside 0..32, negative ones included (huge as u32).
+                LeftShift => format!("select(0i, {x} << u32({y}), u32({y}) < 32u)"),
+                RightShift => {
+                    format!("select(select(0i, -1i, {x} < 0i), {x} >> u32({y}), u32({y}) < 32u)")
+                }
+                Arctan2 | Hypot | Copysign | Nextafter | Logaddexp => {
+                    return Err(invalid(format!(
+                        "{} of int32 (the graph casts to float first)",
+                        op.name()
+                    )))
+                }
             });
         }
         if d == DType::Bool {
             return Ok(match op {
-                Add | Or | Maximum => format!("({x} || {y})"),
-                Mul | And | Minimum => format!("({x} && {y})"),
+                Add | Or | Maximum | BitOr => format!("({x} || {y})"),
+                Mul | And | Minimum | BitAnd => format!("({x} && {y})"),
                 Eq => format!("({x} == {y})"),
-                Ne | Xor => format!("({x} != {y})"),
+                Ne | Xor | BitXor => format!("({x} != {y})"),
                 Lt => format!("(!{x} && {y})"),
                 Le => format!("(!{x} || {y})"),
                 Gt => format!("({x} && !{y})"),
                 Ge => format!("({x} || !{y})"),
-                Sub | Div | FloorDiv | Mod | Pow => {
+                Sub | Div | FloorDiv | Mod | Pow | LeftShift | RightShift | Arctan2 | Hypot
+                | Copysign | Nextafter | Logaddexp => {
                     return Err(Error::dtype_unsupported(op.name(), DType::Bool))
                 }
             });

@@ -683,4 +683,252 @@ fn pow_i32(b: i32, e: i32) -> i32 {
     return acc;
 }",
     ),
+    (
+        "sinh_f32",
+        &["isnan_f32", "expm1_f32", "exp_f32", "signed_f32"],
+        "// From expm1 so small |x| keeps its digits; exp(|x|/2)^2 past where exp(|x|) overflows.
+fn sinh_f32(x: f32) -> f32 {
+    if isnan_f32(x) {
+        return x;
+    }
+    let a = abs(x);
+    var r: f32;
+    if a > 20.0f {
+        let h = exp_f32(0.5f * a);
+        r = 0.5f * h * h;
+    } else {
+        let e = expm1_f32(a);
+        r = 0.5f * (e + e / (e + 1.0f));
+    }
+    return signed_f32(r, x);
+}",
+    ),
+    (
+        "cosh_f32",
+        &["isnan_f32", "exp_f32"],
+        "fn cosh_f32(x: f32) -> f32 {
+    if isnan_f32(x) {
+        return x;
+    }
+    let a = abs(x);
+    if a > 20.0f {
+        let h = exp_f32(0.5f * a);
+        return 0.5f * h * h;
+    }
+    let e = exp_f32(a);
+    return 0.5f * (e + 1.0f / e);
+}",
+    ),
+    (
+        "asinh_f32",
+        &["isnan_f32", "isinf_f32", "log_f32", "log1p_f32", "signed_f32"],
+        "// log1p form near zero; log(|x|) + ln 2 where x*x would overflow.
+fn asinh_f32(x: f32) -> f32 {
+    if isnan_f32(x) || isinf_f32(x) {
+        return x;
+    }
+    let a = abs(x);
+    var r: f32;
+    if a > 1.0e9f {
+        r = log_f32(a) + 0.6931472f;
+    } else {
+        r = log1p_f32(a + a * a / (1.0f + sqrt(1.0f + a * a)));
+    }
+    return signed_f32(r, x);
+}",
+    ),
+    (
+        "acosh_f32",
+        &["isnan_f32", "nan_f32", "log_f32", "log1p_f32"],
+        "fn acosh_f32(x: f32) -> f32 {
+    if isnan_f32(x) || x < 1.0f {
+        return nan_f32();
+    }
+    if x > 1.0e9f {
+        return log_f32(x) + 0.6931472f;
+    }
+    let t = x - 1.0f;
+    return log1p_f32(t + sqrt(2.0f * t + t * t));
+}",
+    ),
+    (
+        "atanh_f32",
+        &["isnan_f32", "nan_f32", "log1p_f32", "signed_f32"],
+        "fn atanh_f32(x: f32) -> f32 {
+    if isnan_f32(x) || abs(x) > 1.0f {
+        return nan_f32();
+    }
+    let a = abs(x);
+    return signed_f32(0.5f * log1p_f32(2.0f * a / (1.0f - a)), x);
+}",
+    ),
+    (
+        "log2_f32",
+        &["log_f32", "isinf_f32", "isnan_f32"],
+        "// Exact on powers of two (the exponent), log of the mantissa in [1, 2) otherwise.
+fn log2_f32(x: f32) -> f32 {
+    if isnan_f32(x) || x <= 0.0f || isinf_f32(x) {
+        return log_f32(x);
+    }
+    let f = frexp(x);
+    if f.fract == 0.5f {
+        return f32(f.exp - 1);
+    }
+    return f32(f.exp - 1) + log_f32(2.0f * f.fract) * 1.442695f;
+}",
+    ),
+    (
+        "log10_f32",
+        &["log2_f32"],
+        "fn log10_f32(x: f32) -> f32 {
+    return log2_f32(x) * 0.30103f;
+}",
+    ),
+    (
+        "exp2_f32",
+        &["isnan_f32", "exp_f32"],
+        "// Exact for integers (ldexp), exp of the fraction otherwise.
+fn exp2_f32(x: f32) -> f32 {
+    if isnan_f32(x) {
+        return x;
+    }
+    let c = clamp(x, -200.0f, 200.0f);
+    let n = floor(c);
+    return ldexp(exp_f32((c - n) * 0.6931472f), i32(n));
+}",
+    ),
+    (
+        "cbrt_f32",
+        &["isnan_f32", "isinf_f32", "signed_f32", "exp2_f32", "log2_f32"],
+        "// exp2(log2|x| / 3) refined by one Newton step.
+fn cbrt_f32(x: f32) -> f32 {
+    if isnan_f32(x) || isinf_f32(x) || x == 0.0f {
+        return x;
+    }
+    let a = abs(x);
+    var y = exp2_f32(log2_f32(a) / 3.0f);
+    y = y - (y - a / (y * y)) / 3.0f;
+    return signed_f32(y, x);
+}",
+    ),
+    (
+        "signbit_f32",
+        &[],
+        "fn signbit_f32(x: f32) -> bool {
+    return (bitcast<u32>(x) >> 31u) == 1u;
+}",
+    ),
+    (
+        "copysign_f32",
+        &[],
+        "fn copysign_f32(x: f32, y: f32) -> f32 {
+    return bitcast<f32>((bitcast<u32>(x) & 0x7fffffffu) | (bitcast<u32>(y) & 0x80000000u));
+}",
+    ),
+    (
+        "nextafter_f32",
+        &["isnan_f32"],
+        "// Steps the bit pattern by one towards y (C nextafterf, numpy's nextafter).
+fn nextafter_f32(x: f32, y: f32) -> f32 {
+    if isnan_f32(x) || isnan_f32(y) {
+        return x + y;
+    }
+    if x == y {
+        return y;
+    }
+    let bx = bitcast<u32>(x);
+    if (bx & 0x7fffffffu) == 0u {
+        return bitcast<f32>(1u | (bitcast<u32>(y) & 0x80000000u));
+    }
+    if (x < y) == (x > 0.0f) {
+        return bitcast<f32>(bx + 1u);
+    }
+    return bitcast<f32>(bx - 1u);
+}",
+    ),
+    (
+        "hypot_f32",
+        &["isnan_f32", "isinf_f32", "inf_f32"],
+        "// Scaled by the larger magnitude so the squares neither overflow nor underflow.
+fn hypot_f32(x: f32, y: f32) -> f32 {
+    let a = abs(x);
+    let b = abs(y);
+    if isinf_f32(a) || isinf_f32(b) {
+        return inf_f32();
+    }
+    if isnan_f32(a) || isnan_f32(b) {
+        return a + b;
+    }
+    let m = max(a, b);
+    if m == 0.0f {
+        return 0.0f;
+    }
+    let p = a / m;
+    let q = b / m;
+    return m * sqrt(p * p + q * q);
+}",
+    ),
+    (
+        "atan2_f32",
+        &["isnan_f32", "isinf_f32", "atan_f32", "signed_f32", "signbit_f32"],
+        "// C's atan2f cases for zeros and infinities; atan_f32 of the ratio otherwise.
+fn atan2_f32(y: f32, x: f32) -> f32 {
+    if isnan_f32(x) || isnan_f32(y) {
+        return x + y;
+    }
+    let pi = 3.1415927f;
+    if y == 0.0f {
+        return signed_f32(select(0.0f, pi, signbit_f32(x)), y);
+    }
+    if isinf_f32(y) {
+        if isinf_f32(x) {
+            return signed_f32(select(0.7853982f, 2.3561945f, x < 0.0f), y);
+        }
+        return signed_f32(1.5707964f, y);
+    }
+    if x == 0.0f {
+        return signed_f32(1.5707964f, y);
+    }
+    if isinf_f32(x) {
+        return signed_f32(select(0.0f, pi, x < 0.0f), y);
+    }
+    let r = atan_f32(abs(y / x));
+    if x < 0.0f {
+        return signed_f32(pi - r, y);
+    }
+    return signed_f32(r, y);
+}",
+    ),
+    (
+        "logaddexp_f32",
+        &["exp_f32", "log1p_f32"],
+        "// numpy's npy_logaddexp: exact for equal arguments (infinities included).
+fn logaddexp_f32(x: f32, y: f32) -> f32 {
+    if x == y {
+        return x + 0.6931472f;
+    }
+    let d = x - y;
+    if d > 0.0f {
+        return x + log1p_f32(exp_f32(-d));
+    }
+    if d <= 0.0f {
+        return y + log1p_f32(exp_f32(d));
+    }
+    return d;
+}",
+    ),
+    (
+        "recip_i32",
+        &[],
+        "// numpy's integer reciprocal (1.0 / x cast back; 0 gives INT32_MIN as on x86).
+fn recip_i32(x: i32) -> i32 {
+    if x == 1i || x == -1i {
+        return x;
+    }
+    if x == 0i {
+        return -2147483647i - 1i;
+    }
+    return 0i;
+}",
+    ),
 ];

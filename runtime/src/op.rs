@@ -30,6 +30,20 @@ pub enum UnaryOp {
     IsNan,
     IsInf,
     IsFinite,
+    Sinh,
+    Cosh,
+    Arcsinh,
+    Arccosh,
+    Arctanh,
+    Log2,
+    Log10,
+    Exp2,
+    Trunc,
+    Cbrt,
+    Square,
+    Reciprocal,
+    Signbit,
+    Invert,
 }
 
 impl UnaryOp {
@@ -57,6 +71,20 @@ impl UnaryOp {
         UnaryOp::IsNan,
         UnaryOp::IsInf,
         UnaryOp::IsFinite,
+        UnaryOp::Sinh,
+        UnaryOp::Cosh,
+        UnaryOp::Arcsinh,
+        UnaryOp::Arccosh,
+        UnaryOp::Arctanh,
+        UnaryOp::Log2,
+        UnaryOp::Log10,
+        UnaryOp::Exp2,
+        UnaryOp::Trunc,
+        UnaryOp::Cbrt,
+        UnaryOp::Square,
+        UnaryOp::Reciprocal,
+        UnaryOp::Signbit,
+        UnaryOp::Invert,
     ];
     /// The operator numpy calls `name` (as [`UnaryOp::name`] spells it), if Tessera has it.
     pub fn from_name(name: &str) -> Option<UnaryOp> {
@@ -88,6 +116,20 @@ impl UnaryOp {
             IsNan => "isnan",
             IsInf => "isinf",
             IsFinite => "isfinite",
+            Sinh => "sinh",
+            Cosh => "cosh",
+            Arcsinh => "arcsinh",
+            Arccosh => "arccosh",
+            Arctanh => "arctanh",
+            Log2 => "log2",
+            Log10 => "log10",
+            Exp2 => "exp2",
+            Trunc => "trunc",
+            Cbrt => "cbrt",
+            Square => "square",
+            Reciprocal => "reciprocal",
+            Signbit => "signbit",
+            Invert => "invert",
         }
     }
     /// True for the transcendental functions that compute in floating point.
@@ -95,7 +137,26 @@ impl UnaryOp {
         use UnaryOp::*;
         matches!(
             self,
-            Sqrt | Exp | Log | Log1p | Expm1 | Sin | Cos | Tan | Tanh | Arcsin | Arccos | Arctan
+            Sqrt | Exp
+                | Log
+                | Log1p
+                | Expm1
+                | Sin
+                | Cos
+                | Tan
+                | Tanh
+                | Arcsin
+                | Arccos
+                | Arctan
+                | Sinh
+                | Cosh
+                | Arcsinh
+                | Arccosh
+                | Arctanh
+                | Log2
+                | Log10
+                | Exp2
+                | Cbrt
         )
     }
     /// (dtype the operand is cast to, result dtype), or `None` when numpy rejects the dtype.
@@ -106,9 +167,16 @@ impl UnaryOp {
             Neg | Sign if x == DType::Bool => None,
             // numpy rounds bool in float16, which Tessera lacks: float32, as for exp(bool).
             Round if x == DType::Bool => Some((DType::F32, DType::F32)),
-            Neg | Abs | Sign | Floor | Ceil | Round => Some((x, x)),
+            // numpy computes these on bool in int8, which Tessera lacks: the smallest integer it has.
+            Square | Reciprocal if x == DType::Bool => Some((DType::I32, DType::I32)),
+            Neg | Abs | Sign | Floor | Ceil | Round | Trunc | Square | Reciprocal => Some((x, x)),
             LogicalNot => Some((DType::Bool, DType::Bool)),
             IsNan | IsInf | IsFinite => Some((x, DType::Bool)),
+            // numpy's signbit loops are float only: integers cast safely to a float first.
+            Signbit if x.is_float() => Some((x, DType::Bool)),
+            Signbit => Some((x.float_of(), DType::Bool)),
+            Invert if x.is_float() => None,
+            Invert => Some((x, x)),
             _ => None,
         }
     }
@@ -136,6 +204,16 @@ pub enum BinaryOp {
     And,
     Or,
     Xor,
+    Arctan2,
+    Hypot,
+    Copysign,
+    Nextafter,
+    Logaddexp,
+    BitAnd,
+    BitOr,
+    BitXor,
+    LeftShift,
+    RightShift,
 }
 
 impl BinaryOp {
@@ -159,6 +237,16 @@ impl BinaryOp {
         BinaryOp::And,
         BinaryOp::Or,
         BinaryOp::Xor,
+        BinaryOp::Arctan2,
+        BinaryOp::Hypot,
+        BinaryOp::Copysign,
+        BinaryOp::Nextafter,
+        BinaryOp::Logaddexp,
+        BinaryOp::BitAnd,
+        BinaryOp::BitOr,
+        BinaryOp::BitXor,
+        BinaryOp::LeftShift,
+        BinaryOp::RightShift,
     ];
     /// The operator numpy calls `name` (as [`BinaryOp::name`] spells it), if Tessera has it.
     pub fn from_name(name: &str) -> Option<BinaryOp> {
@@ -186,6 +274,16 @@ impl BinaryOp {
             And => "logical_and",
             Or => "logical_or",
             Xor => "logical_xor",
+            Arctan2 => "arctan2",
+            Hypot => "hypot",
+            Copysign => "copysign",
+            Nextafter => "nextafter",
+            Logaddexp => "logaddexp",
+            BitAnd => "bitwise_and",
+            BitOr => "bitwise_or",
+            BitXor => "bitwise_xor",
+            LeftShift => "left_shift",
+            RightShift => "right_shift",
         }
     }
     /// True for comparisons and logical ops (bool result).
@@ -202,9 +300,17 @@ impl BinaryOp {
             Div if promoted == DType::F32 => Some((DType::F32, DType::F32)),
             Div => Some((DType::F64, DType::F64)),
             And | Or | Xor => Some((DType::Bool, DType::Bool)),
+            // Float-only functions: integers and bool compute in numpy's float for them.
+            Arctan2 | Hypot | Copysign | Nextafter | Logaddexp => {
+                Some((promoted.float_of(), promoted.float_of()))
+            }
+            BitAnd | BitOr | BitXor | LeftShift | RightShift if promoted.is_float() => None,
+            BitAnd | BitOr | BitXor => Some((promoted, promoted)),
             Sub if promoted == DType::Bool => None,
             // numpy computes these in int8, which Tessera lacks: the smallest integer it has.
-            FloorDiv | Mod | Pow if promoted == DType::Bool => Some((DType::I32, DType::I32)),
+            FloorDiv | Mod | Pow | LeftShift | RightShift if promoted == DType::Bool => {
+                Some((DType::I32, DType::I32))
+            }
             _ if self.is_predicate() => Some((promoted, DType::Bool)),
             _ => Some((promoted, promoted)),
         }
@@ -474,9 +580,23 @@ mod tests {
             IsNan => 19,
             IsInf => 20,
             IsFinite => 21,
+            Sinh => 22,
+            Cosh => 23,
+            Arcsinh => 24,
+            Arccosh => 25,
+            Arctanh => 26,
+            Log2 => 27,
+            Log10 => 28,
+            Exp2 => 29,
+            Trunc => 30,
+            Cbrt => 31,
+            Square => 32,
+            Reciprocal => 33,
+            Signbit => 34,
+            Invert => 35,
         }
     }
-    const UNARY_COUNT: usize = 22;
+    const UNARY_COUNT: usize = 36;
     fn binary_index(op: BinaryOp) -> usize {
         use BinaryOp::*;
         match op {
@@ -498,9 +618,19 @@ mod tests {
             And => 15,
             Or => 16,
             Xor => 17,
+            Arctan2 => 18,
+            Hypot => 19,
+            Copysign => 20,
+            Nextafter => 21,
+            Logaddexp => 22,
+            BitAnd => 23,
+            BitOr => 24,
+            BitXor => 25,
+            LeftShift => 26,
+            RightShift => 27,
         }
     }
-    const BINARY_COUNT: usize = 18;
+    const BINARY_COUNT: usize = 28;
 
     #[test]
     fn every_op_is_listed_once_and_found_by_its_numpy_name() {

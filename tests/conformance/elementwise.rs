@@ -98,6 +98,62 @@ unary_cases! {
     isnan: |x| b(x.is_nan()), Dom::Special, PREDICATE, &[];
     isinf: |x| b(x.is_infinite()), Dom::Special, PREDICATE, &[];
     isfinite: |x| b(x.is_finite()), Dom::Special, PREDICATE, &[];
+    sinh: f64::sinh, Dom::Range(-8.0, 8.0), TRANSCENDENTAL, &[];
+    cosh: f64::cosh, Dom::Range(-8.0, 8.0), TRANSCENDENTAL, &[];
+    arcsinh: f64::asinh, Dom::Range(-50.0, 50.0), TRANSCENDENTAL, &[];
+    arccosh: f64::acosh, Dom::Range(1.0, 50.0), TRANSCENDENTAL, &[];
+    arctanh: f64::atanh, Dom::Range(-0.95, 0.95), TRANSCENDENTAL, &[];
+    log2: f64::log2, Dom::Range(1e-3, 50.0), TRANSCENDENTAL, &[];
+    log10: f64::log10, Dom::Range(1e-3, 50.0), TRANSCENDENTAL, &[];
+    exp2: f64::exp2, Dom::Range(-20.0, 20.0), TRANSCENDENTAL, &[];
+    cbrt: f64::cbrt, Dom::Range(-50.0, 50.0), TRANSCENDENTAL, &[];
+    trunc: f64::trunc, Dom::Special, KEEP, &[];
+    square: |x| x * x, Dom::Range(-30.0, 30.0), SQUARE, &[];
+    signbit: |x| b(x.is_sign_negative()), Dom::Special, PREDICATE, &[];
+}
+
+/// numpy squares bool in int8; Tessera has no int8 and uses int32.
+const SQUARE: Dtypes = &[(F32, F32), (F64, F64), (I32, I32), (I64, I64), (Bool, I32)];
+
+/// `reciprocal`: `1 / x` on floats; on integers numpy's `1.0 / x` cast back (1, -1 or 0).
+pub fn reciprocal(cx: &mut Cx) -> Result<()> {
+    let floats: Dtypes = &[(F32, F32), (F64, F64)];
+    unary(
+        cx,
+        "reciprocal",
+        Tensor::reciprocal,
+        |x| 1.0 / x,
+        Dom::Special,
+        floats,
+        &[],
+    )?;
+    let ints: Dtypes = &[(I32, I32), (I64, I64)];
+    let f = |x: f64| if x.abs() == 1.0 { x } else { 0.0 };
+    unary(cx, "reciprocal", Tensor::reciprocal, f, DIVISOR, ints, &[])
+}
+
+/// `bitwise_invert` (numpy's `invert`): `-x - 1` on integers, logical not on bool.
+pub fn bitwise_invert(cx: &mut Cx) -> Result<()> {
+    let ints: Dtypes = &[(I32, I32), (I64, I64)];
+    unary(
+        cx,
+        "bitwise_invert",
+        Tensor::bitwise_invert,
+        |x| -x - 1.0,
+        R,
+        ints,
+        &[F32, F64],
+    )?;
+    let bools: Dtypes = &[(Bool, Bool)];
+    unary(
+        cx,
+        "bitwise_invert",
+        Tensor::bitwise_invert,
+        |x| 1.0 - x,
+        R,
+        bools,
+        &[],
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,6 +181,16 @@ pub fn call<'a>(op: BinaryOp, a: &Tensor, b: impl Into<Operand<'a>>) -> Result<T
         And => a.logical_and(b),
         Or => a.logical_or(b),
         Xor => a.logical_xor(b),
+        Arctan2 => a.arctan2(b),
+        Hypot => a.hypot(b),
+        Copysign => a.copysign(b),
+        Nextafter => a.nextafter(b),
+        Logaddexp => a.logaddexp(b),
+        BitAnd => a.bitwise_and(b),
+        BitOr => a.bitwise_or(b),
+        BitXor => a.bitwise_xor(b),
+        LeftShift => a.bitwise_left_shift(b),
+        RightShift => a.bitwise_right_shift(b),
     }
 }
 
@@ -243,7 +309,24 @@ binary_cases! {
     logical_and: And, |x, y| b(x != 0.0 && y != 0.0), Dom::Ties, Dom::Ties, COMPARE, &[];
     logical_or: Or, |x, y| b(x != 0.0 || y != 0.0), Dom::Ties, Dom::Ties, COMPARE, &[];
     logical_xor: Xor, |x, y| b((x != 0.0) != (y != 0.0)), Dom::Ties, Dom::Ties, COMPARE, &[];
+    arctan2: Arctan2, f64::atan2, Dom::Special, Dom::Special, FLOAT_FN, &[];
+    hypot: Hypot, f64::hypot, Dom::Special, Dom::Special, FLOAT_FN, &[];
+    copysign: Copysign, f64::copysign, Dom::Special, Dom::Special, FLOAT_FN, &[];
+    logaddexp: Logaddexp, r::logaddexp, Dom::Special, Dom::Special, FLOAT_FN, &[];
+    nextafter: Nextafter, r::nextafter64, R, R, &[(F64, F64), (I32, F64), (I64, F64)], &[];
+    bitwise_and: BitAnd, |x, y| (x as i64 & y as i64) as f64, R, R, BITS, &[F32, F64];
+    bitwise_or: BitOr, |x, y| (x as i64 | y as i64) as f64, R, R, BITS, &[F32, F64];
+    bitwise_xor: BitXor, |x, y| (x as i64 ^ y as i64) as f64, R, R, BITS, &[F32, F64];
+    bitwise_left_shift: LeftShift, |x, y| x * 2f64.powi(y as i32), R, SHIFT, SHIFTS, &[F32, F64];
+    bitwise_right_shift: RightShift, |x, y| (x / 2f64.powi(y as i32)).floor(), R, SHIFT, SHIFTS, &[F32, F64];
 }
+
+/// Float-only binary functions: integers compute in float64, bool in float32 (numpy: float16).
+const FLOAT_FN: Dtypes = &[(F32, F32), (F64, F64), (I32, F64), (I64, F64), (Bool, F32)];
+const BITS: Dtypes = &[(I32, I32), (I64, I64), (Bool, Bool)];
+/// numpy shifts bool in int8; Tessera has no int8 and uses int32.
+const SHIFTS: Dtypes = &[(I32, I32), (I64, I64), (Bool, I32)];
+const SHIFT: Dom = Dom::Int(0, 12);
 
 /// `pow`: floats with positive bases and any exponent, integers with exponents >= 0.
 pub fn pow(cx: &mut Cx) -> Result<()> {
@@ -880,4 +963,366 @@ pub fn bool_int_ops_dtype(cx: &mut Cx) -> Result<()> {
     // round(bool): numpy float16, Tessera float32 (as for exp(bool)).
     cx.ew("round(bool)", &[&p], |t| t[0].round(), F32, &vp)?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edge values of the Array API additions, compared exactly (bits, signed zeros, NaN signs)
+
+/// Runs `build` on `inputs` at this test's chunking (and, chunked, checks it against one chunk).
+fn run(
+    cx: &Cx,
+    what: &str,
+    inputs: &[&HostArray],
+    build: &dyn Fn(&[Tensor]) -> Result<Tensor>,
+) -> Result<Option<HostArray>> {
+    let Some(got) = cx.skip_unsupported(what, cx.eval(cx.ch, inputs, build))? else {
+        return Ok(None);
+    };
+    if cx.ch != super::Chunking::One {
+        let one = cx.eval(super::Chunking::One, inputs, build)?;
+        cx.assert_bit_identical(what, &got, &one);
+    }
+    Ok(Some(got))
+}
+
+/// Integer shifts, bitwise ops, invert, square and reciprocal at int MIN/MAX, -1, 0, 1 and
+/// shift counts -70..=70 (0..=64 and negative ones included), against i128 arithmetic.
+pub fn bitwise_edges(cx: &mut Cx) -> Result<()> {
+    // Every (value, count) pair: values x counts, row-major.
+    fn cases<T: Copy>(vals: &[T], counts: &[T]) -> (Vec<T>, Vec<T>) {
+        let mut a = Vec::new();
+        let mut c = Vec::new();
+        for &v in vals {
+            for &k in counts {
+                a.push(v);
+                c.push(k);
+            }
+        }
+        (a, c)
+    }
+    let shl = |x: i128, n: i128, bits: u32| -> i128 {
+        if (0..bits as i128).contains(&n) {
+            // Truncated to `bits` two's complement by the caller.
+            x * (1i128 << n)
+        } else {
+            0
+        }
+    };
+    let shr = |x: i128, n: i128, bits: u32| -> i128 {
+        if (0..bits as i128).contains(&n) {
+            x.div_euclid(1i128 << n)
+        } else if x < 0 {
+            -1
+        } else {
+            0
+        }
+    };
+    let counts: Vec<i64> = (-70..=70).collect();
+    // i32
+    {
+        let vals = [
+            i32::MIN,
+            i32::MIN + 1,
+            -7,
+            -1,
+            0,
+            1,
+            5,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let c32: Vec<i32> = counts.iter().map(|&k| k as i32).collect();
+        let (a, k) = cases(&vals, &c32);
+        let n = a.len();
+        let ha = HostArray::I32(ArrayD::from_shape_vec(IxDyn(&[n]), a.clone()).expect("n"));
+        let hk = HostArray::I32(ArrayD::from_shape_vec(IxDyn(&[n]), k.clone()).expect("n"));
+        let wrap = |v: i128| v as i32; // `as` from i128 truncates: two's complement wrap
+        type Case32<'a> = (&'a str, fn(&[Tensor]) -> Result<Tensor>, Vec<i32>);
+        let want = |f: &dyn Fn(i128, i128) -> i128| -> Vec<i32> {
+            a.iter()
+                .zip(&k)
+                .map(|(&x, &c)| wrap(f(x as i128, c as i128)))
+                .collect()
+        };
+        let list: Vec<Case32> = vec![
+            (
+                "left_shift i32",
+                |t| t[0].bitwise_left_shift(&t[1]),
+                want(&|x, c| shl(x, c, 32)),
+            ),
+            (
+                "right_shift i32",
+                |t| t[0].bitwise_right_shift(&t[1]),
+                want(&|x, c| shr(x, c, 32)),
+            ),
+            (
+                "bitwise_and i32",
+                |t| t[0].bitwise_and(&t[1]),
+                want(&|x, c| x & c),
+            ),
+            (
+                "bitwise_or i32",
+                |t| t[0].bitwise_or(&t[1]),
+                want(&|x, c| x | c),
+            ),
+            (
+                "bitwise_xor i32",
+                |t| t[0].bitwise_xor(&t[1]),
+                want(&|x, c| x ^ c),
+            ),
+            (
+                "invert i32",
+                |t| t[0].bitwise_invert(),
+                want(&|x, _| -x - 1),
+            ),
+            ("square i32", |t| t[0].square(), want(&|x, _| x * x)),
+            (
+                "reciprocal i32",
+                |t| t[0].reciprocal(),
+                want(&|x, _| match x {
+                    0 => i32::MIN as i128,
+                    1 | -1 => x,
+                    _ => 0,
+                }),
+            ),
+        ];
+        for (what, build, w) in list {
+            if let Some(got) = run(cx, what, &[&ha, &hk], &build)? {
+                let got = got
+                    .as_array::<i32>()
+                    .unwrap_or_else(|| panic!("{what}: dtype {}", got.dtype()));
+                for (i, (&g, &e)) in got.iter().zip(&w).enumerate() {
+                    assert_eq!(g, e, "{what}: {} with {} [{}]", a[i], k[i], cx.tag());
+                }
+            }
+        }
+    }
+    // i64
+    {
+        let vals = [
+            i64::MIN,
+            i64::MIN + 1,
+            -7,
+            -1,
+            0,
+            1,
+            5,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let (a, k) = cases(&vals, &counts);
+        let n = a.len();
+        let ha = HostArray::I64(ArrayD::from_shape_vec(IxDyn(&[n]), a.clone()).expect("n"));
+        let hk = HostArray::I64(ArrayD::from_shape_vec(IxDyn(&[n]), k.clone()).expect("n"));
+        let wrap = |v: i128| v as i64;
+        type Case64<'a> = (&'a str, fn(&[Tensor]) -> Result<Tensor>, Vec<i64>);
+        let want = |f: &dyn Fn(i128, i128) -> i128| -> Vec<i64> {
+            a.iter()
+                .zip(&k)
+                .map(|(&x, &c)| wrap(f(x as i128, c as i128)))
+                .collect()
+        };
+        let list: Vec<Case64> = vec![
+            (
+                "left_shift i64",
+                |t| t[0].bitwise_left_shift(&t[1]),
+                want(&|x, c| shl(x, c, 64)),
+            ),
+            (
+                "right_shift i64",
+                |t| t[0].bitwise_right_shift(&t[1]),
+                want(&|x, c| shr(x, c, 64)),
+            ),
+            (
+                "bitwise_and i64",
+                |t| t[0].bitwise_and(&t[1]),
+                want(&|x, c| x & c),
+            ),
+            (
+                "bitwise_or i64",
+                |t| t[0].bitwise_or(&t[1]),
+                want(&|x, c| x | c),
+            ),
+            (
+                "bitwise_xor i64",
+                |t| t[0].bitwise_xor(&t[1]),
+                want(&|x, c| x ^ c),
+            ),
+            (
+                "invert i64",
+                |t| t[0].bitwise_invert(),
+                want(&|x, _| -x - 1),
+            ),
+            (
+                "square i64",
+                |t| t[0].square(),
+                want(&|x, _| (x as i64).wrapping_mul(x as i64) as i128),
+            ),
+            (
+                "reciprocal i64",
+                |t| t[0].reciprocal(),
+                want(&|x, _| match x {
+                    0 => i64::MIN as i128,
+                    1 | -1 => x,
+                    _ => 0,
+                }),
+            ),
+        ];
+        for (what, build, w) in list {
+            if let Some(got) = run(cx, what, &[&ha, &hk], &build)? {
+                let got = got
+                    .as_array::<i64>()
+                    .unwrap_or_else(|| panic!("{what}: dtype {}", got.dtype()));
+                for (i, (&g, &e)) in got.iter().zip(&w).enumerate() {
+                    assert_eq!(g, e, "{what}: {} with {} [{}]", a[i], k[i], cx.tag());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Float edge values (+-0, +-inf, NaN of both signs, subnormals, extremes) crossed pairwise for
+/// the new binary functions and one by one for the new unary ones, in f32 and f64, against the
+/// f64 reference (C's libm for nextafter): signed zeros and NaN signs where numpy defines them.
+pub fn float_edges(cx: &mut Cx) -> Result<()> {
+    let vals: [f64; 14] = [
+        0.0,
+        -0.0,
+        f64::NAN,
+        -f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1.0,
+        -1.0,
+        0.5,
+        -2.5,
+        1e-40,
+        3.0e38,
+        -1e-3,
+        7.25,
+    ];
+    let mut a = Vec::new();
+    let mut c = Vec::new();
+    for &x in &vals {
+        for &y in &vals {
+            a.push(x);
+            c.push(y);
+        }
+    }
+    let n = a.len();
+    let (fa, fc) = (
+        ArrayD::from_shape_vec(IxDyn(&[n]), a.clone()).expect("n"),
+        ArrayD::from_shape_vec(IxDyn(&[n]), c.clone()).expect("n"),
+    );
+    for dt in [F32, F64] {
+        let (ha, hc) = (to_host(&fa, dt), to_host(&fc, dt));
+        // The inputs as the dtype holds them (1e-40 is subnormal in f32, 3e38 near its max).
+        let (va, vc) = (values(&ha), values(&hc));
+        type Build = fn(&[Tensor]) -> Result<Tensor>;
+        let nextafter: fn(f64, f64) -> f64 = if dt == F32 {
+            |x, y| r::nextafter32(x as f32, y as f32) as f64
+        } else {
+            r::nextafter64
+        };
+        let bin: Vec<(&str, Build, fn(f64, f64) -> f64, bool)> = vec![
+            // (name, op, reference, exact: bits must match, signed zeros and NaN signs too)
+            ("arctan2", |t| t[0].arctan2(&t[1]), f64::atan2, false),
+            ("hypot", |t| t[0].hypot(&t[1]), f64::hypot, false),
+            ("copysign", |t| t[0].copysign(&t[1]), f64::copysign, true),
+            ("logaddexp", |t| t[0].logaddexp(&t[1]), r::logaddexp, false),
+            ("nextafter", |t| t[0].nextafter(&t[1]), nextafter, true),
+        ];
+        for (name, build, f, exact) in bin {
+            let what = format!("{name} edges {dt}");
+            let Some(got) = run(cx, &what, &[&ha, &hc], &build)? else {
+                continue;
+            };
+            let want: Vec<f64> = va
+                .iter()
+                .zip(&vc)
+                .map(|(&x, &y)| fit(f(x, y), dt))
+                .collect();
+            check_edges(cx, &what, &got, dt, &va, Some(&vc), &want, exact);
+        }
+        let un: Vec<(&str, Build, fn(f64) -> f64, bool)> = vec![
+            ("trunc", |t| t[0].trunc(), f64::trunc, true),
+            ("square", |t| t[0].square(), |x| x * x, false),
+            ("reciprocal", |t| t[0].reciprocal(), |x| 1.0 / x, false),
+            ("cbrt", |t| t[0].cbrt(), f64::cbrt, false),
+            ("sinh", |t| t[0].sinh(), f64::sinh, false),
+            ("cosh", |t| t[0].cosh(), f64::cosh, false),
+            ("arcsinh", |t| t[0].arcsinh(), f64::asinh, false),
+            ("arccosh", |t| t[0].arccosh(), f64::acosh, false),
+            ("arctanh", |t| t[0].arctanh(), f64::atanh, false),
+            ("log2", |t| t[0].log2(), f64::log2, false),
+            ("log10", |t| t[0].log10(), f64::log10, false),
+            ("exp2", |t| t[0].exp2(), f64::exp2, false),
+        ];
+        for (name, build, f, exact) in un {
+            let what = format!("{name} edges {dt}");
+            let Some(got) = run(cx, &what, &[&ha], &build)? else {
+                continue;
+            };
+            let want: Vec<f64> = va.iter().map(|&x| fit(f(x), dt)).collect();
+            check_edges(cx, &what, &got, dt, &va, None, &want, exact);
+        }
+        // signbit: the sign bit itself, -0.0 and -NaN included.
+        let what = format!("signbit edges {dt}");
+        if let Some(got) = run(cx, &what, &[&ha], &|t| t[0].signbit())? {
+            let got = got
+                .as_array::<bool>()
+                .unwrap_or_else(|| panic!("{what}: dtype {}", got.dtype()));
+            for (i, (&g, &x)) in got.iter().zip(&va).enumerate() {
+                assert_eq!(
+                    g,
+                    x.is_sign_negative(),
+                    "{what}: element {i} ({x:?}) [{}]",
+                    cx.tag()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compares edge results: NaN for NaN (with its sign bit when `exact`), zeros with their sign,
+/// infinities equal, finite values exactly (`exact`) or within the elementwise tolerance.
+#[allow(clippy::too_many_arguments)]
+fn check_edges(
+    cx: &Cx,
+    what: &str,
+    got: &HostArray,
+    dt: DType,
+    a: &ArrayD<f64>,
+    b: Option<&ArrayD<f64>>,
+    want: &[f64],
+    exact: bool,
+) {
+    let nan_sign = exact && what.starts_with("copysign");
+    assert_eq!(got.dtype(), dt, "{what}: dtype [{}]", cx.tag());
+    let g = values(got);
+    let tol = Tol::elementwise(dt);
+    for (i, (&x, &w)) in g.iter().zip(want).enumerate() {
+        let ok = if w.is_nan() {
+            // A NaN's sign is defined only where the op sets it (copysign); arithmetic NaNs
+            // (nextafter's x + y) have none to compare.
+            x.is_nan() && (!nan_sign || x.is_sign_negative() == w.is_sign_negative())
+        } else if w == 0.0 {
+            x == 0.0 && x.is_sign_negative() == w.is_sign_negative()
+        } else if w.is_infinite() || exact {
+            x == w
+        } else {
+            (x - w).abs() <= tol.abs + tol.rel * w.abs()
+        };
+        let args = match b {
+            Some(b) => format!(
+                "({:?}, {:?})",
+                a.as_slice().expect("1-d")[i],
+                b.as_slice().expect("1-d")[i]
+            ),
+            None => format!("({:?})", a.as_slice().expect("1-d")[i]),
+        };
+        assert!(ok, "{what}{args}: got {x:?}, want {w:?} [{}]", cx.tag());
+    }
 }

@@ -72,9 +72,13 @@ macro_rules! conformance_suite {
                 // unary elementwise
                 neg, abs, sign, sqrt, exp, log, log1p, expm1, sin, cos, tan, tanh, arcsin, arccos,
                 arctan, floor, ceil, round, logical_not, isnan, isinf, isfinite,
+                sinh, cosh, arcsinh, arccosh, arctanh, log2, log10, exp2, cbrt, trunc, square,
+                reciprocal, signbit, bitwise_invert,
                 // binary elementwise (same shape, broadcast across chunks, scalars)
                 add, sub, mul, div, floor_divide, rem, pow, maximum, minimum, eq, ne, lt, le, gt, ge,
-                logical_and, logical_or, logical_xor,
+                logical_and, logical_or, logical_xor, arctan2, hypot, copysign, logaddexp,
+                nextafter, bitwise_and, bitwise_or, bitwise_xor, bitwise_left_shift,
+                bitwise_right_shift, bitwise_edges, float_edges,
                 // other elementwise
                 promotion, operators, where_, clip, astype, fused_chain, weak_int_out_of_range,
                 weak_scalar_kinds, clip_promotes_once, bool_int_ops_dtype,

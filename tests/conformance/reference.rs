@@ -419,3 +419,36 @@ pub fn dot(a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
         _ => tensordot(a, b, &[-1], &[-2]),
     }
 }
+
+/// numpy's `logaddexp`, as `m + ln(exp(x - m) + exp(y - m))` with `m = max(x, y)`.
+pub fn logaddexp(x: f64, y: f64) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    if x == y {
+        // Both infinite of one sign included: inf + ln 2 = inf, -inf + ln 2 = -inf.
+        return x + std::f64::consts::LN_2;
+    }
+    let m = x.max(y);
+    if m == f64::INFINITY {
+        return m;
+    }
+    m + ((x - m).exp() + (y - m).exp()).ln()
+}
+
+extern "C" {
+    fn nextafter(x: f64, y: f64) -> f64;
+    fn nextafterf(x: f32, y: f32) -> f32;
+}
+
+/// C's `nextafter` (numpy's `nextafter` for float64).
+pub fn nextafter64(x: f64, y: f64) -> f64 {
+    // SAFETY: libm's nextafter is a pure function of two doubles, defined for every input.
+    unsafe { nextafter(x, y) }
+}
+
+/// C's `nextafterf` (numpy's `nextafter` for float32).
+pub fn nextafter32(x: f32, y: f32) -> f32 {
+    // SAFETY: libm's nextafterf is a pure function of two floats, defined for every input.
+    unsafe { nextafterf(x, y) }
+}

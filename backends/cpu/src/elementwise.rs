@@ -169,9 +169,57 @@ fn nan_min<T: Float>(x: T, y: T) -> T {
     }
 }
 
-pub(crate) fn float_binary<T: El + Float, M: Apply2<T>>(op: BinaryOp, m: M) -> M::Out {
+/// numpy's `nextafter`: the next representable value after `x` towards `y`.
+fn nextafter<T: Float>(x: T, y: T) -> T {
+    if x.is_nan() || y.is_nan() {
+        return x + y;
+    }
+    if x == y {
+        return y;
+    }
+    let up = y > x;
+    // Step the bit pattern: away from zero when moving in the direction of x's sign.
+    if std::mem::size_of::<T>() == 4 {
+        let a = x.to_f32().expect("f32");
+        let b = if a == 0.0 {
+            f32::from_bits(1).copysign(if up { 1.0 } else { -1.0 })
+        } else if (a > 0.0) == up {
+            f32::from_bits(a.to_bits() + 1)
+        } else {
+            f32::from_bits(a.to_bits() - 1)
+        };
+        T::from(b).expect("f32")
+    } else {
+        let a = x.to_f64().expect("f64");
+        let b = if a == 0.0 {
+            f64::from_bits(1).copysign(if up { 1.0 } else { -1.0 })
+        } else if (a > 0.0) == up {
+            f64::from_bits(a.to_bits() + 1)
+        } else {
+            f64::from_bits(a.to_bits() - 1)
+        };
+        T::from(b).expect("f64")
+    }
+}
+
+/// numpy's `logaddexp` (npy_logaddexp): exact for equal arguments, including infinities.
+fn logaddexp<T: Float>(x: T, y: T) -> T {
+    if x == y {
+        return x + T::from(std::f64::consts::LN_2).expect("ln 2");
+    }
+    let d = x - y;
+    if d > T::zero() {
+        x + (-d).exp().ln_1p()
+    } else if d <= T::zero() {
+        y + d.exp().ln_1p()
+    } else {
+        d
+    }
+}
+
+pub(crate) fn float_binary<T: El + Float, M: Apply2<T>>(op: BinaryOp, m: M) -> Result<M::Out> {
     use BinaryOp::*;
-    match op {
+    Ok(match op {
         Add => m.apply(|x: T, y: T| x + y),
         Sub => m.apply(|x: T, y: T| x - y),
         Mul => m.apply(|x: T, y: T| x * y),
@@ -182,7 +230,16 @@ pub(crate) fn float_binary<T: El + Float, M: Apply2<T>>(op: BinaryOp, m: M) -> M
         Maximum => m.apply(nan_max::<T>),
         Minimum => m.apply(nan_min::<T>),
         Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor => compare(op, T::zero(), m),
-    }
+        Arctan2 => m.apply(|x: T, y: T| x.atan2(y)),
+        Hypot => m.apply(|x: T, y: T| x.hypot(y)),
+        Copysign => m.apply(|x: T, y: T| x.copysign(y)),
+        Nextafter => m.apply(nextafter::<T>),
+        Logaddexp => m.apply(logaddexp::<T>),
+        // numpy rejects bitwise ops on floats; the graph never sends them.
+        BitAnd | BitOr | BitXor | LeftShift | RightShift => {
+            return Err(Error::dtype_unsupported(op.name(), T::DTYPE))
+        }
+    })
 }
 
 /// The comparisons and logical ops of two numbers (bool results), shared by the float and
@@ -215,6 +272,16 @@ pub(crate) trait Int: Elem + Ord + std::hash::Hash {
     fn floordiv(self, o: Self) -> Self;
     fn modulo(self, o: Self) -> Self;
     fn ipow(self, o: Self) -> Self;
+    /// numpy's `left_shift`: counts outside `0..bits` (negative ones too) give 0.
+    fn shl(self, o: Self) -> Self;
+    /// numpy's `right_shift`: counts outside `0..bits` give 0, or -1 for a negative value.
+    fn shr(self, o: Self) -> Self;
+    fn band(self, o: Self) -> Self;
+    fn bor(self, o: Self) -> Self;
+    fn bxor(self, o: Self) -> Self;
+    fn invert(self) -> Self;
+    /// numpy's integer `reciprocal` (`1.0 / x` cast back: 1, -1, 0, and MIN for 0 as x86 does).
+    fn recip(self) -> Self;
 }
 macro_rules! int_impl {
     ($t:ty) => {
@@ -288,6 +355,40 @@ macro_rules! int_impl {
                 }
                 acc
             }
+            fn shl(self, o: Self) -> Self {
+                // Negative counts are huge as unsigned, as in numpy's `npy_lshift`.
+                match u32::try_from(o) {
+                    Ok(n) if n < <$t>::BITS => self.wrapping_shl(n),
+                    _ => 0,
+                }
+            }
+            fn shr(self, o: Self) -> Self {
+                match u32::try_from(o) {
+                    Ok(n) if n < <$t>::BITS => self >> n,
+                    _ if self < 0 => -1,
+                    _ => 0,
+                }
+            }
+            fn band(self, o: Self) -> Self {
+                self & o
+            }
+            fn bor(self, o: Self) -> Self {
+                self | o
+            }
+            fn bxor(self, o: Self) -> Self {
+                self ^ o
+            }
+            fn invert(self) -> Self {
+                !self
+            }
+            fn recip(self) -> Self {
+                match self {
+                    1 => 1,
+                    -1 => -1,
+                    0 => <$t>::MIN,
+                    _ => 0,
+                }
+            }
         }
     };
 }
@@ -308,31 +409,40 @@ pub(crate) fn int_binary<T: Int + El, M: Apply2<T>>(op: BinaryOp, m: M) -> Resul
         Maximum => m.apply(|x: T, y: T| x.max(y)),
         Minimum => m.apply(|x: T, y: T| x.min(y)),
         Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor => compare(op, T::ZERO, m),
+        BitAnd => m.apply(T::band),
+        BitOr => m.apply(T::bor),
+        BitXor => m.apply(T::bxor),
+        LeftShift => m.apply(T::shl),
+        RightShift => m.apply(T::shr),
+        // The graph casts integers to float for these; an integer one here is a bug.
+        Arctan2 | Hypot | Copysign | Nextafter | Logaddexp => {
+            return Err(Error::dtype_unsupported(op.name(), T::DTYPE))
+        }
     })
 }
 
 pub(crate) fn bool_binary<M: Apply2<bool>>(op: BinaryOp, m: M) -> Result<M::Out> {
     use BinaryOp::*;
     Ok(match op {
-        Add | Or | Maximum => m.apply(|x: bool, y: bool| x | y),
-        Mul | And | Minimum => m.apply(|x: bool, y: bool| x & y),
+        Add | Or | Maximum | BitOr => m.apply(|x: bool, y: bool| x | y),
+        Mul | And | Minimum | BitAnd => m.apply(|x: bool, y: bool| x & y),
+        BitXor => m.apply(|x: bool, y: bool| x ^ y),
         Eq => m.apply(|x: bool, y: bool| x == y),
         Ne | Xor => m.apply(|x: bool, y: bool| x != y),
         Lt => m.apply(|x: bool, y: bool| !x & y),
         Le => m.apply(|x: bool, y: bool| x <= y),
         Gt => m.apply(|x: bool, y: bool| x & !y),
         Ge => m.apply(|x: bool, y: bool| x >= y),
-        Sub | Div | FloorDiv | Mod | Pow => {
-            return Err(Error::dtype_unsupported(op.name(), DType::Bool))
-        }
+        Sub | Div | FloorDiv | Mod | Pow | LeftShift | RightShift | Arctan2 | Hypot | Copysign
+        | Nextafter | Logaddexp => return Err(Error::dtype_unsupported(op.name(), DType::Bool)),
     })
 }
 
 /// `op(a, b)` with broadcasting to `shape`; operands share a dtype.
 pub fn binary(op: BinaryOp, a: &HostArray, b: &HostArray, shape: &[usize]) -> Result<HostArray> {
     Ok(match (a, b) {
-        (HostArray::F32(a), HostArray::F32(b)) => float_binary(op, Arrays2 { a, b, shape }),
-        (HostArray::F64(a), HostArray::F64(b)) => float_binary(op, Arrays2 { a, b, shape }),
+        (HostArray::F32(a), HostArray::F32(b)) => float_binary(op, Arrays2 { a, b, shape })?,
+        (HostArray::F64(a), HostArray::F64(b)) => float_binary(op, Arrays2 { a, b, shape })?,
         (HostArray::I32(a), HostArray::I32(b)) => int_binary(op, Arrays2 { a, b, shape })?,
         (HostArray::I64(a), HostArray::I64(b)) => int_binary(op, Arrays2 { a, b, shape })?,
         (HostArray::Bool(a), HostArray::Bool(b)) => bool_binary(op, Arrays2 { a, b, shape })?,
@@ -345,9 +455,9 @@ pub fn binary(op: BinaryOp, a: &HostArray, b: &HostArray, shape: &[usize]) -> Re
     })
 }
 
-pub(crate) fn float_unary<T: El + Float, M: Apply1<T>>(op: UnaryOp, m: M) -> M::Out {
+pub(crate) fn float_unary<T: El + Float, M: Apply1<T>>(op: UnaryOp, m: M) -> Result<M::Out> {
     use UnaryOp::*;
-    match op {
+    Ok(match op {
         Neg => m.apply(|x: T| -x),
         Abs => m.apply(|x: T| x.abs()),
         Sign => m.apply(|x: T| {
@@ -380,7 +490,43 @@ pub(crate) fn float_unary<T: El + Float, M: Apply1<T>>(op: UnaryOp, m: M) -> M::
         IsNan => m.apply(|x: T| x.is_nan()),
         IsInf => m.apply(|x: T| x.is_infinite()),
         IsFinite => m.apply(|x: T| x.is_finite()),
+        Sinh => m.apply(|x: T| x.sinh()),
+        Cosh => m.apply(|x: T| x.cosh()),
+        Arcsinh => m.apply(asinh::<T>),
+        Arccosh => m.apply(acosh::<T>),
+        Arctanh => m.apply(|x: T| x.atanh()),
+        Log2 => m.apply(|x: T| x.log2()),
+        Log10 => m.apply(|x: T| x.log10()),
+        Exp2 => m.apply(|x: T| x.exp2()),
+        Trunc => m.apply(|x: T| x.trunc()),
+        Cbrt => m.apply(|x: T| x.cbrt()),
+        Square => m.apply(|x: T| x * x),
+        Reciprocal => m.apply(|x: T| T::one() / x),
+        // The sign bit itself: true for -0.0 and for NaNs with the bit set, as numpy.
+        Signbit => m.apply(|x: T| x.is_sign_negative()),
+        Invert => return Err(Error::dtype_unsupported(op.name(), T::DTYPE)),
+    })
+}
+
+/// Where `x * x` (or `x + x`) would overflow, the formulas of `asinh`/`acosh` lose everything:
+/// past this, `ln(2|x|)` is exact to the last bit (the dropped term is below 1e-18).
+const HUGE: f64 = 1e9;
+
+/// `asinh`, finite for every finite `x` (std's overflows to inf near the f32 maximum).
+fn asinh<T: Float>(x: T) -> T {
+    let a = x.abs();
+    if a > T::from(HUGE).expect("1e9") && a.is_finite() {
+        return (a.ln() + T::from(std::f64::consts::LN_2).expect("ln 2")).copysign(x);
     }
+    x.asinh()
+}
+
+/// `acosh`, finite for every finite `x >= 1`.
+fn acosh<T: Float>(x: T) -> T {
+    if x > T::from(HUGE).expect("1e9") && x.is_finite() {
+        return x.ln() + T::from(std::f64::consts::LN_2).expect("ln 2");
+    }
+    x.acosh()
 }
 
 /// numpy rounds halves to even.
@@ -401,7 +547,10 @@ pub(crate) fn int_unary<T: Int + El, M: Apply1<T>>(op: UnaryOp, m: M) -> Result<
         Neg => m.apply(T::wneg),
         Abs => m.apply(T::wabs),
         Sign => m.apply(T::sgn),
-        Floor | Ceil | Round => m.apply(|x: T| x),
+        Floor | Ceil | Round | Trunc => m.apply(|x: T| x),
+        Square => m.apply(|x: T| x.wmul(x)),
+        Reciprocal => m.apply(T::recip),
+        Invert => m.apply(T::invert),
         LogicalNot => m.apply(|x: T| x == T::ZERO),
         IsNan | IsInf => m.apply(|_: T| false),
         IsFinite => m.apply(|_: T| true),
@@ -412,8 +561,8 @@ pub(crate) fn int_unary<T: Int + El, M: Apply1<T>>(op: UnaryOp, m: M) -> Result<
 pub(crate) fn bool_unary<M: Apply1<bool>>(op: UnaryOp, m: M) -> Result<M::Out> {
     use UnaryOp::*;
     Ok(match op {
-        Abs | Floor | Ceil | Round => m.apply(|x: bool| x),
-        LogicalNot => m.apply(|x: bool| !x),
+        Abs | Floor | Ceil | Round | Trunc => m.apply(|x: bool| x),
+        LogicalNot | Invert => m.apply(|x: bool| !x),
         IsNan | IsInf => m.apply(|_: bool| false),
         IsFinite => m.apply(|_: bool| true),
         _ => return Err(Error::dtype_unsupported(op.name(), DType::Bool)),
@@ -423,8 +572,8 @@ pub(crate) fn bool_unary<M: Apply1<bool>>(op: UnaryOp, m: M) -> Result<M::Out> {
 /// `op(a)`; the operand already has the op's compute dtype.
 pub fn unary(op: UnaryOp, a: &HostArray) -> Result<HostArray> {
     match a {
-        HostArray::F32(x) => Ok(float_unary(op, Arrays1(x))),
-        HostArray::F64(x) => Ok(float_unary(op, Arrays1(x))),
+        HostArray::F32(x) => float_unary(op, Arrays1(x)),
+        HostArray::F64(x) => float_unary(op, Arrays1(x)),
         HostArray::I32(x) => int_unary(op, Arrays1(x)),
         HostArray::I64(x) => int_unary(op, Arrays1(x)),
         HostArray::Bool(x) => bool_unary(op, Arrays1(x)),

@@ -527,8 +527,8 @@ fn unary(op: UnaryOp, a: View<'_>, out: Dest<'_>) -> Result<()> {
         })
     }
     match a.dtype() {
-        DType::F32 => elementwise::float_unary(op, arg::<f32>(a, out, name)?),
-        DType::F64 => elementwise::float_unary(op, arg::<f64>(a, out, name)?),
+        DType::F32 => elementwise::float_unary(op, arg::<f32>(a, out, name)?)?,
+        DType::F64 => elementwise::float_unary(op, arg::<f64>(a, out, name)?)?,
         DType::I32 => elementwise::int_unary(op, arg::<i32>(a, out, name)?)?,
         DType::I64 => elementwise::int_unary(op, arg::<i64>(a, out, name)?)?,
         DType::Bool => elementwise::bool_unary(op, arg::<bool>(a, out, name)?)?,
@@ -558,8 +558,8 @@ fn binary(op: BinaryOp, a: View<'_>, b: View<'_>, out: Dest<'_>) -> Result<()> {
         })
     }
     match a.dtype() {
-        DType::F32 => elementwise::float_binary(op, args::<f32>(a, b, out, name)?),
-        DType::F64 => elementwise::float_binary(op, args::<f64>(a, b, out, name)?),
+        DType::F32 => elementwise::float_binary(op, args::<f32>(a, b, out, name)?)?,
+        DType::F64 => elementwise::float_binary(op, args::<f64>(a, b, out, name)?)?,
         DType::I32 => elementwise::int_binary(op, args::<i32>(a, b, out, name)?)?,
         DType::I64 => elementwise::int_binary(op, args::<i64>(a, b, out, name)?)?,
         DType::Bool => elementwise::bool_binary(op, args::<bool>(a, b, out, name)?)?,

@@ -260,7 +260,12 @@ fn binary(op: BinaryOp, d: DType, a: &str, b: &str) -> Option<String> {
                 Minimum => Some(format!(
                     "((isnan({a}) || isnan({b})) ? ({t})NAN : ({a} <= {b} ? {a} : {b}))"
                 )),
-                FloorDiv | Mod => None,
+                Arctan2 => Some(format!("{}({a}, {b})", fname("atan2", d))),
+                Hypot => Some(format!("{}({a}, {b})", fname("hypot", d))),
+                Copysign => Some(format!("{}({a}, {b})", fname("copysign", d))),
+                Nextafter => Some(format!("{}({a}, {b})", fname("nextafter", d))),
+                // Branchy (npy_logaddexp's cases): left to the interpreter.
+                FloorDiv | Mod | Logaddexp => None,
                 _ => logic(op),
             }
         }
@@ -272,20 +277,34 @@ fn binary(op: BinaryOp, d: DType, a: &str, b: &str) -> Option<String> {
                 Mul => Some(format!("({t})(({u}){a} * ({u}){b})")),
                 Maximum => Some(format!("({a} > {b} ? {a} : {b})")),
                 Minimum => Some(format!("({a} < {b} ? {a} : {b})")),
+                BitAnd => Some(format!("({a} & {b})")),
+                BitOr => Some(format!("({a} | {b})")),
+                BitXor => Some(format!("({a} ^ {b})")),
+                // numpy's npy_lshift/npy_rshift: a count outside 0..bits (negative ones are huge
+                // as unsigned) gives 0, or -1 for a right shift of a negative value.
+                LeftShift => Some(format!(
+                    "(({u}){b} < {bits} ? ({t})(({u}){a} << ({u}){b}) : ({t})0)",
+                    bits = d.size() * 8
+                )),
+                RightShift => Some(format!(
+                    "(({u}){b} < {bits} ? ({t})({a} >> ({u}){b}) : ({t})({a} < 0 ? -1 : 0))",
+                    bits = d.size() * 8
+                )),
                 Div | FloorDiv | Mod | Pow => None,
                 _ => logic(op),
             }
         }
         DType::Bool => match op {
-            Add | Or | Maximum => Some(format!("({a} | {b})")),
-            Mul | And | Minimum => Some(format!("({a} & {b})")),
+            Add | Or | Maximum | BitOr => Some(format!("({a} | {b})")),
+            Mul | And | Minimum | BitAnd => Some(format!("({a} & {b})")),
+            BitXor => Some(format!("({a} ^ {b})")),
             Eq => Some(format!("({a} == {b})")),
             Ne | Xor => Some(format!("({a} ^ {b})")),
             Lt => Some(format!("(({a} ^ 1) & {b})")),
             Le => Some(format!("({a} <= {b})")),
             Gt => Some(format!("({a} & ({b} ^ 1))")),
             Ge => Some(format!("({a} >= {b})")),
-            Sub | Div | FloorDiv | Mod | Pow => None,
+            _ => None,
         },
     }
 }
@@ -327,6 +346,19 @@ fn unary(op: UnaryOp, d: DType, a: &str) -> Option<String> {
                 IsNan => Some(format!("(isnan({a}) != 0)")),
                 IsInf => Some(format!("(isinf({a}) != 0)")),
                 IsFinite => Some(format!("(isfinite({a}) != 0)")),
+                Sinh => call("sinh"),
+                Cosh => call("cosh"),
+                // Rust's own formulas for these differ from libm's by an ulp (and in a NaN's
+                // sign): left to the interpreter so compiled and interpreted results agree.
+                Arcsinh | Arccosh | Arctanh | Cbrt => None,
+                Log2 => call("log2"),
+                Log10 => call("log10"),
+                Exp2 => call("exp2"),
+                Trunc => call("trunc"),
+                Square => Some(format!("({a} * {a})")),
+                Reciprocal => Some(format!("({one} / {a})")),
+                Signbit => Some(format!("(signbit({a}) != 0)")),
+                Invert => None,
             }
         }
         DType::I32 | DType::I64 => {
@@ -335,7 +367,9 @@ fn unary(op: UnaryOp, d: DType, a: &str) -> Option<String> {
                 Neg => Some(format!("({t})(({u})0 - ({u}){a})")),
                 Abs => Some(format!("({a} < 0 ? ({t})(({u})0 - ({u}){a}) : {a})")),
                 Sign => Some(format!("({t})(({a} > 0) - ({a} < 0))")),
-                Floor | Ceil | Round => Some(a.to_string()),
+                Floor | Ceil | Round | Trunc => Some(a.to_string()),
+                Square => Some(format!("({t})(({u}){a} * ({u}){a})")),
+                Invert => Some(format!("({t})(~{a})")),
                 LogicalNot => Some(format!("({a} == 0)")),
                 IsNan | IsInf => Some("0".into()),
                 IsFinite => Some("1".into()),
@@ -343,8 +377,8 @@ fn unary(op: UnaryOp, d: DType, a: &str) -> Option<String> {
             }
         }
         DType::Bool => match op {
-            Abs | Floor | Ceil | Round => Some(a.to_string()),
-            LogicalNot => Some(format!("({a} ^ 1)")),
+            Abs | Floor | Ceil | Round | Trunc => Some(a.to_string()),
+            LogicalNot | Invert => Some(format!("({a} ^ 1)")),
             IsNan | IsInf => Some("0".into()),
             IsFinite => Some("1".into()),
             _ => None,

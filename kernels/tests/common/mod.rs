@@ -93,9 +93,11 @@ impl B {
     }
     pub fn un(&mut self, op: UnaryOp, a: ValueId) -> ValueId {
         let d = match op {
-            UnaryOp::LogicalNot | UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite => {
-                DType::Bool
-            }
+            UnaryOp::LogicalNot
+            | UnaryOp::IsNan
+            | UnaryOp::IsInf
+            | UnaryOp::IsFinite
+            | UnaryOp::Signbit => DType::Bool,
             _ => self.dt(a),
         };
         self.push(InstKind::Unary(op, a), d)
@@ -405,30 +407,8 @@ pub fn matrix() -> Vec<(String, KernelIr)> {
     use DType::{Bool, F32, I32, I64};
     let dtypes = [Bool, I32, I64, F32, DType::F64];
     let mut out = Vec::new();
-    let unary = [
-        UnaryOp::Neg,
-        UnaryOp::Abs,
-        UnaryOp::Sign,
-        UnaryOp::Sqrt,
-        UnaryOp::Exp,
-        UnaryOp::Log,
-        UnaryOp::Log1p,
-        UnaryOp::Expm1,
-        UnaryOp::Sin,
-        UnaryOp::Cos,
-        UnaryOp::Tan,
-        UnaryOp::Tanh,
-        UnaryOp::Arcsin,
-        UnaryOp::Arccos,
-        UnaryOp::Arctan,
-        UnaryOp::Floor,
-        UnaryOp::Ceil,
-        UnaryOp::Round,
-        UnaryOp::LogicalNot,
-        UnaryOp::IsNan,
-        UnaryOp::IsInf,
-        UnaryOp::IsFinite,
-    ];
+    // Every op, so a new one is rendered (and compiled where a compiler is present) here.
+    let unary = UnaryOp::ALL.iter().copied();
     let mut seen = std::collections::HashSet::new();
     for op in unary {
         for d in dtypes {
@@ -444,26 +424,7 @@ pub fn matrix() -> Vec<(String, KernelIr)> {
             out.push((format!("unary_{}_{}", op.name(), din), b.finish(r)));
         }
     }
-    let binary = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::FloorDiv,
-        BinaryOp::Mod,
-        BinaryOp::Pow,
-        BinaryOp::Maximum,
-        BinaryOp::Minimum,
-        BinaryOp::Eq,
-        BinaryOp::Ne,
-        BinaryOp::Lt,
-        BinaryOp::Le,
-        BinaryOp::Gt,
-        BinaryOp::Ge,
-        BinaryOp::And,
-        BinaryOp::Or,
-        BinaryOp::Xor,
-    ];
+    let binary = BinaryOp::ALL.iter().copied();
     for op in binary {
         for d in dtypes {
             let Some((din, _)) = op.dtypes(d) else {

@@ -164,6 +164,26 @@ binary_methods! {
     logical_or => Or,
     /// Logical xor.
     logical_xor => Xor,
+    /// `arctan2(self, other)`: the angle of the point (other, self), quadrant by both signs.
+    arctan2 => Arctan2,
+    /// `sqrt(self**2 + other**2)` without intermediate overflow.
+    hypot => Hypot,
+    /// `|self|` with the sign bit of `other`.
+    copysign => Copysign,
+    /// The next representable value after `self` towards `other`.
+    nextafter => Nextafter,
+    /// `log(exp(self) + exp(other))` without overflow.
+    logaddexp => Logaddexp,
+    /// `self & other` (integers and bool).
+    bitwise_and => BitAnd,
+    /// `self | other` (integers and bool).
+    bitwise_or => BitOr,
+    /// `self ^ other` (integers and bool).
+    bitwise_xor => BitXor,
+    /// `self << other` (integers; counts outside `0..bits` give 0, as numpy).
+    bitwise_left_shift => LeftShift,
+    /// `self >> other` (integers, arithmetic; counts outside `0..bits` give 0 or -1, as numpy).
+    bitwise_right_shift => RightShift,
 }
 
 macro_rules! unary_methods {
@@ -184,6 +204,9 @@ unary_methods! {
     expm1 => Expm1, sin => Sin, cos => Cos, tan => Tan, tanh => Tanh, arcsin => Arcsin,
     arccos => Arccos, arctan => Arctan, floor => Floor, ceil => Ceil, round => Round,
     logical_not => LogicalNot, isnan => IsNan, isinf => IsInf, isfinite => IsFinite,
+    sinh => Sinh, cosh => Cosh, arcsinh => Arcsinh, arccosh => Arccosh, arctanh => Arctanh,
+    log2 => Log2, log10 => Log10, exp2 => Exp2, trunc => Trunc, cbrt => Cbrt, square => Square,
+    reciprocal => Reciprocal, signbit => Signbit, bitwise_invert => Invert,
 }
 
 impl Tensor {
