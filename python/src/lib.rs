@@ -7,10 +7,10 @@
 //! `PanicException`, and the runtime's executors already catch panics in kernels).
 
 use ndarray::ArrayD;
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{
-    PyIndexError, PyMemoryError, PyNotImplementedError, PyOSError, PyOverflowError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyIndexError, PyMemoryError, PyNotImplementedError, PyOSError, PyOverflowError, PyRuntimeError,
+    PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyEllipsis, PyFloat, PyInt, PyList, PySlice, PyTuple};
@@ -78,9 +78,7 @@ fn to_py(e: Error) -> PyErr {
                 Err(_) => PyIndexError::new_err(msg),
             }
         }),
-        Error::UnsupportedDType { .. } | Error::SessionMismatch { .. } => {
-            PyTypeError::new_err(msg)
-        }
+        Error::UnsupportedDType { .. } | Error::SessionMismatch { .. } => PyTypeError::new_err(msg),
         Error::ScalarOverflow { .. } => PyOverflowError::new_err(msg),
         Error::InvalidArgument { .. } => PyValueError::new_err(msg),
         Error::Unsupported { .. } => PyNotImplementedError::new_err(msg),
@@ -159,86 +157,23 @@ fn scalar_of(v: &Bound<'_, PyAny>) -> PyResult<Option<Scalar>> {
     Ok(None)
 }
 
+/// numpy's and the Array API's names for the runtime's elementwise ops.
 fn unary_of(name: &str) -> Option<UnaryOp> {
-    use UnaryOp::*;
-    Some(match name {
-        "negative" => Neg,
-        "absolute" => Abs,
-        "sign" => Sign,
-        "sqrt" => Sqrt,
-        "exp" => Exp,
-        "log" => Log,
-        "log1p" => Log1p,
-        "expm1" => Expm1,
-        "sin" => Sin,
-        "cos" => Cos,
-        "tan" => Tan,
-        "tanh" => Tanh,
-        "arcsin" => Arcsin,
-        "arccos" => Arccos,
-        "arctan" => Arctan,
-        "floor" => Floor,
-        "ceil" => Ceil,
-        "round" => Round,
-        "logical_not" => LogicalNot,
-        "isnan" => IsNan,
-        "isinf" => IsInf,
-        "isfinite" => IsFinite,
-        _ => return None,
-    })
-}
-
-fn apply_unary(t: &Tensor, op: UnaryOp) -> tessera::Result<Tensor> {
-    use UnaryOp::*;
-    match op {
-        Neg => t.neg(),
-        Abs => t.abs(),
-        Sign => t.sign(),
-        Sqrt => t.sqrt(),
-        Exp => t.exp(),
-        Log => t.log(),
-        Log1p => t.log1p(),
-        Expm1 => t.expm1(),
-        Sin => t.sin(),
-        Cos => t.cos(),
-        Tan => t.tan(),
-        Tanh => t.tanh(),
-        Arcsin => t.arcsin(),
-        Arccos => t.arccos(),
-        Arctan => t.arctan(),
-        Floor => t.floor(),
-        Ceil => t.ceil(),
-        Round => t.round(),
-        LogicalNot => t.logical_not(),
-        IsNan => t.isnan(),
-        IsInf => t.isinf(),
-        IsFinite => t.isfinite(),
-    }
+    let name = match name {
+        "bitwise_invert" => "invert",
+        n => n,
+    };
+    UnaryOp::from_name(name)
 }
 
 fn binary_of(name: &str) -> Option<BinaryOp> {
-    use BinaryOp::*;
-    Some(match name {
-        "add" => Add,
-        "subtract" => Sub,
-        "multiply" => Mul,
-        "true_divide" | "divide" => Div,
-        "floor_divide" => FloorDiv,
-        "remainder" => Mod,
-        "power" => Pow,
-        "maximum" => Maximum,
-        "minimum" => Minimum,
-        "equal" => Eq,
-        "not_equal" => Ne,
-        "less" => Lt,
-        "less_equal" => Le,
-        "greater" => Gt,
-        "greater_equal" => Ge,
-        "logical_and" => And,
-        "logical_or" => Or,
-        "logical_xor" => Xor,
-        _ => return None,
-    })
+    let name = match name {
+        "divide" => "true_divide",
+        "bitwise_left_shift" => "left_shift",
+        "bitwise_right_shift" => "right_shift",
+        n => n,
+    };
+    BinaryOp::from_name(name)
 }
 
 fn reduce_of(name: &str) -> PyResult<ReduceOp> {
@@ -300,14 +235,35 @@ fn run_detached<T: Send>(
     interrupt::run(py, s, f)
 }
 
-fn host_to_py<'py>(py: Python<'py>, a: HostArray) -> Bound<'py, PyAny> {
-    match a {
-        HostArray::Bool(x) => x.into_pyarray(py).into_any(),
-        HostArray::I32(x) => x.into_pyarray(py).into_any(),
-        HostArray::I64(x) => x.into_pyarray(py).into_any(),
-        HostArray::F32(x) => x.into_pyarray(py).into_any(),
-        HostArray::F64(x) => x.into_pyarray(py).into_any(),
-    }
+/// Owns a kept result while numpy arrays view it.
+#[pyclass(frozen)]
+struct Kept {
+    _data: Arc<HostArray>,
+}
+
+/// A read-only numpy array over a result the graph keeps: one copy of the data, shared by
+/// numpy and later graphs (writing to it would change what those graphs read).
+fn kept_to_py(py: Python<'_>, data: Arc<HostArray>) -> PyResult<Bound<'_, PyAny>> {
+    let owner = Bound::new(
+        py,
+        Kept {
+            _data: data.clone(),
+        },
+    )?
+    .into_any();
+    // SAFETY: `owner` holds the Arc, so the buffer outlives the numpy array (numpy keeps the
+    // container as the array's base); a kept result is never mutated or reallocated.
+    let arr = unsafe {
+        match data.as_ref() {
+            HostArray::Bool(x) => PyArrayDyn::borrow_from_array(x, owner).into_any(),
+            HostArray::I32(x) => PyArrayDyn::borrow_from_array(x, owner).into_any(),
+            HostArray::I64(x) => PyArrayDyn::borrow_from_array(x, owner).into_any(),
+            HostArray::F32(x) => PyArrayDyn::borrow_from_array(x, owner).into_any(),
+            HostArray::F64(x) => PyArrayDyn::borrow_from_array(x, owner).into_any(),
+        }
+    };
+    arr.getattr("flags")?.setattr("writeable", false)?;
+    Ok(arr)
 }
 
 #[pymethods]
@@ -350,7 +306,7 @@ impl PyTensor {
     fn unary(&self, name: &str) -> PyResult<PyTensor> {
         let op = unary_of(name)
             .ok_or_else(|| PyNotImplementedError::new_err(format!("no elementwise op {name}")))?;
-        wrap(apply_unary(&self.t, op))
+        wrap(self.t.unary(op))
     }
     /// `self <op> other`, or `other <op> self` when `reflected`.
     #[pyo3(signature = (name, other, reflected=false))]
@@ -384,7 +340,10 @@ impl PyTensor {
         keepdims: bool,
         ddof: u32,
     ) -> PyResult<PyTensor> {
-        wrap(self.t.reduce(reduce_of(name)?, axes_of(axis), keepdims, ddof))
+        wrap(
+            self.t
+                .reduce(reduce_of(name)?, axes_of(axis), keepdims, ddof),
+        )
     }
     #[pyo3(signature = (name, axis=None))]
     fn argreduce(&self, name: &str, axis: Option<isize>) -> PyResult<PyTensor> {
@@ -440,12 +399,13 @@ impl PyTensor {
         wrap(self.t.with_chunks(&chunk))
     }
     /// Runs the graph behind this tensor (GIL released; Ctrl-C stops it) and returns the
-    /// value as a numpy array. The result is kept by the session for later graphs.
+    /// value as a read-only numpy array. The result is kept in the graph: later graphs read it
+    /// instead of recomputing, and it is freed with the tensor.
     fn execute<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_fork()?;
         let t = self.t.clone();
-        let a = run_detached(py, self.t.session(), move || t.execute())?;
-        Ok(host_to_py(py, a))
+        let a = run_detached(py, self.t.session(), move || t.materialize())?;
+        kept_to_py(py, a)
     }
     fn __repr__(&self) -> String {
         format!("{:?}", self.t)
@@ -465,11 +425,14 @@ fn slice_arg(it: &Bound<'_, PyAny>) -> PyResult<SliceArg> {
             if v.is_none() {
                 Ok(None)
             } else {
-                let i: i128 = v.call_method0("__index__")?.extract().map_err(|_| {
-                    PyIndexError::new_err("slice indices must be integers or None")
-                })?;
+                let i: i128 = v
+                    .call_method0("__index__")?
+                    .extract()
+                    .map_err(|_| PyIndexError::new_err("slice indices must be integers or None"))?;
                 // Beyond isize a bound only clamps (as numpy's PySlice_AdjustIndices does).
-                Ok(Some(i.clamp(isize::MIN as i128 + 1, isize::MAX as i128) as isize))
+                Ok(Some(
+                    i.clamp(isize::MIN as i128 + 1, isize::MAX as i128) as isize
+                ))
             }
         };
         let step = get("step")?.unwrap_or(1);
@@ -711,13 +674,9 @@ fn execute_many<'py>(
     let s = first.session().clone();
     let out = run_detached(py, &s, move || {
         let refs: Vec<&Tensor> = ts.iter().collect();
-        s_exec(&refs)
+        refs[0].session().materialize_many(&refs)
     })?;
-    Ok(out.into_iter().map(|a| host_to_py(py, a)).collect())
-}
-
-fn s_exec(ts: &[&Tensor]) -> tessera::Result<Vec<HostArray>> {
-    ts[0].session().execute_many(ts)
+    out.into_iter().map(|a| kept_to_py(py, a)).collect()
 }
 
 /// Switches to a backend ("auto", "cpu", "wgpu", "cuda"). Tensors of the previous session stay
@@ -847,6 +806,12 @@ fn graph_len() -> PyResult<usize> {
     Ok(sess()?.graph_len())
 }
 
+/// Bytes of data the graph holds (user data, eager and kept results).
+#[pyfunction]
+fn held_bytes() -> PyResult<usize> {
+    Ok(sess()?.held_bytes())
+}
+
 /// Called by `os.register_at_fork(after_in_child=...)`.
 #[pyfunction]
 fn _after_fork_in_child() {
@@ -875,7 +840,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_config, m)?)?;
     m.add_function(wrap_pyfunction!(last_stats, m)?)?;
     m.add_function(wrap_pyfunction!(graph_len, m)?)?;
+    m.add_function(wrap_pyfunction!(held_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
-    let _ = Arc::new(());
     Ok(())
 }
