@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference baselines for Tessera: the Mars workloads in NumPy and (when it works) CuPy.
+"""Reference baselines for Tessera: the Mars workloads in NumPy, Dask and (when it works) CuPy.
 
 Workloads (the size argument is N):
   add_mul      (x + 1) * 2 over N f32, a fresh output array each run
@@ -21,10 +21,22 @@ Backends:
                block) for the same workloads, plus pi:philox, which draws its randoms inside the
                kernel (counter-based Philox4x32-10) and materializes nothing: the roofline a
                fusing runtime such as Tessera should reach
+  dask         dask.array, the chunked out-of-core library users would pick instead of Tessera,
+               threaded scheduler (compute(scheduler="threads"), one thread per CPU). Chunks like
+               Tessera's: vectors in chunks of --dask-chunk elements (default 2^22 f32 = 16 MiB,
+               Tessera's default chunk budget and the pi chunk of `tessera bench`), matrices in
+               --dask-block square blocks (default 1024, as `tessera bench` cuts them). Inputs
+               are the same host arrays as numpy's, wrapped with da.from_array (not copied);
+               pi draws with da.random.default_rng(seed) inside the timed region. add_mul
+               and sgemm compute to one numpy array (the chunks are assembled: one more copy).
+               Skipped with the reason printed when dask does not import.
 
 Each case is warmed up once, then timed --repeat times (GPU: device synchronize before and after,
 wall clock); the median is reported. Reductions report their value so that callers can check the
-backends agree; add_mul and sgemm report a float64 checksum of the last output (untimed).
+backends agree; add_mul and sgemm report a float64 checksum of the last output (untimed). Every
+value is checked against numpy's at the same size (or the known result where numpy did not run):
+relative 1e-3, and for pi (different random streams) 6 sigma of the difference of two estimates;
+the record's "check" field and the note say the verdict.
 Inputs of add_mul/add_mul_sum are the exact pattern x[i] = (i % 1024) / 1024, so the exact result
 is known ("expected"); matrices come from a seeded NumPy generator, so NumPy and CuPy at the same
 size see the same input.
@@ -52,7 +64,7 @@ from typing import Callable, Optional
 import numpy as np
 
 WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm"]
-BACKENDS = ["numpy", "cupy", "cupy-fused", "cupy-raw"]
+BACKENDS = ["numpy", "cupy", "cupy-fused", "cupy-raw", "dask"]
 FUSED_WORKLOADS = {"add_mul", "add_mul_sum", "pi"}
 DEFAULT_SIZES = {
     "limits": [250_000_000],  # 1 GB of f32 copied
@@ -90,6 +102,38 @@ class Backend:
 
     def free(self):
         gc.collect()
+
+
+class DaskBackend(Backend):
+    """dask.array on the threaded scheduler; inputs are numpy arrays cut into Tessera-like chunks."""
+
+    name = "dask"
+
+    def __init__(self, da, dask_version, args):
+        self.xp = np  # host inputs are built with numpy, then wrapped by self.wrap
+        self.da = da
+        self.chunk = args.dask_chunk
+        self.block = args.dask_block
+        self.device = (f"{cpu_description()}, dask {dask_version} (threads scheduler, "
+                       f"{os.cpu_count()} workers)")
+
+    def wrap(self, host_array):
+        chunks = self.chunk if host_array.ndim == 1 else self.block
+        return self.da.from_array(host_array, chunks=chunks)
+
+    @staticmethod
+    def compute(lazy):
+        return lazy.compute(scheduler="threads")
+
+
+def load_dask():
+    """Returns (dask.array module, version, None) or (None, None, reason). Never raises."""
+    try:
+        import dask
+        import dask.array as da
+        return da, dask.__version__, None
+    except Exception as e:  # ImportError (not installed) or a broken install
+        return None, None, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
 
 class CupyBackend(Backend):
@@ -303,7 +347,11 @@ def checksum(xp):
 def wl_add_mul(be, n, args):
     xp = be.xp
     x = pattern(xp, n)
-    if be.raw:
+    if be.name == "dask":
+        dx = be.wrap(x)
+        run = lambda: be.compute((dx + 1) * 2)
+        how = f"dask, chunks of {be.chunk:,}, one fused task per chunk, result assembled"
+    elif be.raw:
         def run():
             y = xp.empty_like(x)
             be.launch("add_mul", x, y, np.int64(n))
@@ -323,7 +371,11 @@ def wl_add_mul(be, n, args):
 def wl_add_mul_sum(be, n, args):
     xp = be.xp
     x = pattern(xp, n)
-    if be.raw:
+    if be.name == "dask":
+        dx = be.wrap(x)
+        run = lambda: float(be.compute(((dx + 1) * 2).sum()))
+        how = f"dask, chunks of {be.chunk:,}, f32 sums per chunk"
+    elif be.raw:
         def run():
             out = xp.zeros(1, dtype=xp.float64)
             be.launch("add_mul_sum", x, np.int64(n), out)
@@ -343,6 +395,20 @@ def wl_add_mul_sum(be, n, args):
 def wl_pi(be, n, args):
     xp = be.xp
     chunk = min(n, args.pi_chunk)
+    sigma = 4 * math.sqrt(math.pi / 4 * (1 - math.pi / 4) / n)
+    if be.name == "dask":
+        da = be.da
+        dchunk = min(n, be.chunk)
+
+        def run_dask():
+            rng = da.random.default_rng(args.seed)
+            x = rng.random(n, dtype=np.float32, chunks=dchunk)
+            y = rng.random(n, dtype=np.float32, chunks=dchunk)
+            return 4.0 * int(be.compute(((x ** 2 + y ** 2) < 1).sum())) / n
+        return [("pi", Case(
+            run=run_dask, items=float(n), items_name="points", expected=math.pi,
+            note=(f"dask: da.random.default_rng({args.seed}) draws x and y in chunks of "
+                  f"{dchunk:,} inside the timed region; expected pi +- {sigma:.1e} (1 sigma)")))]
     if be.is_gpu:
         rs = be.cp.random.RandomState(args.seed)
         draw = lambda m: rs.random_sample(m, dtype=xp.float32)  # cuRAND, default generator
@@ -370,7 +436,6 @@ def wl_pi(be, n, args):
             total = total + count(draw(m), draw(m))
         return 4.0 * int(total) / n
 
-    sigma = 4 * math.sqrt(math.pi / 4 * (1 - math.pi / 4) / n)
     cases = [("pi", Case(
         run=run, items=float(n), items_name="points", expected=math.pi,
         note=(f"{how}; includes generating 2N f32 uniforms, in {-(-n // chunk)} chunk(s) of "
@@ -406,6 +471,11 @@ def wl_std_expr(be, n, args):
     a = be.asarray(host_matrix(n, args.seed))
     note = (f"a = U[0,1) f32 (seed {args.seed}), {4 * n * n / GB:.2f} GB per n x n copy; "
             "GFLOP/s counts 2N^3")
+    if be.name == "dask":
+        da_ = be.wrap(a)
+        return [("std_expr", Case(run=lambda: float(be.compute((da_.dot(da_.T) - da_).std())),
+                                  flops=2.0 * n ** 3,
+                                  note=note + f"; dask blocks {be.block}x{be.block}"))]
     if not be.is_gpu:
         note += " (numpy's a.dot(a.T) uses BLAS SYRK, symmetric result: about half the flops)"
     return [("std_expr", Case(run=lambda: float((a.dot(a.T) - a).std()),
@@ -416,6 +486,11 @@ def wl_sgemm(be, n, args):
     a = be.asarray(host_matrix(n, args.seed, 0))
     b = be.asarray(host_matrix(n, args.seed, 1))
     note = "fresh output each run; value = f64 checksum of a @ b"
+    if be.name == "dask":
+        da_, db_ = be.wrap(a), be.wrap(b)
+        return [("sgemm", Case(run=lambda: be.compute(da_ @ db_), value=checksum(np),
+                               flops=2.0 * n ** 3,
+                               note=note + f"; dask blocks {be.block}x{be.block}, result assembled"))]
     if be.is_gpu:
         note += f"; CUPY_TF32={os.environ.get('CUPY_TF32')}"
     return [("sgemm", Case(run=lambda: a @ b, value=checksum(be.xp), flops=2.0 * n ** 3,
@@ -546,6 +621,28 @@ def run_cases(be, workload, size, args):
         be.free()
 
 
+def check_record(rec, records):
+    """Compares rec's value with numpy's at the same workload and size (else the known result).
+    Returns the verdict, or None when there is nothing to compare."""
+    if rec["value"] is None or rec["backend"] == "numpy":
+        return None
+    ref = next((r for r in records if r["backend"] == "numpy" and r["workload"] == rec["workload"]
+                and r["size"] == rec["size"] and r["value"] is not None), None)
+    what, want = ("numpy", ref["value"]) if ref else ("expected", rec["expected"])
+    if want is None:
+        return None
+    if rec["workload"].startswith("pi"):
+        # Independent random streams: both estimates carry the binomial error (an exact target
+        # carries none).
+        one = 4 * math.sqrt(math.pi / 4 * (1 - math.pi / 4) / rec["size"])
+        tol = 6 * one * (math.sqrt(2) if ref else 1)
+    else:
+        tol = 1e-3 * max(abs(want), 1e-12)
+    diff = abs(rec["value"] - want)
+    return (f"agrees with {what}" if diff <= tol
+            else f"DISAGREES with {what} ({rec['value']:.10g} vs {want:.10g})")
+
+
 def error_note(e):
     text = str(e).strip().splitlines()
     kind = "out of memory" if isinstance(e, MemoryError) or "out of memory" in str(e).lower() \
@@ -610,8 +707,8 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[1:]))
     p.add_argument("--workloads", default="all", help="comma list, or 'all' (default)")
-    p.add_argument("--backends", default="numpy,cupy",
-                   help="comma list of numpy,cupy,cupy-fused,cupy-raw, or 'all'")
+    p.add_argument("--backends", default="numpy,cupy,dask",
+                   help="comma list of numpy,cupy,cupy-fused,cupy-raw,dask, or 'all'")
     p.add_argument("--size", action="append", metavar="[BACKEND:]WORKLOAD=N[,N...]")
     p.add_argument("--repeat", type=int, default=5, help="timed runs after one warm-up")
     p.add_argument("--json", help="write the records here (rewritten after every case)")
@@ -623,6 +720,10 @@ def main(argv=None):
     p.add_argument("--transfer-bytes", type=parse_count, default=2 ** 31,
                    help="cap on the host<->device transfer size in limits (default 2 GiB)")
     p.add_argument("--limits-gemm-n", type=parse_count, default=8192)
+    p.add_argument("--dask-chunk", type=parse_count, default=2 ** 22,
+                   help="dask: elements per chunk of a vector (default 2^22 f32 = 16 MiB)")
+    p.add_argument("--dask-block", type=parse_count, default=1024,
+                   help="dask: side of the square blocks of a matrix (default 1024)")
     p.add_argument("--allow-tf32", action="store_true", help="let cuBLAS use TF32 (off by default)")
     args = p.parse_args(argv)
     MATRIX["kind"] = args.matrix
@@ -636,6 +737,16 @@ def main(argv=None):
     for name in backend_names:
         if name == "numpy":
             backends.append(Backend())
+            continue
+        if name == "dask":
+            da, version, why = load_dask()
+            if da is None:
+                print(f"dask unavailable: {why} (skipping the dask backend; "
+                      "pip install -r benches/requirements.txt)")
+                continue
+            be = DaskBackend(da, version, args)
+            print(f"dask: {be.device}; chunks {be.chunk:,} elements, blocks {be.block}")
+            backends.append(be)
             continue
         if cupy_load is None:
             cupy_load = load_cupy(args.allow_tf32)
@@ -659,8 +770,13 @@ def main(argv=None):
         for be in backends:
             if (be.fused or be.raw) and workload not in FUSED_WORKLOADS:
                 continue
+            if be.name == "dask" and workload == "limits":
+                continue  # machine limits are measured by numpy/cupy; dask adds nothing there
             for size in sizes_for(sizes, be.name, workload):
                 for rec in run_cases(be, workload, size, args):
+                    rec["check"] = check_record(rec, records)
+                    if rec["check"]:
+                        rec["note"] = f"{rec['check']}; {rec['note']}"
                     records.append(rec)
                     print_record(rec)
                     if args.json:
