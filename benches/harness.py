@@ -469,7 +469,8 @@ def host_matrix(n, seed, k=0):
 
 def wl_std_expr(be, n, args):
     a = be.asarray(host_matrix(n, args.seed))
-    note = (f"a = U[0,1) f32 (seed {args.seed}), {4 * n * n / GB:.2f} GB per n x n copy; "
+    kind = f"U[0,1) f32 (seed {args.seed})" if MATRIX["kind"] == "random" else "pattern f32"
+    note = (f"a = {kind}, {4 * n * n / GB:.2f} GB per n x n copy; "
             "GFLOP/s counts 2N^3")
     if be.name == "dask":
         da_ = be.wrap(a)
