@@ -16,6 +16,7 @@ mod creation;
 mod elementwise;
 mod errors;
 mod linalg;
+mod manipulation;
 mod misc;
 mod movement;
 mod random;
@@ -27,6 +28,7 @@ pub mod cases {
     pub use super::elementwise::*;
     pub use super::errors::*;
     pub use super::linalg::*;
+    pub use super::manipulation::*;
     pub use super::misc::*;
     pub use super::movement::*;
     pub use super::random::*;
@@ -88,6 +90,9 @@ macro_rules! conformance_suite {
                 reshape, transpose, transpose_t, swapaxes, expand_dims_squeeze, broadcast_to,
                 slice_steps, slice_negative_steps, slice_index_newaxis_ellipsis, slice_empty,
                 slice_random, concatenate, stack, rechunk,
+                // Array API composites
+                flip, roll, tile, repeat, moveaxis_permute, unstack_broadcast_arrays, tril_triu,
+                meshgrid_cases, diff, vecdot_count_nonzero,
                 // linear algebra
                 matmul_2d, matmul_batched, matmul_vector, matmul_int, dot, tensordot_axes,
                 tensordot_n,
@@ -115,6 +120,7 @@ macro_rules! conformance_suite {
                 reshape_gather_reads_only_overlapping_chunks,
                 integer_min_floor_divide, zero_length_axes_chunked, error_overflowing_shapes,
                 error_hostile_sizes, error_zero_chunk_extent, error_messages_name_the_call,
+                error_manipulation,
             );
         }
     };

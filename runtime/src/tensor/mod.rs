@@ -4,10 +4,12 @@
 
 mod elementwise;
 mod linalg;
+mod manipulation;
 mod movement;
 mod reduction;
 
 pub use elementwise::where_;
+pub use manipulation::{broadcast_arrays, meshgrid};
 pub use movement::{concatenate, stack};
 
 use crate::array::{Elem, HostArray};
