@@ -765,16 +765,23 @@ fn asinh_f32(x: f32) -> f32 {
     (
         "log2_f32",
         &["log_f32", "isinf_f32", "isnan_f32"],
-        "// Exact on powers of two (the exponent), log of the mantissa in [1, 2) otherwise.
+        "// Exponent from the bits (subnormals too, whatever the device does with them), plus
+// log2 of the mantissa in [1, 2): exact on powers of two.
 fn log2_f32(x: f32) -> f32 {
     if isnan_f32(x) || x <= 0.0f || isinf_f32(x) {
         return log_f32(x);
     }
-    let f = frexp(x);
-    if f.fract == 0.5f {
-        return f32(f.exp - 1);
+    let b = bitcast<u32>(x);
+    let e = (b >> 23u) & 0xffu;
+    var m = b & 0x7fffffu;
+    var k = i32(e) - 127;
+    if e == 0u {
+        let p = firstLeadingBit(m);
+        k = i32(p) - 149;
+        m = (m << (23u - p)) & 0x7fffffu;
     }
-    return f32(f.exp - 1) + log_f32(2.0f * f.fract) * 1.442695f;
+    let f = bitcast<f32>(m | 0x3f800000u);
+    return f32(k) + log_f32(f) * 1.442695f;
 }",
     ),
     (
