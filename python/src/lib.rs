@@ -23,6 +23,12 @@ use tessera::{
 
 mod interrupt;
 
+/// The extension's Rust allocations (chunk buffers, results) go through Tessera's host pool, as
+/// in the CLI: a loop that makes a fresh 400 MB output per step reuses freed buffers instead of
+/// paying the OS's page faults and zeroing each time.
+#[global_allocator]
+static ALLOC: tessera::PooledAlloc = tessera::PooledAlloc;
+
 /// The process's session and the backend name it runs on.
 struct Current {
     sess: Session,
@@ -227,12 +233,11 @@ fn axes_of(axis: Option<Vec<isize>>) -> Axes {
 }
 
 /// Runs `f` with the GIL released, in a way Ctrl-C can stop (see [`interrupt`]).
-fn run_detached<T: Send>(
+fn run_detached<T: Send + 'static>(
     py: Python<'_>,
-    s: &Session,
-    f: impl FnOnce() -> tessera::Result<T> + Send,
+    f: impl FnOnce() -> tessera::Result<T> + Send + 'static,
 ) -> PyResult<T> {
-    interrupt::run(py, s, f)
+    interrupt::run(py, f)
 }
 
 /// Owns a kept result while numpy arrays view it.
@@ -296,6 +301,11 @@ impl PyTensor {
             Some(c) => Ok(Some(PyTuple::new(py, c)?)),
             None => Ok(None),
         }
+    }
+    /// Elements the graph behind this tensor would compute (0 when its value is held).
+    #[getter]
+    fn pending_elements(&self) -> usize {
+        self.t.pending_elements()
     }
     /// True when the tensor's value is held (executed and kept, or user data).
     #[getter]
@@ -404,7 +414,7 @@ impl PyTensor {
     fn execute<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         check_fork()?;
         let t = self.t.clone();
-        let a = run_detached(py, self.t.session(), move || t.materialize())?;
+        let a = run_detached(py, move || t.materialize())?;
         kept_to_py(py, a)
     }
     fn __repr__(&self) -> String {
@@ -668,11 +678,10 @@ fn execute_many<'py>(
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     check_fork()?;
     let ts = tensors_of(list)?;
-    let Some(first) = ts.first() else {
+    if ts.is_empty() {
         return Ok(vec![]);
-    };
-    let s = first.session().clone();
-    let out = run_detached(py, &s, move || {
+    }
+    let out = run_detached(py, move || {
         let refs: Vec<&Tensor> = ts.iter().collect();
         refs[0].session().materialize_many(&refs)
     })?;

@@ -9,6 +9,10 @@ from . import _dtypes
 from . import _tessera as _raw
 
 _SCALARS = (builtins.bool, int, float)
+# repr shows values of tensors up to this many elements whose graph computes at most
+# _REPR_WORK elements; anything larger shows shape, dtype and chunking only.
+_REPR_VALUES = 100
+_REPR_WORK = 100_000
 
 
 def _is_scalar(x):
@@ -148,6 +152,11 @@ class Tensor:
     def __repr__(self):
         chunks = self._t.chunks
         ch = "auto" if chunks is None else str(tuple(chunks))
+        if self._value is None and self.size <= _REPR_VALUES and (
+            self._t.is_materialized or self._t.pending_elements <= _REPR_WORK
+        ):
+            # Tiny and cheap: showing the values runs almost nothing.
+            self.execute()
         if self._value is not None:
             body = np.array2string(self._value, separator=", ", threshold=100)
             return f"tessera.Tensor({body}, dtype={self.dtype.name}, chunks={ch})"

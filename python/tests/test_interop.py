@@ -56,6 +56,10 @@ def test_repr_does_not_run_the_graph():
     assert ts.last_stats()["tasks"] == 0 or "(20000, 20000)" in s
     small = ts.arange(4).execute()
     assert "[0, 1, 2, 3]" in repr(small)
+    # Tiny and cheap: values shown; tiny but expensive (a sum over 4e8 draws): not run.
+    assert "[1, 2, 3, 4]" in repr(ts.arange(4) + 1)
+    big_sum = ts.random.default_rng(0).random(400_000_000).sum()
+    assert "not executed" in repr(big_sum)
 
 
 def test_array_api_namespace():

@@ -348,18 +348,18 @@ impl Graph {
     }
     /// The nodes reachable from `roots`, in topological order.
     pub fn reachable(&self, roots: &[NodeId]) -> Vec<NodeId> {
-        let mut seen = vec![false; self.nodes.len()];
+        // A set, not a flag per node: the arena keeps the slots of dropped nodes, so its length
+        // grows with everything a long session ever recorded, while a run reaches only a few.
+        let mut seen = std::collections::HashSet::new();
         let mut stack: Vec<NodeId> = roots.to_vec();
         while let Some(n) = stack.pop() {
-            if std::mem::replace(&mut seen[n.0 as usize], true) {
-                continue;
+            if seen.insert(n.0) {
+                stack.extend(self.node(n).inputs.iter().copied());
             }
-            stack.extend(self.node(n).inputs.iter().copied());
         }
-        (0..self.nodes.len() as u32)
-            .filter(|&i| seen[i as usize])
-            .map(NodeId)
-            .collect()
+        let mut ids: Vec<u32> = seen.into_iter().collect();
+        ids.sort_unstable();
+        ids.into_iter().map(NodeId).collect()
     }
 }
 

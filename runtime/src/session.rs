@@ -516,7 +516,24 @@ impl Session {
 /// Host bytes this process can still allocate: `MemAvailable` of `/proc/meminfo`, lowered to
 /// the room left under the cgroup (v2) memory limit when one is set; half of
 /// [`storage::host_memory`](crate::storage::host_memory) where neither can be read.
+///
+/// Runs in quick succession share one reading for up to 50 ms (reading `/proc` cost a small
+/// run a fifth of its time); a run that needs much memory reads afresh when it starts after
+/// that.
 pub fn available_host_memory() -> u64 {
+    static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+    let mut last = lock(&LAST);
+    if let Some((t, v)) = *last {
+        if t.elapsed() < std::time::Duration::from_millis(50) {
+            return v;
+        }
+    }
+    let v = read_available_host_memory();
+    *last = Some((Instant::now(), v));
+    v
+}
+
+fn read_available_host_memory() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
         s.lines()
             .find(|l| l.starts_with("MemAvailable:"))

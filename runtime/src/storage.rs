@@ -87,8 +87,14 @@ impl std::fmt::Debug for MemoryConfig {
     }
 }
 
-/// Total RAM of this machine in bytes (Linux `/proc/meminfo`; 8 GiB when unknown).
+/// Total RAM of this machine in bytes (Linux `/proc/meminfo`; 8 GiB when unknown). Read once:
+/// every run asks (devices' sizes), and a small run should not pay a file read for it.
 pub fn host_memory() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(read_host_memory)
+}
+
+fn read_host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

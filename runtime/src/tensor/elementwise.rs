@@ -85,6 +85,25 @@ impl Tensor {
             }
         }
         let ta = self.operand(a, cdt)?;
+        // numpy's fast path: `x ** 2` is `x * x` (same values; a multiply, not a pow call).
+        if let (BinaryOp::Pow, Operand::T(_), Operand::S(Scalar::Int(2))) = (op, a, b) {
+            return self.record(
+                Op::Binary(BinaryOp::Mul),
+                &[&ta, &ta],
+                ta.shape().to_vec(),
+                rdt,
+            );
+        }
+        if let (BinaryOp::Pow, Operand::T(_), Operand::S(Scalar::Float(e))) = (op, a, b) {
+            if e == 2.0 {
+                return self.record(
+                    Op::Binary(BinaryOp::Mul),
+                    &[&ta, &ta],
+                    ta.shape().to_vec(),
+                    rdt,
+                );
+            }
+        }
         let tb = self.operand(b, cdt)?;
         let shape = broadcast_shapes(op.name(), ta.shape(), tb.shape())?;
         self.record(Op::Binary(op), &[&ta, &tb], shape, rdt)

@@ -282,6 +282,28 @@ impl Tensor {
             .chunk
             .clone()
     }
+    /// What running this tensor's graph would compute: the number of elements of every node
+    /// behind it that is not already held (user data, kept results). `repr` uses it to show
+    /// the values of tensors that are cheap to compute, never running a large graph.
+    pub fn pending_elements(&self) -> usize {
+        let Ok(n) = self.tn() else { return 0 };
+        let g = crate::exec::lock(&self.sess.inner.graph);
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![n.id];
+        let mut total = 0usize;
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let node = g.node(id);
+            if matches!(node.op, Op::Constant { .. }) {
+                continue;
+            }
+            total = total.saturating_add(node.shape.iter().product::<usize>());
+            stack.extend(node.inputs.iter().copied());
+        }
+        total
+    }
     /// True when the tensor's value is held in the graph (user data, an eager result, or an
     /// executed result kept by the session), so using it costs no recomputation.
     pub fn is_materialized(&self) -> bool {
