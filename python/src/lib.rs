@@ -396,6 +396,67 @@ impl PyTensor {
             r => wrap(r),
         }
     }
+    fn positive(&self) -> PyResult<PyTensor> {
+        wrap(self.t.positive())
+    }
+    #[pyo3(signature = (axes=None))]
+    fn flip(&self, axes: Option<Vec<isize>>) -> PyResult<PyTensor> {
+        wrap(self.t.flip(axes.as_deref()))
+    }
+    #[pyo3(signature = (shift, axes=None))]
+    fn roll(&self, shift: Vec<isize>, axes: Option<Vec<isize>>) -> PyResult<PyTensor> {
+        wrap(self.t.roll(&shift, axes.as_deref()))
+    }
+    fn tile(&self, reps: Vec<usize>) -> PyResult<PyTensor> {
+        wrap(self.t.tile(&reps))
+    }
+    #[pyo3(signature = (repeats, axis=None))]
+    fn repeat(&self, repeats: i64, axis: Option<isize>) -> PyResult<PyTensor> {
+        wrap(self.t.repeat(repeats, axis))
+    }
+    fn moveaxis(&self, src: Vec<isize>, dst: Vec<isize>) -> PyResult<PyTensor> {
+        wrap(self.t.moveaxis(&src, &dst))
+    }
+    fn matrix_transpose(&self) -> PyResult<PyTensor> {
+        wrap(self.t.matrix_transpose())
+    }
+    fn expand_dims_axes(&self, axes: Vec<isize>) -> PyResult<PyTensor> {
+        wrap(self.t.expand_dims_axes(&axes))
+    }
+    fn unstack(&self, axis: isize) -> PyResult<Vec<PyTensor>> {
+        self.t
+            .unstack(axis)
+            .py()?
+            .into_iter()
+            .map(|t| wrap(Ok(t)))
+            .collect()
+    }
+    fn tril(&self, k: i64) -> PyResult<PyTensor> {
+        wrap(self.t.tril(k))
+    }
+    fn triu(&self, k: i64) -> PyResult<PyTensor> {
+        wrap(self.t.triu(k))
+    }
+    #[pyo3(signature = (n, axis, prepend=None, append=None))]
+    fn diff(
+        &self,
+        n: usize,
+        axis: isize,
+        prepend: Option<&PyTensor>,
+        append: Option<&PyTensor>,
+    ) -> PyResult<PyTensor> {
+        wrap(
+            self.t
+                .diff(n, axis, prepend.map(|p| &p.t), append.map(|a| &a.t)),
+        )
+    }
+    fn vecdot(&self, other: &PyTensor, axis: isize) -> PyResult<PyTensor> {
+        wrap(self.t.vecdot(&other.t, axis))
+    }
+    #[pyo3(signature = (axis=None, keepdims=false))]
+    fn count_nonzero(&self, axis: Option<Vec<isize>>, keepdims: bool) -> PyResult<PyTensor> {
+        wrap(self.t.count_nonzero(axes_of(axis), keepdims))
+    }
     fn matmul(&self, other: &PyTensor) -> PyResult<PyTensor> {
         wrap(self.t.matmul(&other.t))
     }
@@ -670,6 +731,28 @@ fn stack(list: &Bound<'_, PyList>, axis: isize) -> PyResult<PyTensor> {
     wrap(tessera::stack(&refs, axis))
 }
 
+#[pyfunction]
+fn broadcast_arrays(list: &Bound<'_, PyList>) -> PyResult<Vec<PyTensor>> {
+    let ts = tensors_of(list)?;
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    tessera::tensor::broadcast_arrays(&refs)
+        .py()?
+        .into_iter()
+        .map(|t| wrap(Ok(t)))
+        .collect()
+}
+
+#[pyfunction]
+fn meshgrid(list: &Bound<'_, PyList>, indexing: &str) -> PyResult<Vec<PyTensor>> {
+    let ts = tensors_of(list)?;
+    let refs: Vec<&Tensor> = ts.iter().collect();
+    tessera::tensor::meshgrid(&refs, indexing)
+        .py()?
+        .into_iter()
+        .map(|t| wrap(Ok(t)))
+        .collect()
+}
+
 /// Executes several tensors in one run (shared work done once); returns numpy arrays.
 #[pyfunction]
 fn execute_many<'py>(
@@ -841,6 +924,8 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(random, m)?)?;
     m.add_function(wrap_pyfunction!(concatenate, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
+    m.add_function(wrap_pyfunction!(broadcast_arrays, m)?)?;
+    m.add_function(wrap_pyfunction!(meshgrid, m)?)?;
     m.add_function(wrap_pyfunction!(execute_many, m)?)?;
     m.add_function(wrap_pyfunction!(set_backend, m)?)?;
     m.add_function(wrap_pyfunction!(backend_name, m)?)?;

@@ -317,10 +317,7 @@ around = round
 
 
 def positive(x, /):
-    x = _t(x)
-    if x.dtype == _dtypes.bool:
-        raise TypeError("positive: the unary + is not supported for bool tensors")
-    return x
+    return Tensor(_t(x)._t.positive())
 
 
 def conj(x, /):
@@ -483,7 +480,7 @@ def transpose(x, /, axes=None):
 
 
 def matrix_transpose(x, /):
-    return _t(x).mT
+    return Tensor(_t(x)._t.matrix_transpose())
 
 
 def swapaxes(x, a, b):
@@ -496,21 +493,7 @@ def squeeze(x, /, axis=None):
 
 
 def expand_dims(x, /, axis=0):
-    x = _t(x)
-    axes = _axes(axis)
-    n = x.ndim + len(axes)
-    norm = []
-    for a in axes:
-        if not -n <= a < n:
-            from numpy.exceptions import AxisError
-
-            raise AxisError(a, n)
-        norm.append(a % n)
-    if len(set(norm)) != len(norm):
-        raise ValueError("expand_dims: repeated axis")
-    for a in sorted(norm):
-        x = Tensor(x._t.expand_dims(a))
-    return x
+    return Tensor(_t(x)._t.expand_dims_axes(_axes(axis)))
 
 
 def broadcast_to(x, /, shape):
@@ -522,9 +505,7 @@ def broadcast_shapes(*shapes):
 
 
 def broadcast_arrays(*arrays):
-    ts = [_t(a) for a in arrays]
-    shape = np.broadcast_shapes(*[t.shape for t in ts])
-    return [t if t.shape == shape else broadcast_to(t, shape) for t in ts]
+    return [Tensor(r) for r in _raw.broadcast_arrays([_t(a)._t for a in arrays])]
 
 
 def concat(arrays, /, *, axis=0):
@@ -556,76 +537,26 @@ def _promote_all(ts):
 
 
 def moveaxis(x, source, destination, /):
-    x = _t(x)
-    src = [_norm_axis(a, x.ndim) for a in (_axes(source))]
-    dst = [_norm_axis(a, x.ndim) for a in (_axes(destination))]
-    if len(src) != len(dst):
-        raise ValueError("moveaxis: source and destination must have the same number of axes")
-    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise ValueError("moveaxis: repeated axis")
-    order = [a for a in range(x.ndim) if a not in src]
-    for d, s in sorted(zip(dst, src)):
-        order.insert(d, s)
-    return permute_dims(x, order)
+    return Tensor(_t(x)._t.moveaxis(_axes(source), _axes(destination)))
 
 
 def flip(x, /, *, axis=None):
-    x = _t(x)
-    axes = range(x.ndim) if axis is None else [_norm_axis(a, x.ndim) for a in _axes(axis)]
-    key = [slice(None)] * x.ndim
-    for a in axes:
-        key[a] = slice(None, None, -1)
-    return x[tuple(key)] if x.ndim else x
+    return Tensor(_t(x)._t.flip(_axes(axis)))
 
 
 def roll(x, /, shift, *, axis=None):
-    x = _t(x)
-    if axis is None:
-        return roll(x.reshape(-1), shift, axis=0).reshape(x.shape)
-    shifts = _axes(shift)
-    axes = _axes(axis)
-    if len(shifts) == 1 and len(axes) > 1:
-        shifts = shifts * len(axes)
-    if len(shifts) != len(axes):
-        raise ValueError("roll: shift and axis must have the same length")
-    for s, a in zip(shifts, axes):
-        a = _norm_axis(a, x.ndim)
-        n = x.shape[a]
-        if n == 0:
-            continue
-        s %= n
-        if s == 0:
-            continue
-        lo = [slice(None)] * x.ndim
-        hi = [slice(None)] * x.ndim
-        lo[a] = slice(n - s, None)
-        hi[a] = slice(None, n - s)
-        x = concat([x[tuple(lo)], x[tuple(hi)]], axis=a)
-    return x
+    return Tensor(_t(x)._t.roll(_axes(shift), _axes(axis)))
 
 
 def tile(x, repetitions, /):
-    x = _t(x)
-    reps = [operator.index(r) for r in (repetitions if isinstance(repetitions, (tuple, list)) else [repetitions])]
+    reps = repetitions if isinstance(repetitions, (tuple, list)) else [repetitions]
+    reps = [operator.index(r) for r in reps]
     if builtins.any(r < 0 for r in reps):
         raise ValueError(f"tile: negative repetitions {tuple(reps)}")
-    nd = builtins.max(len(reps), x.ndim)
-    reps = [1] * (nd - len(reps)) + reps
-    shape = [1] * (nd - x.ndim) + list(x.shape)
-    x = x.reshape(shape)
-    # (r0, s0, r1, s1, ...) broadcast, then merged pairwise.
-    inter = []
-    for r, s in zip(reps, shape):
-        inter += [r, s]
-    expanded = []
-    for s in shape:
-        expanded += [1, s]
-    y = broadcast_to(x.reshape(expanded), inter)
-    return y.reshape([r * s for r, s in zip(reps, shape)])
+    return Tensor(_t(x)._t.tile(reps))
 
 
 def repeat(x, repeats, /, *, axis=None):
-    x = _t(x)
     if not isinstance(repeats, int):
         if isinstance(repeats, (Tensor, np.ndarray)) and getattr(repeats, "ndim", 1) == 0:
             repeats = int(repeats)
@@ -633,101 +564,35 @@ def repeat(x, repeats, /, *, axis=None):
             raise NotImplementedError(
                 "repeat: per-element repeat counts make a data-dependent shape (issue 19)"
             )
-    if repeats < 0:
-        raise ValueError(f"repeat: negative repeats {repeats}")
-    if axis is None:
-        x = x.reshape(-1)
-        axis = 0
-    a = _norm_axis(axis, x.ndim)
-    shape = list(x.shape)
-    y = Tensor(x._t.expand_dims(a + 1))
-    target = shape[: a + 1] + [repeats] + shape[a + 1 :]
-    y = broadcast_to(y, target)
-    shape[a] *= repeats
-    return y.reshape(shape)
+    return Tensor(_t(x)._t.repeat(repeats, None if axis is None else operator.index(axis)))
 
 
 def unstack(x, /, *, axis=0):
-    x = _t(x)
-    a = _norm_axis(axis, x.ndim)
-    key = [slice(None)] * x.ndim
-    out = []
-    for i in range(x.shape[a]):
-        key[a] = i
-        out.append(x[tuple(key)])
-    return tuple(out)
+    return tuple(Tensor(r) for r in _t(x)._t.unstack(operator.index(axis)))
 
 
 def tril(x, /, *, k=0):
-    x = _t(x)
-    if x.ndim < 2:
-        raise ValueError(f"tril: needs at least 2 dimensions, got shape {x.shape}")
-    n, m = x.shape[-2:]
-    i = arange(n, dtype="int64").reshape(n, 1)
-    j = arange(m, dtype="int64").reshape(1, m)
-    return where(j - i <= k, x, zeros((), dtype=x.dtype))
+    return Tensor(_t(x)._t.tril(operator.index(k)))
 
 
 def triu(x, /, *, k=0):
-    x = _t(x)
-    if x.ndim < 2:
-        raise ValueError(f"triu: needs at least 2 dimensions, got shape {x.shape}")
-    n, m = x.shape[-2:]
-    i = arange(n, dtype="int64").reshape(n, 1)
-    j = arange(m, dtype="int64").reshape(1, m)
-    return where(j - i >= k, x, zeros((), dtype=x.dtype))
+    return Tensor(_t(x)._t.triu(operator.index(k)))
 
 
 def meshgrid(*arrays, indexing="xy"):
-    if indexing not in ("xy", "ij"):
-        raise ValueError("meshgrid: indexing must be 'xy' or 'ij'")
-    ts = [_t(a) for a in arrays]
-    for t in ts:
-        if t.ndim != 1:
-            raise ValueError(f"meshgrid: inputs must be 1-D, got shape {t.shape}")
-    if ts:
-        d = _dtypes.result_type(*ts)
-        ts = [t if t.dtype == d else astype(t, d) for t in ts]
-    shape = [t.shape[0] for t in ts]
-    if indexing == "xy" and len(ts) >= 2:
-        shape[0], shape[1] = shape[1], shape[0]
-    out = []
-    n = len(ts)
-    for i, t in enumerate(ts):
-        ax = i
-        if indexing == "xy" and n >= 2 and i < 2:
-            ax = 1 - i
-        s = [1] * n
-        s[ax] = t.shape[0]
-        out.append(broadcast_to(t.reshape(s), shape))
-    return out
+    return [Tensor(r) for r in _raw.meshgrid([_t(a)._t for a in arrays], indexing)]
 
 
 def diff(x, /, *, axis=-1, n=1, prepend=None, append=None):
-    x = _t(x)
     if n < 0:
         raise ValueError(f"diff: order n={n} must be non-negative")
-    a = _norm_axis(axis, x.ndim)
-    parts = []
-    if prepend is not None:
-        parts.append(_t(prepend))
-    parts.append(x)
-    if append is not None:
-        parts.append(_t(append))
-    if len(parts) > 1:
-        x = concat(parts, axis=a)
-    for _ in range(n):
-        lo = [slice(None)] * x.ndim
-        hi = [slice(None)] * x.ndim
-        lo[a] = slice(1, None)
-        hi[a] = slice(None, -1)
-        x = x[tuple(lo)] - x[tuple(hi)] if x.dtype != _dtypes.bool else not_equal(x[tuple(lo)], x[tuple(hi)])  # noqa: F821
-    return x
+    pre = None if prepend is None else _t(prepend)._t
+    app = None if append is None else _t(append)._t
+    return Tensor(_t(x)._t.diff(n, operator.index(axis), pre, app))
 
 
 def count_nonzero(x, /, *, axis=None, keepdims=False):
-    x = _t(x)
-    return sum(not_equal(x, 0) if x.dtype != _dtypes.bool else x, axis=axis, keepdims=keepdims, dtype="int64")  # noqa: F821
+    return Tensor(_t(x)._t.count_nonzero(_axes(axis), builtins.bool(keepdims)))
 
 
 def nonzero(x, /):
@@ -768,15 +633,7 @@ def tensordot(x1, x2, /, *, axes=2):
 
 
 def vecdot(x1, x2, /, *, axis=-1):
-    a, b = _t(x1), _t(x2)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError("vecdot: operands must have at least one dimension")
-    shape = np.broadcast_shapes(a.shape, b.shape)
-    nd = len(shape)
-    ax = _norm_axis(axis, nd)
-    if a.shape[ax - nd] != b.shape[ax - nd] if -nd <= ax - nd else True:
-        raise ValueError(f"vecdot: axis {axis} differs in size: {a.shape} and {b.shape}")
-    return sum(multiply(a, b), axis=ax - nd)  # noqa: F821
+    return Tensor(_t(x1)._t.vecdot(_t(x2)._t, operator.index(axis)))
 
 
 def outer(a, b):
