@@ -57,7 +57,9 @@ def asarray(obj, /, dtype=None, device=None, copy=None, *, chunk_size=None):
     ``chunk_size=`` (an int, or one per axis) sets how the data is cut into chunks."""
     _check_device(device)
     if isinstance(obj, Tensor):
-        t = obj
+        # A new tensor object on the same (immutable) node: `copy=True` means later in-place
+        # updates of `obj`, which rebind `obj`, do not show through the result.
+        t = Tensor(obj._t, obj._value) if copy else obj
         if dtype is not None and np.dtype(dtype) != t.dtype:
             if copy is False:
                 raise ValueError("asarray: a dtype change needs a copy but copy=False")
@@ -405,20 +407,33 @@ def _ddof(correction, ddof):
     c = ddof if correction is None else correction
     if c is None:
         c = 0
-    if isinstance(c, float) and not c.is_integer():
-        raise NotImplementedError("var/std: a non-integer correction is not supported")
-    c = int(c)
     if c < 0:
         raise ValueError(f"var/std: correction {c} is negative")
     return c
 
 
+def _var(name, x, axis, keepdims, c, dtype):
+    if float(c).is_integer():
+        return _reduce(name, x, axis, keepdims, int(c), dtype)
+    # A fractional correction: the population variance times n / (n - c).
+    x = _t(x)
+    axes = range(x.ndim) if axis is None else [_norm_axis(a, x.ndim) for a in _axes(axis)]
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    v = _reduce("var", x, axis, keepdims, 0, dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = float(np.float64(n) / np.float64(n - c)) if n - c != 0 else float("inf")
+    v = v * scale
+    return sqrt(v) if name == "std" else v  # noqa: F821
+
+
 def var(x, /, *, axis=None, correction=None, keepdims=False, ddof=None, dtype=None):
-    return _reduce("var", x, axis, keepdims, _ddof(correction, ddof), dtype)
+    return _var("var", x, axis, keepdims, _ddof(correction, ddof), dtype)
 
 
 def std(x, /, *, axis=None, correction=None, keepdims=False, ddof=None, dtype=None):
-    return _reduce("std", x, axis, keepdims, _ddof(correction, ddof), dtype)
+    return _var("std", x, axis, keepdims, _ddof(correction, ddof), dtype)
 
 
 def max(x, /, *, axis=None, keepdims=False):  # noqa: A001

@@ -62,3 +62,10 @@ def test_monte_carlo_pi():
     y = g.random(n, dtype=ts.float32, chunk_size=250_000)
     pi = 4 * ((x * x + y * y) < 1).sum() / n
     assert abs(float(pi) - np.pi) < 0.01
+
+
+def test_asarray_copy_is_not_rebound_by_setitem():
+    x = ts.asarray(np.zeros(3))
+    y = ts.asarray(x, copy=True)
+    x[0] = 1.0
+    assert float(y[0]) == 0.0 and float(x[0]) == 1.0

@@ -56,3 +56,10 @@ def test_seed_expression(rng, mode):
 def test_empty_min_is_value_error(mode):
     with pytest.raises(ValueError):
         ts.max(ts.zeros((0, 3)), axis=0).execute()
+
+
+def test_fractional_correction(rng, mode):
+    x = rng.standard_normal((7, 3))
+    t = ts.asarray(x, chunk_size=2)
+    close(ts.var(t, axis=0, correction=0.5), np.var(x, axis=0, ddof=0.5))
+    close(ts.std(t, correction=1.5, keepdims=True), np.std(x, ddof=1.5, keepdims=True))
