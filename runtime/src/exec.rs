@@ -55,6 +55,12 @@ struct State {
     error: Option<Error>,
 }
 
+/// Runs of at most this many chunk tasks run on the calling thread, without the thread pool...
+const INLINE_TASKS: usize = 8;
+/// ... and whose chunks hold at most this many bytes in all (larger ones gain from running
+/// their chunks in parallel).
+const INLINE_BYTES: u64 = 1 << 20;
+
 /// Bumped by [`cancel_runs`]: a run that started under another value stops.
 static CANCEL_EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -141,7 +147,8 @@ pub fn run(
         .filter(|&i| needed[i as usize] && cg.nodes[i as usize].inputs.is_empty())
         .collect();
 
-    fn task<'s>(s: &rayon::Scope<'s>, i: u32, ctx: &'s Ctx<'s>) {
+    /// Runs chunk task `i`; `ready` receives the consumers it made ready to run.
+    fn task(i: u32, ctx: &Ctx<'_>, ready: &mut impl FnMut(u32)) {
         let node = &ctx.cg.nodes[i as usize];
         let inputs: Option<Vec<Arc<ChunkData>>> = {
             let st = lock(ctx.state);
@@ -195,7 +202,7 @@ pub fn run(
                 for &c in &ctx.consumers[ctx.starts[i]..ctx.starts[i + 1]] {
                     st.pending_inputs[c as usize] -= 1;
                     if st.pending_inputs[c as usize] == 0 {
-                        s.spawn(move |s| task(s, c, ctx));
+                        ready(c);
                     }
                 }
             }
@@ -226,12 +233,31 @@ pub fn run(
         peak: &peak,
         tasks: &tasks,
     };
-    rayon::scope(|s| {
-        for &r in &roots {
-            let ctx = &ctx;
-            s.spawn(move |s| task(s, r, ctx));
+    fn spawn<'s>(s: &rayon::Scope<'s>, i: u32, ctx: &'s Ctx<'s>) {
+        s.spawn(move |s| task(i, ctx, &mut |c| spawn(s, c, ctx)));
+    }
+    let (count, bytes) = cg
+        .nodes
+        .iter()
+        .zip(&needed)
+        .filter(|(_, &nd)| nd)
+        .fold((0usize, 0u64), |(c, b), (node, _)| {
+            (c + 1, b.saturating_add(schedule::planned_bytes(node)))
+        });
+    if count <= INLINE_TASKS && bytes <= INLINE_BYTES {
+        // A handful of tasks: run them on this thread. Waking the pool's workers for them cost
+        // more than the kernels (a one-op graph of 1,000 elements paid most of its time there).
+        let mut queue = roots.clone();
+        while let Some(i) = queue.pop() {
+            task(i, &ctx, &mut |c| queue.push(c));
         }
-    });
+    } else {
+        rayon::scope(|s| {
+            for &r in &roots {
+                spawn(s, r, &ctx);
+            }
+        });
+    }
     let mut st = state.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = st.error.take() {
         return Err(e);
