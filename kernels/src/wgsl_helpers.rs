@@ -766,7 +766,7 @@ fn asinh_f32(x: f32) -> f32 {
         "log2_f32",
         &["log_f32", "isinf_f32", "isnan_f32"],
         "// Exponent from the bits (subnormals too, whatever the device does with them), plus
-// log2 of the mantissa in [1, 2): exact on powers of two.
+// log2 from the exponent bits and the mantissa's log: exact on powers of two.
 fn log2_f32(x: f32) -> f32 {
     if isnan_f32(x) || x <= 0.0f || isinf_f32(x) {
         return log_f32(x);
@@ -780,7 +780,13 @@ fn log2_f32(x: f32) -> f32 {
         k = i32(p) - 149;
         m = (m << (23u - p)) & 0x7fffffu;
     }
-    let f = bitcast<f32>(m | 0x3f800000u);
+    var f = bitcast<f32>(m | 0x3f800000u);
+    // The mantissa in [sqrt(1/2), sqrt(2)): just below 1, f is near 1 and k is 0, so the
+    // result is not a difference of two nearly equal terms (0.918 - 1 lost 2 digits).
+    if f > 1.4142135f {
+        f = f * 0.5f;
+        k = k + 1;
+    }
     return f32(k) + log_f32(f) * 1.442695f;
 }",
     ),
