@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyEllipsis, PyFloat, PyInt, PyList, PySlice, PyTuple};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tessera::op::{ArgOp, BinaryOp, ReduceOp, UnaryOp};
+use tessera::op::{BinaryOp, ReduceOp, UnaryOp};
 use tessera::{
     Axes, DType, Error, HostArray, MemoryConfig, Operand, Scalar, Session, SliceArg, Tensor,
 };
@@ -104,30 +104,17 @@ impl<T> PyRes<T> for tessera::Result<T> {
     }
 }
 
+/// The dtype numpy calls `name` (as [`DType::name`] spells it).
 fn dtype_of(name: &str) -> PyResult<DType> {
-    Ok(match name {
-        "bool" => DType::Bool,
-        "int32" => DType::I32,
-        "int64" => DType::I64,
-        "float32" => DType::F32,
-        "float64" => DType::F64,
-        other => {
-            return Err(PyTypeError::new_err(format!(
-                "dtype {other} is not supported by tessera (it has bool, int32, int64, float32, \
+    [DType::Bool, DType::I32, DType::I64, DType::F32, DType::F64]
+        .into_iter()
+        .find(|d| d.name() == name)
+        .ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "dtype {name} is not supported by tessera (it has bool, int32, int64, float32, \
                  float64)"
-            )))
-        }
-    })
-}
-
-fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::Bool => "bool",
-        DType::I32 => "int32",
-        DType::I64 => "int64",
-        DType::F32 => "float32",
-        DType::F64 => "float64",
-    }
+            ))
+        })
 }
 
 /// A lazy tensor of the runtime.
@@ -279,7 +266,7 @@ impl PyTensor {
     }
     #[getter]
     fn dtype(&self) -> &'static str {
-        dtype_name(self.t.dtype())
+        self.t.dtype().name()
     }
     #[getter]
     fn ndim(&self) -> usize {
@@ -357,14 +344,10 @@ impl PyTensor {
     }
     #[pyo3(signature = (name, axis=None))]
     fn argreduce(&self, name: &str, axis: Option<isize>) -> PyResult<PyTensor> {
-        let op = match name {
-            "argmin" => ArgOp::ArgMin,
-            "argmax" => ArgOp::ArgMax,
+        wrap(match name {
+            "argmin" => self.t.argmin(axis),
+            "argmax" => self.t.argmax(axis),
             _ => return Err(PyValueError::new_err(format!("no reduction named {name}"))),
-        };
-        wrap(match op {
-            ArgOp::ArgMin => self.t.argmin(axis),
-            ArgOp::ArgMax => self.t.argmax(axis),
         })
     }
     fn reshape(&self, shape: Vec<isize>) -> PyResult<PyTensor> {
@@ -640,29 +623,6 @@ fn host_from_numpy(array: &Bound<'_, PyUntypedArray>) -> PyResult<HostArray> {
     )))
 }
 
-#[pyfunction]
-#[pyo3(signature = (seed, dist, shape, dtype, a=0.0, b=1.0, chunk=None))]
-#[allow(clippy::too_many_arguments)]
-fn random(
-    seed: u64,
-    dist: &str,
-    shape: Vec<usize>,
-    dtype: &str,
-    a: f64,
-    b: f64,
-    chunk: Option<Vec<usize>>,
-) -> PyResult<PyTensor> {
-    let s = sess()?;
-    let g = s.random(seed);
-    let d = dtype_of(dtype)?;
-    let t = match dist {
-        "uniform" => g.uniform(a, b, &shape, d),
-        "normal" => g.normal(a, b, &shape, d),
-        _ => return Err(PyValueError::new_err(format!("no distribution {dist}"))),
-    };
-    chunked(t, chunk)
-}
-
 /// A generator with its own draw counter: consecutive draws of one generator differ.
 #[pyclass(name = "RawGenerator", module = "tessera._tessera", frozen)]
 struct PyGenerator {
@@ -921,7 +881,6 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linspace, m)?)?;
     m.add_function(wrap_pyfunction!(eye, m)?)?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
-    m.add_function(wrap_pyfunction!(random, m)?)?;
     m.add_function(wrap_pyfunction!(concatenate, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(broadcast_arrays, m)?)?;

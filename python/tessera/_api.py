@@ -86,10 +86,7 @@ def asarray(obj, /, dtype=None, device=None, copy=None, *, chunk_size=None):
         info = np.iinfo(dtype) if dtype.kind in "iu" else None
         if info is not None and not info.min <= obj <= info.max:
             raise OverflowError(f"Python integer {obj} out of bounds for {dtype.name}")
-    try:
-        a = np.asarray(obj, dtype=dtype, copy=copy) if copy is not None else np.asarray(obj, dtype=dtype)
-    except OverflowError:
-        raise
+    a = np.asarray(obj, dtype=dtype, copy=copy) if copy is not None else np.asarray(obj, dtype=dtype)
     if a.dtype.kind == "U" or a.dtype.kind == "O":
         raise TypeError(f"asarray: cannot make a numeric tensor from {type(obj).__name__}")
     if dtype is None and a.dtype.kind == "c":
@@ -269,7 +266,7 @@ def _unary(name):
 def _binary(name):
     def f(x1, x2, /):
         if isinstance(x1, Tensor):
-            return x1._bin(name, x2) if not isinstance(x2, np.ndarray) else x1._bin(name, _t(x2))
+            return x1._bin(name, x2)
         if isinstance(x2, Tensor):
             return x2._bin(name, x1 if _is_scalar(x1) else _t(x1), True)
         return _t(x1)._bin(name, _t(x2))
@@ -304,7 +301,6 @@ pow = power  # noqa: A001, F821
 mod = remainder  # noqa: F821
 invert = bitwise_invert  # noqa: F821
 left_shift, right_shift = bitwise_left_shift, bitwise_right_shift  # noqa: F821
-fmax_ = None
 _round = round  # noqa: F821
 
 
@@ -680,7 +676,7 @@ def _setitem(x, key, value):
     by concatenating the untouched slabs around the updated region, axis by axis."""
     from ._tensor import _index_items
 
-    items = _index_items(key, x)
+    items = _index_items(key)
     # Expand the key to one slice per axis.
     n_ell = builtins.sum(1 for k in items if k is Ellipsis)
     if n_ell > 1:
@@ -725,11 +721,11 @@ def _setitem(x, key, value):
     if builtins.any(r == 0 for r in region):
         return x
     # Rebuild from the innermost axis outwards: at each axis, the slab of x around the region.
-    def build(ax, prefix):
+    def build(ax):
         if ax == x.ndim:
             return v
         lo, hi, _ = bounds[ax]
-        inner = build(ax + 1, prefix)
+        inner = build(ax + 1)
         # Slices of x restricted to the region on the axes before `ax`.
         parts = []
         n = x.shape[ax]
@@ -741,4 +737,4 @@ def _setitem(x, key, value):
             parts.append(x[tuple(pre + [slice(hi, n)])])
         return parts[0] if len(parts) == 1 else concat(parts, axis=ax)
 
-    return build(0, None)
+    return build(0)

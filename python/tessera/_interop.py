@@ -51,10 +51,6 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     raise TypeError(f"tessera does not implement numpy.{ufunc.__name__}.{method}")
 
 
-def _amax(a, axis=None, out=None, keepdims=False, **kw):
-    return _api.max(a, axis=axis, keepdims=keepdims)
-
-
 def _wrap_axis_fn(name):
     f = getattr(_api, name)
 

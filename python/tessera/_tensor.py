@@ -70,9 +70,7 @@ class Tensor:
 
     @property
     def T(self):
-        if self.ndim != 2:
-            # numpy reverses every axis; the Array API asks for 2-D only, numpy allows any.
-            return Tensor(self._t.transpose(None))
+        # numpy reverses every axis (the Array API asks for 2-D only; numpy allows any).
         return Tensor(self._t.transpose(None))
 
     @property
@@ -264,7 +262,7 @@ class Tensor:
 
     # ---- indexing ------------------------------------------------------------------------
     def __getitem__(self, key):
-        return Tensor(self._t.index(_index_items(key, self)))
+        return Tensor(self._t.index(_index_items(key)))
 
     def __setitem__(self, key, value):
         from . import _api
@@ -521,12 +519,11 @@ def _norm_axis(a, ndim):
 
 def _chunk_list(chunk_size, ndim):
     if isinstance(chunk_size, int):
-        return [chunk_size] * max(ndim, 1) if ndim else [chunk_size]
-    cs = [int(c) for c in chunk_size]
-    return cs
+        return [chunk_size] * max(ndim, 1)
+    return [int(c) for c in chunk_size]
 
 
-def _index_items(key, t):
+def _index_items(key):
     if not isinstance(key, tuple):
         key = (key,)
     items = []

@@ -5,25 +5,17 @@ as numpy's generators."""
 import operator
 import os
 
-from . import _dtypes
+from . import _api, _dtypes
 from . import _tessera as _raw
 from ._tensor import Tensor
 
 
 def _shape(size):
-    if size is None:
-        return []
-    if isinstance(size, int) or hasattr(size, "__index__"):
-        return [operator.index(size)]
-    return [operator.index(s) for s in size]
+    return [] if size is None else _api._shape(size)
 
 
 def _chunk(chunk_size, ndim):
-    if chunk_size is None:
-        return None
-    if isinstance(chunk_size, int):
-        return [chunk_size] * max(ndim, 1)
-    return [int(c) for c in chunk_size]
+    return _api._chunk(chunk_size, ndim)
 
 
 class Generator:

@@ -218,8 +218,7 @@ impl Graph {
             return Ok(());
         }
         if self.intern.get(node) == Some(&id) {
-            let old = node.clone();
-            self.intern.remove(&old);
+            self.intern.remove(node);
         }
         let cid = self.next_constant;
         self.next_constant += 1;
