@@ -214,3 +214,61 @@ fn monte_carlo_pi_holds_no_array_in_memory() {
         stats.peak_bytes
     );
 }
+
+#[test]
+fn tiling_fuses_chains_so_tiny_chunks_cost_one_node_each() {
+    // A million tiny chunks must not hold one chunk node per op and chunk: the Tiler fuses the
+    // chain while tiling, so the graph it hands on already has one kernel per chunk.
+    let s = tessera::cpu_session();
+    let n = 20_000;
+    let x = s
+        .random(3)
+        .rand(&[n], DType::F32)
+        .with_chunks(&[1])
+        .unwrap();
+    let t = ((&x + 1.0) * 2.0).sum(Axes::All, false).unwrap();
+    let got = t.item().unwrap();
+    let stats = s.last_stats();
+    // n kernels, the combine tree (fan-in 4; a lone leftover is passed up, not combined:
+    // 5000 + 1250 + 312 + 78 + 20 + 5 + 2 + 1 nodes), the final.
+    let combines = 5000 + 1250 + 312 + 78 + 20 + 5 + 2 + 1;
+    assert_eq!(stats.stages.chunks, n + combines + 1, "{:?}", stats.per_op);
+    assert_eq!(stats.tasks, n + combines + 1);
+    // The same value as op by op (bit for bit: the same kernels in the same order).
+    s.set_fusion(false);
+    assert_eq!(t.item().unwrap(), got);
+    s.set_fusion(true);
+    let draws = x.to_array::<f32>().unwrap();
+    let want: f64 = draws.iter().map(|&v| ((v + 1.0) * 2.0) as f64).sum();
+    // The sum of float32 is float32 (accumulated in f64, rounded once at the end).
+    assert!((got - want).abs() <= 1e-7 * want.abs(), "{got} vs {want}");
+}
+
+#[test]
+fn tiling_fusion_reads_user_data_in_place_across_uneven_chunks() {
+    // A constant chunked one way, a draw another: the union grid mixes chunks read in place
+    // (bound, with per-chunk offsets) and assembled ones (loaded), in one fused group.
+    let s = tessera::cpu_session();
+    let data: Vec<f64> = (0..1000).map(|i| (i as f64).sin()).collect();
+    let c = s
+        .from_vec(data.clone(), &[1000])
+        .unwrap()
+        .with_chunks(&[300])
+        .unwrap();
+    let r = s
+        .random(5)
+        .rand(&[1000], DType::F64)
+        .with_chunks(&[128])
+        .unwrap();
+    let y = ((&c * 2.0) + &r).exp().unwrap();
+    let total = y.sum(Axes::All, false).unwrap();
+    let (fused_y, fused_total) = (y.to_array::<f64>().unwrap(), total.item().unwrap());
+    s.set_fusion(false);
+    assert_eq!(y.to_array::<f64>().unwrap(), fused_y);
+    assert_eq!(total.item().unwrap(), fused_total);
+    let rv = r.to_array::<f64>().unwrap();
+    for (i, &v) in fused_y.iter().enumerate() {
+        let want = (data[i] * 2.0 + rv[i]).exp();
+        assert!((v - want).abs() <= 1e-12 * want.abs(), "{i}: {v} vs {want}");
+    }
+}

@@ -61,6 +61,9 @@ const INLINE_TASKS: usize = 8;
 /// their chunks in parallel).
 const INLINE_BYTES: u64 = 1 << 20;
 
+/// Source tasks whose chunks average at most this many bytes start in batches (see `run`).
+const BATCH_TASK_BYTES: u64 = 64 << 10;
+
 /// Bumped by [`cancel_runs`]: a run that started under another value stops.
 static CANCEL_EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -150,7 +153,7 @@ pub fn run(
     /// Runs chunk task `i`; `ready` receives the consumers it made ready to run.
     fn task(i: u32, ctx: &Ctx<'_>, ready: &mut impl FnMut(u32)) {
         let node = &ctx.cg.nodes[i as usize];
-        let inputs: Option<Vec<Arc<ChunkData>>> = {
+        let inputs: Option<smallvec::SmallVec<[Arc<ChunkData>; 4]>> = {
             let st = lock(ctx.state);
             if st.error.is_some() {
                 return;
@@ -161,7 +164,7 @@ pub fn run(
                 .collect()
         };
         let Some(inputs) = inputs else { return };
-        let refs: Vec<&ChunkData> = inputs.iter().map(|a| a.as_ref()).collect();
+        let refs: smallvec::SmallVec<[&ChunkData; 4]> = inputs.iter().map(|a| a.as_ref()).collect();
         // A panicking kernel fails this run like an error: its consumers are never spawned,
         // the scope ends and `run` returns the error.
         let result = check_cancel(ctx.epoch).and_then(|()| {
@@ -174,6 +177,7 @@ pub fn run(
                 },
             )
         });
+        drop(refs);
         drop(inputs);
         let mut st = lock(ctx.state);
         match result {
@@ -252,9 +256,23 @@ pub fn run(
             task(i, &ctx, &mut |c| queue.push(c));
         }
     } else {
+        // Many small source tasks (a graph of tiny chunks) start in batches, each run in
+        // order by one job: a job per task cost more than the task. Large tasks keep one job
+        // each, so that every thread gets work.
+        let small = bytes / (count as u64).max(1) <= BATCH_TASK_BYTES;
+        let batch = if small {
+            (roots.len() / (rayon::current_num_threads() * 32)).clamp(1, 4096)
+        } else {
+            1
+        };
         rayon::scope(|s| {
-            for &r in &roots {
-                spawn(s, r, &ctx);
+            for group in roots.chunks(batch) {
+                let ctx = &ctx;
+                s.spawn(move |s| {
+                    for &r in group {
+                        task(r, ctx, &mut |c| spawn(s, c, ctx));
+                    }
+                });
             }
         });
     }

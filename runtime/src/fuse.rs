@@ -52,6 +52,12 @@ fn is_tail(op: &ChunkOp) -> bool {
     )
 }
 
+/// True when `cg` holds a chunk the Fuser would fuse (else [`fuse`] returns it unchanged:
+/// the Tiler fused every chain while tiling).
+pub fn has_fusible(cg: &ChunkGraph) -> bool {
+    cg.nodes.iter().any(|node| fusible(&node.op))
+}
+
 /// Fuses `cg`; returns the new graph and the new ids of `outputs`.
 pub fn fuse(cg: &ChunkGraph, outputs: &[ChunkId]) -> (ChunkGraph, Vec<ChunkId>) {
     let n = cg.len();
@@ -154,50 +160,24 @@ impl Emitter<'_> {
         };
         let mut victims = Vec::new();
         let (ir, params, loads, bound) = loop {
-            let mut b = Builder::new(cg, &self.stored, &cg.nodes[root_value].shape);
-            let result = b.value(root_value, true);
-            if b.inputs.len() <= MAX_INPUTS && b.insts.len() <= MAX_INSTS {
-                let reduce = match &node.op {
-                    ChunkOp::ReducePartial { op, axes } => Some(IrReduce {
-                        kind: ReduceKind::Reduce(*op),
-                        axes: axes.clone(),
-                    }),
-                    ChunkOp::ArgPartial { op, axis, offset } => {
-                        b.params.arg_base = *offset as u64;
-                        Some(IrReduce {
-                            kind: ReduceKind::Arg(*op),
-                            axes: vec![*axis],
-                        })
-                    }
-                    _ => None,
-                };
-                let ir = KernelIr {
-                    shape: cg.nodes[root_value].shape.to_vec(),
-                    inputs: b.inputs,
-                    insts: b.insts,
-                    result,
-                    reduce,
-                };
-                let mut params = b.params;
-                if b.load_offsets.iter().any(|&o| o != 0) {
-                    params.load_offsets = b.load_offsets;
+            match build_kernel(cg, &self.stored, i, root_value) {
+                Ok(k) => {
+                    let ir = match self.irs.get(&k.ir) {
+                        Some(shared) => shared.clone(),
+                        None => {
+                            let ir = Arc::new(k.ir);
+                            self.irs.insert(ir.clone());
+                            ir
+                        }
+                    };
+                    break (ir, k.params, k.loads, k.bound);
                 }
-                let ir = match self.irs.get(&ir) {
-                    Some(shared) => shared.clone(),
-                    None => {
-                        let ir = Arc::new(ir);
-                        self.irs.insert(ir.clone());
-                        ir
-                    }
-                };
-                break (ir, params, b.loads, b.bound);
+                // Over a limit: store the absorbed input with the biggest chain and retry.
+                Err(victim) => {
+                    self.stored[victim] = true;
+                    victims.push(victim);
+                }
             }
-            // Over a limit: store the absorbed input with the biggest chain and retry.
-            let victim = b
-                .largest_absorbed
-                .expect("a kernel over its limits absorbed something");
-            self.stored[victim] = true;
-            victims.push(victim);
         };
         // Victims come before their loader, inputs before their users.
         victims.sort_unstable();
@@ -232,6 +212,68 @@ impl Emitter<'_> {
     }
 }
 
+/// One kernel built from a chunk graph: its structure, this chunk's run-time values, the chunks
+/// it loads (in load order) and the user data it reads in place.
+pub(crate) struct Kernel {
+    pub ir: KernelIr,
+    pub params: KernelParams,
+    pub loads: Vec<ChunkId>,
+    pub bound: Vec<(usize, Arc<HostArray>)>,
+    /// The node each `bound` entry reads.
+    pub bound_nodes: Vec<ChunkId>,
+}
+
+/// The kernel of node `i` of `cg`, whose value is node `root_value` (`i` itself, or the input
+/// of `i` when `i` is a reduction or arg tail); fusible inputs that are not `stored` are
+/// inlined. Over [`MAX_INPUTS`] or [`MAX_INSTS`], `Err` names the absorbed input with the
+/// largest chain, to be stored instead.
+pub(crate) fn build_kernel(
+    cg: &ChunkGraph,
+    stored: &[bool],
+    i: usize,
+    root_value: usize,
+) -> Result<Kernel, usize> {
+    let mut b = Builder::new(cg, stored, &cg.nodes[root_value].shape);
+    let result = b.value(root_value, true);
+    if b.inputs.len() > MAX_INPUTS || b.insts.len() > MAX_INSTS {
+        return Err(b
+            .largest_absorbed
+            .expect("a kernel over its limits absorbed something"));
+    }
+    let reduce = match &cg.nodes[i].op {
+        ChunkOp::ReducePartial { op, axes } => Some(IrReduce {
+            kind: ReduceKind::Reduce(*op),
+            axes: axes.clone(),
+        }),
+        ChunkOp::ArgPartial { op, axis, offset } => {
+            b.params.arg_base = *offset as u64;
+            Some(IrReduce {
+                kind: ReduceKind::Arg(*op),
+                axes: vec![*axis],
+            })
+        }
+        _ => None,
+    };
+    let ir = KernelIr {
+        shape: cg.nodes[root_value].shape.to_vec(),
+        inputs: b.inputs,
+        insts: b.insts,
+        result,
+        reduce,
+    };
+    let mut params = b.params;
+    if b.load_offsets.iter().any(|&o| o != 0) {
+        params.load_offsets = b.load_offsets;
+    }
+    Ok(Kernel {
+        ir,
+        params,
+        loads: b.loads,
+        bound: b.bound,
+        bound_nodes: b.bound_nodes,
+    })
+}
+
 struct Builder<'a> {
     cg: &'a ChunkGraph,
     stored: &'a [bool],
@@ -240,6 +282,7 @@ struct Builder<'a> {
     inputs: Vec<IrInput>,
     loads: Vec<ChunkId>,
     bound: Vec<(usize, Arc<HostArray>)>,
+    bound_nodes: Vec<ChunkId>,
     load_offsets: Vec<u64>,
     params: KernelParams,
     /// Chunk -> value already built in this kernel (a kernel has at most `MAX_INSTS` values:
@@ -259,6 +302,7 @@ impl<'a> Builder<'a> {
             inputs: vec![],
             loads: vec![],
             bound: vec![],
+            bound_nodes: vec![],
             load_offsets: vec![],
             params: KernelParams::default(),
             values: Vec::new(),
@@ -309,6 +353,7 @@ impl<'a> Builder<'a> {
                         .sum(),
                 );
                 self.bound.push((index, data.clone()));
+                self.bound_nodes.push(ChunkId(i as u32));
                 self.map_strides(&node.shape, &full)
             } else {
                 self.load_offsets.push(0);

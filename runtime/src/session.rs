@@ -338,7 +338,7 @@ impl Session {
         let config = self.config();
         let (cg, mut tiled) = {
             let graph = lock(&self.inner.graph);
-            let mut tiler = Tiler::new(&graph, config.chunk_bytes);
+            let mut tiler = Tiler::new(&graph, config.chunk_bytes).with_fusion(config.fusion);
             let tiled = tiler.tile(&roots)?;
             (tiler.cg, tiled)
         };
@@ -352,6 +352,10 @@ impl Session {
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
         let t1 = Instant::now();
+        if !crate::fuse::has_fusible(&cg) {
+            stages.fuse = t1.elapsed().as_secs_f64();
+            return Ok((cg, tiled));
+        }
         let (cg, new) = fuse(&cg, &outputs);
         stages.fuse = t1.elapsed().as_secs_f64();
         let mut it = new.into_iter();

@@ -20,6 +20,7 @@ use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::sync::Arc;
 use tessera_runtime::ir::{row_major_strides, InstKind, KernelIr, KernelParams};
 use tessera_runtime::op::{BinaryOp, UnaryOp};
 use tessera_runtime::{on_array, DType, Error, HostArray, Result};
@@ -43,7 +44,13 @@ enum Val {
 /// more than the L2 traffic saves, so a piece is a whole block.
 const SUB: usize = BLOCK;
 
+/// Static plans kept per thread.
+const PLAN_CACHE: usize = 8;
+
 thread_local! {
+    /// Static plans of the kernels this thread ran last (the IR is held, so its address is
+    /// not reused while it is a key): a graph of many small chunks of one kernel plans it once.
+    static PLANS: RefCell<Vec<(Arc<KernelIr>, Arc<Static>)>> = const { RefCell::new(Vec::new()) };
     /// This thread's registers, kept from block to block and kernel to kernel.
     static REGS: RefCell<Vec<Column>> = const { RefCell::new(Vec::new()) };
 }
@@ -117,6 +124,12 @@ struct Plan<'a> {
     params: &'a KernelParams,
     /// Input data, standard layout.
     data: Vec<Cow<'a, HostArray>>,
+    /// What depends on the kernel's structure alone (shared by every chunk of one IR).
+    st: Arc<Static>,
+}
+
+/// The part of a plan that depends on the kernel's structure alone.
+struct Static {
     /// Iteration shape (kept axes, then reduced axes).
     pshape: Vec<usize>,
     /// Per input: strides in iteration order.
@@ -195,7 +208,45 @@ impl<'a> Plan<'a> {
     ///
     /// # Errors
     /// Dtype errors of folded constant expressions.
-    fn new(ir: &'a KernelIr, params: &'a KernelParams, inputs: &[&'a HostArray]) -> Result<Self> {
+    fn new(
+        ir_arc: &'a Arc<KernelIr>,
+        params: &'a KernelParams,
+        inputs: &[&'a HostArray],
+    ) -> Result<Self> {
+        let ir: &'a KernelIr = ir_arc;
+        let data: Vec<Cow<'a, HostArray>> = inputs
+            .iter()
+            .map(|x| {
+                let standard = on_array!(*x, a => a.is_standard_layout());
+                if standard {
+                    Cow::Borrowed(*x)
+                } else {
+                    Cow::Owned(x.reshape(x.shape()))
+                }
+            })
+            .collect();
+        // The static part is the same for every chunk of this IR unless an input is read as
+        // one broadcast value (folded from the data): then it is planned per chunk.
+        let cacheable = ir
+            .inputs
+            .iter()
+            .all(|inp| inp.strides.iter().any(|&s| s != 0));
+        if cacheable {
+            let hit = PLANS.with_borrow(|c| {
+                c.iter()
+                    .rev()
+                    .find(|(k, _)| Arc::ptr_eq(k, ir_arc))
+                    .map(|(_, st)| st.clone())
+            });
+            if let Some(st) = hit {
+                return Ok(Plan {
+                    ir,
+                    params,
+                    data,
+                    st,
+                });
+            }
+        }
         let nd = ir.shape.len();
         let axes: Vec<usize> = ir
             .reduce
@@ -226,17 +277,6 @@ impl<'a> Plan<'a> {
                     Some((s, linear))
                 }
                 _ => None,
-            })
-            .collect();
-        let data: Vec<Cow<'a, HostArray>> = inputs
-            .iter()
-            .map(|x| {
-                let standard = on_array!(*x, a => a.is_standard_layout());
-                if standard {
-                    Cow::Borrowed(*x)
-                } else {
-                    Cow::Owned(x.reshape(x.shape()))
-                }
             })
             .collect();
         let nonempty = !ir.is_empty();
@@ -347,16 +387,27 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        Ok(Plan {
-            ir,
-            params,
-            data,
+        let st = Arc::new(Static {
             pshape,
             load_strides,
             rand_strides,
             vals: out,
             nregs,
             jit,
+        });
+        if cacheable {
+            PLANS.with_borrow_mut(|c| {
+                if c.len() >= PLAN_CACHE {
+                    c.remove(0);
+                }
+                c.push((ir_arc.clone(), st.clone()));
+            });
+        }
+        Ok(Plan {
+            ir,
+            params,
+            data,
+            st,
         })
     }
 
@@ -366,7 +417,7 @@ impl<'a> Plan<'a> {
 
     /// Value `v` for the block of `len` elements at iteration position `p0`.
     fn view<'s>(&'s self, regs: &'s [Column], v: u32, p0: usize, len: usize) -> Result<View<'s>> {
-        Ok(match &self.vals[v as usize] {
+        Ok(match &self.st.vals[v as usize] {
             Val::Scalar(c) => View::Scalar(c.slice(1)),
             Val::Input(i) => View::Col(Slice::of_host(
                 self.data[*i].as_ref(),
@@ -388,7 +439,7 @@ impl<'a> Plan<'a> {
         match &self.ir.insts[k].kind {
             InstKind::Load(i) => {
                 let i = *i as usize;
-                let offs = Offsets::new(&self.pshape, &self.load_strides[i], p0);
+                let offs = Offsets::new(&self.st.pshape, &self.st.load_strides[i], p0);
                 block::gather(self.data[i].as_ref(), self.base(i), offs, out)
             }
             InstKind::Unary(op, a) => unary(*op, v(a)?, out),
@@ -407,11 +458,11 @@ impl<'a> Plan<'a> {
             return Err(internal(format!("instruction {k} is not a random draw")));
         };
         let rp = self.params.random[*param as usize];
-        let (st, linear) = self.rand_strides[k].as_ref().expect("random strides");
+        let (st, linear) = self.st.rand_strides[k].as_ref().expect("random strides");
         if *linear {
             return source::random_block(rp.seed, rp.stream, *dist, rp.base + p0 as u64, len, col);
         }
-        let g: Vec<u64> = Offsets::new(&self.pshape, st, p0)
+        let g: Vec<u64> = Offsets::new(&self.st.pshape, st, p0)
             .take(len)
             .map(|o| o + rp.base)
             .collect();
@@ -429,10 +480,10 @@ impl<'a> Plan<'a> {
         mut out: Option<Dest<'_>>,
     ) -> Result<()> {
         for (k, inst) in self.ir.insts.iter().enumerate() {
-            if self.jit.as_ref().is_some_and(|j| j.body[k]) {
+            if self.st.jit.as_ref().is_some_and(|j| j.body[k]) {
                 continue;
             }
-            match self.vals[k] {
+            match self.st.vals[k] {
                 Val::Reg(r) => {
                     // The register is moved out while the instruction runs, so its operands
                     // (other registers) stay readable.
@@ -455,7 +506,7 @@ impl<'a> Plan<'a> {
                 Val::Scalar(_) | Val::Input(_) => {}
             }
         }
-        if let Some(j) = &self.jit {
+        if let Some(j) = &self.st.jit {
             let dest = out
                 .take()
                 .ok_or_else(|| internal("fused kernel: no output block".into()))?;
@@ -500,7 +551,7 @@ impl<'a> Plan<'a> {
             let m = SUB.min(len - s);
             let (here, tail) = rest.split_at(m);
             rest = tail;
-            if let Val::Out = self.vals[result as usize] {
+            if let Val::Out = self.st.vals[result as usize] {
                 self.compute(regs, p0 + s, m, Some(here))?;
             } else {
                 self.compute(regs, p0 + s, m, None)?;
@@ -578,17 +629,26 @@ fn with_regs<R>(n: usize, f: impl FnOnce(&mut [Column]) -> R) -> R {
 
 fn elementwise_out<T: El>(plan: &Plan, n: usize) -> Result<HostArray> {
     let mut data = crate::memory::uninit_vec::<T>(n);
-    data.spare_capacity_mut()[..n]
-        .par_chunks_mut(BLOCK)
-        .enumerate()
-        .try_for_each(|(b, out)| {
-            with_regs(plan.nregs, |regs| {
-                plan.block_into(regs, b * BLOCK, T::to_dest(out))
-            })
+    if n <= BLOCK {
+        // One block: on this thread (a parallel iterator of one item costs more than a tiny
+        // chunk's kernel).
+        with_regs(plan.st.nregs, |regs| {
+            plan.block_into(regs, 0, T::to_dest(&mut data.spare_capacity_mut()[..n]))
         })?;
-    // SAFETY: the capacity is at least n, and every block of [0, n) was written: try_for_each
-    // returned Ok, so block_into succeeded for each, and a successful block_into writes every
-    // element of its destination (each loop writes one value per destination slot).
+    } else {
+        data.spare_capacity_mut()[..n]
+            .par_chunks_mut(BLOCK)
+            .enumerate()
+            .try_for_each(|(b, out)| {
+                with_regs(plan.st.nregs, |regs| {
+                    plan.block_into(regs, b * BLOCK, T::to_dest(out))
+                })
+            })?;
+    }
+    // SAFETY: the capacity is at least n, and every block of [0, n) was written: the single
+    // block_into (n <= BLOCK) or try_for_each over all blocks returned Ok, so block_into
+    // succeeded for each, and a successful block_into writes every element of its destination
+    // (each loop writes one value per destination slot).
     unsafe { data.set_len(n) };
     Ok(T::wrap(
         ArrayD::from_shape_vec(IxDyn(&plan.ir.shape), data).expect("kernel shape"),
@@ -598,7 +658,7 @@ fn elementwise_out<T: El>(plan: &Plan, n: usize) -> Result<HostArray> {
 fn reduce_out<T: El>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<HostArray>> {
     let r = plan.ir.reduce.as_ref().expect("reduction tail");
     // The block's values go to one more register, which the reduction then reads.
-    let res = plan.nregs;
+    let res = plan.st.nregs;
     let accs = reduce::reduce_rows::<T, _>(r.kind, outer, inner, |row, start, len| {
         with_regs(res + 1, |regs| {
             let mut col = std::mem::take(&mut regs[res]);
@@ -623,7 +683,11 @@ fn reduce_out<T: El>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<Host
 ///
 /// # Errors
 /// Dtype combinations the elementwise kernels reject.
-pub fn run(ir: &KernelIr, params: &KernelParams, inputs: &[&HostArray]) -> Result<Vec<HostArray>> {
+pub fn run(
+    ir: &Arc<KernelIr>,
+    params: &KernelParams,
+    inputs: &[&HostArray],
+) -> Result<Vec<HostArray>> {
     let n = ir.len();
     let dt = ir.result_dtype();
     let plan = Plan::new(ir, params, inputs)?;

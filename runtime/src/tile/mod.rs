@@ -8,6 +8,7 @@
 
 mod creation;
 mod elementwise;
+mod fusion;
 mod linalg;
 mod movement;
 mod reduction;
@@ -22,8 +23,11 @@ use crate::chunk::{
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
+use crate::ir::KernelIr;
 use crate::op::Op;
-use std::collections::HashMap;
+use rustc_hash::FxHashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Fan-in of the reduction combine tree.
 pub const COMBINE_FAN_IN: usize = 4;
@@ -43,6 +47,14 @@ pub struct Tiler<'g> {
     max_chunks: usize,
     /// The node being tiled, for error messages.
     current: Option<NodeId>,
+    /// Fuse elementwise chains while tiling (see `fusion`).
+    fuse: bool,
+    /// Nodes that may stay virtual (planned by `tile`).
+    eligible: HashSet<NodeId>,
+    /// Virtual nodes: elementwise chains not cut into chunks yet.
+    virt: HashMap<NodeId, fusion::Group>,
+    /// One shared IR per distinct kernel structure.
+    irs: FxHashSet<Arc<KernelIr>>,
 }
 
 /// Splits `len` into pieces of at most `size` (a zero-length axis is one empty piece).
@@ -117,7 +129,19 @@ impl<'g> Tiler<'g> {
                 .unwrap_or(usize::MAX)
                 .min(MAX_CHUNK_NODES),
             current: None,
+            fuse: false,
+            eligible: HashSet::new(),
+            virt: HashMap::new(),
+            irs: FxHashSet::default(),
         }
+    }
+
+    /// Fuses elementwise chains (and the reductions they feed) into one kernel per chunk
+    /// while tiling, so their intermediate chunks never exist (default: off; the Fuser then
+    /// fuses the chunk graph afterwards, as it still does for what tiling left unfused).
+    pub fn with_fusion(mut self, fuse: bool) -> Self {
+        self.fuse = fuse;
+        self
     }
 
     /// Sets the most chunk nodes the chunk graph may hold (default: half of host memory over
@@ -204,14 +228,20 @@ impl<'g> Tiler<'g> {
                 ));
             }
         }
-        for id in self.graph.reachable(roots) {
+        let order = self.graph.reachable(roots);
+        self.plan_virtual(&order, roots);
+        for id in order {
             if !self.tiled.contains_key(&id) {
                 self.current = Some(id);
                 let t = self.tile_node(id)?;
                 self.tiled.insert(id, t);
             }
         }
-        Ok(roots.iter().map(|r| self.tiled[r].clone()).collect())
+        let mut out = Vec::with_capacity(roots.len());
+        for r in roots {
+            out.push(self.materialize(*r)?);
+        }
+        Ok(out)
     }
 
     fn push(
@@ -330,6 +360,19 @@ impl<'g> Tiler<'g> {
                 chunks: vec![c],
             });
         }
+        if self.fuse
+            && (node.op.is_elementwise() || matches!(node.op, Op::Random { .. } | Op::Full { .. }))
+        {
+            if let Some(t) = self.fused_node(id)? {
+                return Ok(t);
+            }
+        }
+        let tails = matches!(node.op, Op::Reduce { .. } | Op::ArgReduce { .. });
+        for &i in &node.inputs {
+            if !tails && self.is_virtual(i) {
+                self.materialize(i)?;
+            }
+        }
         let inputs: Vec<Tiled> = node.inputs.iter().map(|i| self.tiled[i].clone()).collect();
         let in_shapes: Vec<Vec<usize>> = node
             .inputs
@@ -383,6 +426,7 @@ impl<'g> Tiler<'g> {
                 ddof,
             } => self.reduce(
                 &inputs[0],
+                node.inputs[0],
                 &in_shapes[0],
                 in_dtypes[0],
                 *op,
@@ -391,7 +435,9 @@ impl<'g> Tiler<'g> {
                 *ddof,
                 dtype,
             ),
-            Op::ArgReduce { op, axis } => self.arg_reduce(&inputs[0], *op, *axis, in_dtypes[0]),
+            Op::ArgReduce { op, axis } => {
+                self.arg_reduce(&inputs[0], node.inputs[0], *op, *axis, in_dtypes[0])
+            }
             Op::Transpose { perm } => self.transpose(&inputs[0], perm, dtype),
             Op::Reshape => self.reshape(&inputs[0], &in_shapes[0], &shape, dtype),
             Op::BroadcastTo => self.broadcast_to(&inputs[0], &in_shapes[0], &shape, dtype),

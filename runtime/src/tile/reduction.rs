@@ -1,10 +1,12 @@
 //! Tiling of reductions: per-chunk partials combined in a tree of fan-in
 //! [`COMBINE_FAN_IN`](super::COMBINE_FAN_IN), then a final per output chunk.
 
+use super::fusion::Tail;
 use super::{region_size, Tiler, COMBINE_FAN_IN};
 use crate::chunk::{grid_indices, ChunkId, ChunkInputs, ChunkOp, Tiled};
 use crate::dtype::DType;
 use crate::error::Result;
+use crate::graph::NodeId;
 use crate::op::{ArgOp, ReduceOp};
 use std::collections::HashMap;
 
@@ -16,6 +18,7 @@ impl Tiler<'_> {
     pub(super) fn arg_reduce(
         &mut self,
         t: &Tiled,
+        input: NodeId,
         op: ArgOp,
         axis: usize,
         in_dtype: DType,
@@ -27,20 +30,28 @@ impl Tiler<'_> {
         out_counts[axis] = 1;
         let mut partials: HashMap<Vec<usize>, Vec<ChunkId>> = HashMap::new();
         let starts = t.starts();
-        for idx in grid_indices(&counts) {
+        // A virtual input: its kernels end in the partial.
+        let fused = match self.take_virtual_input(input) {
+            Some(g) => Some(self.group_chunks(&g, Tail::Arg(op, axis), in_dtype)?),
+            None => None,
+        };
+        for (flat, idx) in grid_indices(&counts).into_iter().enumerate() {
             let region = t.region_in(&starts, &idx);
             let mut pshape = region_size(&region);
             pshape[axis] = 1;
-            let c = self.push(
-                ChunkOp::ArgPartial {
-                    op,
-                    axis,
-                    offset: region[axis].0,
-                },
-                vec![t.at(&idx)],
-                pshape,
-                in_dtype,
-            );
+            let c = match &fused {
+                Some(f) => f[flat],
+                None => self.push(
+                    ChunkOp::ArgPartial {
+                        op,
+                        axis,
+                        offset: region[axis].0,
+                    },
+                    vec![t.at(&idx)],
+                    pshape,
+                    in_dtype,
+                ),
+            };
             let mut key = idx.clone();
             key[axis] = 0;
             partials.entry(key).or_default().push(c);
@@ -70,6 +81,7 @@ impl Tiler<'_> {
     pub(super) fn reduce(
         &mut self,
         t: &Tiled,
+        input: NodeId,
         in_shape: &[usize],
         in_dtype: DType,
         op: ReduceOp,
@@ -82,38 +94,66 @@ impl Tiler<'_> {
         self.reserve_grid(&t.grid, 2)?;
         let counts = t.counts();
         let pdtype = partial_dtype(op, in_dtype);
-        let mut groups: Vec<(Vec<usize>, Vec<Counted>)> = Vec::new();
-        let mut index: HashMap<Vec<usize>, usize> = HashMap::new();
-        let starts = t.starts();
-        for idx in grid_indices(&counts) {
-            let region = t.region_in(&starts, &idx);
-            let mut pshape = region_size(&region);
-            let n: usize = axes.iter().map(|&a| pshape[a]).product();
-            for &a in axes {
-                pshape[a] = 1;
-            }
-            let c = self.push(
-                ChunkOp::ReducePartial {
-                    op,
-                    axes: axes.to_vec(),
-                },
-                vec![t.at(&idx)],
-                pshape,
-                pdtype,
-            );
-            let mut key = idx.clone();
-            for &a in axes {
-                key[a] = 0;
-            }
-            let gi = *index.entry(key.clone()).or_insert_with(|| {
-                groups.push((key, vec![]));
-                groups.len() - 1
+        // The partials of each output chunk, in row-major order of the output chunks (the
+        // grid with the reduced axes cut to one chunk). The grid is walked with one index and
+        // one box updated in place: no allocation per chunk.
+        let nd = counts.len();
+        let out_counts: Vec<usize> = (0..nd)
+            .map(|a| if axes.contains(&a) { 1 } else { counts[a] })
+            .collect();
+        let mut groups: Vec<Vec<Counted>> = vec![Vec::new(); out_counts.iter().product()];
+        // A virtual input: its kernels end in the partial.
+        let fused = match self.take_virtual_input(input) {
+            Some(g) => Some(self.group_chunks(&g, Tail::Reduce(op, axes), in_dtype)?),
+            None => None,
+        };
+        let total: usize = counts.iter().product();
+        let mut idx = vec![0usize; nd];
+        let first = |g: &Vec<usize>| g.first().copied().unwrap_or(0);
+        let mut region: crate::array::Region = t.grid.iter().map(|g| (0, first(g))).collect();
+        for flat in 0..total {
+            let n: usize = axes.iter().map(|&a| region[a].1 - region[a].0).product();
+            let c = match &fused {
+                Some(f) => f[flat],
+                None => {
+                    let pshape: Vec<usize> = (0..nd)
+                        .map(|a| {
+                            if axes.contains(&a) {
+                                1
+                            } else {
+                                region[a].1 - region[a].0
+                            }
+                        })
+                        .collect();
+                    self.push(
+                        ChunkOp::ReducePartial {
+                            op,
+                            axes: axes.to_vec(),
+                        },
+                        vec![t.chunks[flat]],
+                        pshape,
+                        pdtype,
+                    )
+                }
+            };
+            let key = (0..nd).fold(0, |acc, a| {
+                acc * out_counts[a] + if axes.contains(&a) { 0 } else { idx[a] }
             });
-            groups[gi].1.push((c, n as f64));
+            groups[key].push((c, n as f64));
+            for a in (0..nd).rev() {
+                idx[a] += 1;
+                if idx[a] < counts[a] {
+                    let start = region[a].1;
+                    region[a] = (start, start + t.grid[a][idx[a]]);
+                    break;
+                }
+                idx[a] = 0;
+                region[a] = (0, first(&t.grid[a]));
+            }
         }
         let count: f64 = axes.iter().map(|&a| in_shape[a] as f64).product();
         let mut chunks = Vec::new();
-        for (_, mut parts) in groups {
+        for mut parts in groups {
             let pshape = self.cg.node(parts[0].0).shape.to_vec();
             // Tree combine, tracking element counts for the var/std merge.
             while parts.len() > 1 {
