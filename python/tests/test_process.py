@@ -16,7 +16,9 @@ LONG_RUN = textwrap.dedent(
     import tessera as ts
     ts.set_backend("cpu")
     g = ts.random.default_rng(0)
-    x = g.random(400_000_000, dtype=ts.float32, chunk_size=1_000_000)
+    # Long enough (tens of seconds) that the run is still going when the signal comes: at
+    # 4e8 draws it sometimes finished within the test's one-second wait.
+    x = g.random(8_000_000_000, dtype=ts.float32, chunk_size=4_000_000)
     print("ready", flush=True)
     t0 = time.time()
     try:
