@@ -22,6 +22,7 @@ use tessera::{
 };
 
 mod interrupt;
+mod shared;
 
 /// The extension's Rust allocations (chunk buffers, results) go through Tessera's host pool, as
 /// in the CLI: a loop that makes a fresh 400 MB output per step reuses freed buffers instead of
@@ -593,6 +594,21 @@ fn from_numpy(array: &Bound<'_, PyUntypedArray>, chunk: Option<Vec<usize>>) -> P
     chunked(s.from_host(host), chunk)
 }
 
+/// A tensor reading `array`'s buffer in place (no copy), or `None` when the array cannot be
+/// read in place (a dtype Tessera lacks, or unaligned elements): the caller copies it instead.
+#[pyfunction]
+#[pyo3(signature = (array, chunk=None))]
+fn from_numpy_shared(
+    array: &Bound<'_, PyUntypedArray>,
+    chunk: Option<Vec<usize>>,
+) -> PyResult<Option<PyTensor>> {
+    let Some(buf) = shared::NumpyBuffer::of(array) else {
+        return Ok(None);
+    };
+    let s = sess()?;
+    chunked(s.from_external(Arc::new(buf)), chunk).map(Some)
+}
+
 fn host_from_numpy(array: &Bound<'_, PyUntypedArray>) -> PyResult<HostArray> {
     fn owned<T: numpy::Element + Copy>(a: &Bound<'_, PyUntypedArray>) -> PyResult<ArrayD<T>> {
         let a = a.cast::<PyArrayDyn<T>>()?;
@@ -881,6 +897,7 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linspace, m)?)?;
     m.add_function(wrap_pyfunction!(eye, m)?)?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(from_numpy_shared, m)?)?;
     m.add_function(wrap_pyfunction!(concatenate, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(broadcast_arrays, m)?)?;

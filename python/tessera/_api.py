@@ -49,12 +49,23 @@ def _chunk(chunk_size, ndim):
 def _from_numpy(a, chunk_size=None):
     if a.dtype.name not in _dtypes._SUPPORTED_NAMES:
         _dtypes.dtype_name(a.dtype)  # raises TypeError naming the dtype
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))  # the same values in this machine's order
     return Tensor(_raw.from_numpy(a, _chunk(chunk_size, a.ndim)))
 
 
 def asarray(obj, /, dtype=None, device=None, copy=None, *, chunk_size=None):
     """A tensor from a tensor, a numpy array, a buffer, nested sequences or a Python scalar.
-    ``chunk_size=`` (an int, or one per axis) sets how the data is cut into chunks."""
+    ``chunk_size=`` (an int, or one per axis) sets how the data is cut into chunks.
+
+    A numpy array of a tessera dtype is read in place, as ``numpy.asarray`` shares it: no
+    copy is made, each chunk is read from the array's buffer when a kernel needs it, and the
+    tensor keeps the array alive. Like a numpy view, the tensor sees writes to the array made
+    before it is executed; ``copy=True`` takes a copy instead."""
+    return _asarray(obj, dtype, device, copy, chunk_size, share=copy is not True)
+
+
+def _asarray(obj, dtype, device, copy, chunk_size, share):
     _check_device(device)
     if isinstance(obj, Tensor):
         # A new tensor object on the same (immutable) node: `copy=True` means later in-place
@@ -86,6 +97,15 @@ def asarray(obj, /, dtype=None, device=None, copy=None, *, chunk_size=None):
         info = np.iinfo(dtype) if dtype.kind in "iu" else None
         if info is not None and not info.min <= obj <= info.max:
             raise OverflowError(f"Python integer {obj} out of bounds for {dtype.name}")
+    if (
+        share
+        and type(obj) is np.ndarray
+        and (dtype is None or dtype == obj.dtype)
+        and obj.dtype.name in _dtypes._SUPPORTED_NAMES
+    ):
+        t = _raw.from_numpy_shared(obj, _chunk(chunk_size, obj.ndim))
+        if t is not None:
+            return Tensor(t)
     a = np.asarray(obj, dtype=dtype, copy=copy) if copy is not None else np.asarray(obj, dtype=dtype)
     if a.dtype.kind == "U" or a.dtype.kind == "O":
         raise TypeError(f"asarray: cannot make a numeric tensor from {type(obj).__name__}")
@@ -94,7 +114,11 @@ def asarray(obj, /, dtype=None, device=None, copy=None, *, chunk_size=None):
     return _from_numpy(a, chunk_size)
 
 
-array = asarray
+def array(obj, /, dtype=None, *, copy=True, device=None, chunk_size=None):
+    """numpy.array: a copy by default (``copy=False`` shares a numpy array as ``asarray``)."""
+    if isinstance(obj, Tensor):
+        return _asarray(obj, dtype, device, copy, chunk_size, share=False)
+    return _asarray(obj, dtype, device, None if copy else copy, chunk_size, share=not copy)
 
 
 def _has_tensor(seq):
@@ -114,10 +138,11 @@ def _nested_numpy(seq):
 
 
 def _t(x):
-    """``x`` as a tensor (numpy arrays and Python scalars converted)."""
+    """``x`` as a tensor (numpy arrays and Python scalars converted: copied, so a later write
+    to the array does not change an operation recorded before it)."""
     if isinstance(x, Tensor):
         return x
-    return asarray(x)
+    return _asarray(x, None, None, None, None, share=False)
 
 
 def astype(x, dtype, /, *, copy=True, device=None):
@@ -709,7 +734,13 @@ def _setitem(x, key, value):
             i %= n
             bounds.append((i, i + 1, True))
     region = [hi - lo for lo, hi, _ in bounds]
-    v = value if isinstance(value, Tensor) else asarray(value, dtype=x.dtype) if not _is_scalar(value) else None
+    v = (
+        value
+        if isinstance(value, Tensor)
+        else _asarray(value, x.dtype, None, None, None, share=False)
+        if not _is_scalar(value)
+        else None
+    )
     if v is None:
         v = full(region, value, dtype=x.dtype) if not isinstance(value, float) or x.dtype.kind == "f" else astype(full(region, value), x.dtype)
     else:

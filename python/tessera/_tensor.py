@@ -502,7 +502,7 @@ def _operand(x):
     if isinstance(x, (np.ndarray, np.generic)):
         from . import _api
 
-        return _api.asarray(x)._t
+        return _api._asarray(x, None, None, None, None, share=False)._t
     if isinstance(x, complex):
         raise TypeError("complex numbers are not supported by tessera yet (issue 22)")
     return NotImplemented

@@ -26,6 +26,13 @@ pub enum ChunkOp {
         /// The box this chunk holds.
         region: Region,
     },
+    /// A box of data held outside Tessera, read when the chunk runs.
+    External {
+        /// The whole array.
+        data: Arc<dyn crate::external::ExternalArray>,
+        /// The box this chunk holds.
+        region: Region,
+    },
     /// Every element `value` (cast to the chunk dtype).
     Full {
         /// The value.
@@ -184,6 +191,7 @@ impl ChunkOp {
     pub fn name(&self) -> &'static str {
         match self {
             ChunkOp::Constant { .. } => "constant",
+            ChunkOp::External { .. } => "external",
             ChunkOp::Full { .. } => "full",
             ChunkOp::Arange { .. } => "arange",
             ChunkOp::Linspace { .. } => "linspace",

@@ -4,6 +4,7 @@
 use crate::array::HostArray;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::external::ExternalArray;
 use crate::op::Op;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -67,6 +68,10 @@ pub struct Graph {
     nodes: Vec<Node>,
     /// User data referenced by `Op::Constant`.
     constants: BTreeMap<u64, Arc<HostArray>>,
+    /// Data outside Tessera referenced by `Op::External` (it stays in this process: a graph
+    /// sent elsewhere names it, and tiling it there is an error).
+    #[serde(skip)]
+    externals: BTreeMap<u64, Arc<dyn ExternalArray>>,
     #[serde(skip)]
     intern: HashMap<Node, NodeId>,
     next_constant: u64,
@@ -124,7 +129,7 @@ impl Graph {
                 *r += 1;
             }
         }
-        if let Op::Constant { id: c } = node.op {
+        if let Op::Constant { id: c } | Op::External { id: c } = node.op {
             *self.const_users.entry(c).or_default() += 1;
         }
         self.nodes.push(node);
@@ -147,7 +152,7 @@ impl Graph {
                     *r += 1;
                 }
             }
-            if let Op::Constant { id: c } = n.op {
+            if let Op::Constant { id: c } | Op::External { id: c } = n.op {
                 *self.const_users.entry(c).or_default() += 1;
             }
         }
@@ -179,12 +184,13 @@ impl Graph {
                 self.intern.remove(&self.nodes[k]);
             }
             let node = &mut self.nodes[k];
-            if let Op::Constant { id } = node.op {
+            if let Op::Constant { id } | Op::External { id } = node.op {
                 let users = self.const_users.entry(id).or_insert(1);
                 *users = users.saturating_sub(1);
                 if *users == 0 {
                     self.const_users.remove(&id);
                     self.constants.remove(&id);
+                    self.externals.remove(&id);
                 }
             }
             stack.extend(std::mem::take(&mut node.inputs));
@@ -273,6 +279,33 @@ impl Graph {
         let node_id = self.add(node)?;
         self.constants.insert(id, Arc::new(data));
         Ok(node_id)
+    }
+    /// Adds data held outside Tessera as a source node (read chunk by chunk, never copied
+    /// whole); the graph keeps `data` while a node refers to it.
+    ///
+    /// # Errors
+    /// As [`Graph::add`].
+    pub fn add_external(
+        &mut self,
+        data: Arc<dyn ExternalArray>,
+        chunk: Option<Vec<usize>>,
+    ) -> Result<NodeId> {
+        let id = self.next_constant;
+        self.next_constant += 1;
+        let node = Node {
+            op: Op::External { id },
+            inputs: vec![],
+            shape: data.shape().to_vec(),
+            dtype: data.dtype(),
+            chunk,
+        };
+        let node_id = self.add(node)?;
+        self.externals.insert(id, data);
+        Ok(node_id)
+    }
+    /// The data of an external source.
+    pub fn external(&self, id: u64) -> Option<&Arc<dyn ExternalArray>> {
+        self.externals.get(&id)
     }
     /// The node with this id.
     pub fn node(&self, id: NodeId) -> &Node {

@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod dtype;
 pub mod error;
 pub mod exec;
+pub mod external;
 pub mod fuse;
 pub mod graph;
 pub mod hostpool;

@@ -430,6 +430,12 @@ pub enum Op {
         /// Constant id.
         id: u64,
     },
+    /// Data outside Tessera (a numpy buffer read in place, a file), read chunk by chunk; held
+    /// in the graph's external table under this id.
+    External {
+        /// External id (from the constants' counter).
+        id: u64,
+    },
     /// Every element equal to `value`.
     Full {
         /// The value.
@@ -536,6 +542,7 @@ impl Op {
         matches!(
             self,
             Op::Constant { .. }
+                | Op::External { .. }
                 | Op::Full { .. }
                 | Op::Arange { .. }
                 | Op::Linspace { .. }

@@ -292,6 +292,15 @@ impl Session {
             Err(e) => Tensor::failed(self, e),
         }
     }
+    /// A tensor over data held outside Tessera (a buffer read in place, a file), read chunk by
+    /// chunk when a graph needs it; the session keeps `data` while a tensor refers to it.
+    pub fn from_external(&self, data: Arc<dyn crate::external::ExternalArray>) -> Tensor {
+        let (shape, dtype) = (data.shape().to_vec(), data.dtype());
+        match lock(&self.inner.graph).add_external(data, None) {
+            Ok(id) => Tensor::from_node(self.clone(), id, shape, dtype),
+            Err(e) => Tensor::failed(self, e),
+        }
+    }
     /// A tensor of `shape` from a flat row-major vector.
     ///
     /// # Errors

@@ -506,3 +506,86 @@ pub fn arange_rejects_bad_arguments(cx: &mut Cx) -> Result<()> {
     assert_eq!(got.as_slice().unwrap(), &[0, 1_000_000_000, 2_000_000_000]);
     Ok(())
 }
+
+/// Data held outside Tessera for `from_external`: counts its reads and the largest box read.
+#[derive(Debug)]
+struct Held {
+    data: tessera::HostArray,
+    reads: std::sync::atomic::AtomicUsize,
+    largest: std::sync::atomic::AtomicUsize,
+}
+
+impl tessera::external::ExternalArray for Held {
+    fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+    fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+    fn read(&self, region: &tessera::array::Region) -> Result<tessera::HostArray> {
+        use std::sync::atomic::Ordering;
+        tessera::external::check_region("held", region, self.data.shape())?;
+        let n: usize = region.iter().map(|&(s, e)| e - s).product();
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.largest.fetch_max(n, Ordering::Relaxed);
+        Ok(self.data.slice_region(region, None))
+    }
+    fn describe(&self) -> String {
+        format!("held array of shape {:?}", self.data.shape())
+    }
+}
+
+/// A source over data held outside Tessera (a numpy buffer read in place, a file) gives its
+/// values at every chunking, reads it box by box (never the whole array when it is chunked),
+/// and is let go once no tensor refers to it.
+pub fn from_external(cx: &mut Cx) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    for dt in [DType::Bool, DType::I32, DType::I64, DType::F32, DType::F64] {
+        for shape in [&[13usize, 7][..], &[6, 5, 7], &[11]] {
+            let dom = if dt == DType::Bool {
+                Dom::Bool(0.5)
+            } else {
+                Dom::Range(-1e3, 1e3)
+            };
+            let h = to_host(&cx.data(shape, dom), dt);
+            let want = values(&h);
+            let held = Arc::new(Held {
+                data: h,
+                reads: 0.into(),
+                largest: 0.into(),
+            });
+            let s = cx.s.clone();
+            let src = held.clone();
+            cx.source(
+                &format!("from_external({shape:?}, {dt})"),
+                |ch| ch.apply(s.from_external(src.clone()), 0),
+                dt,
+                &want,
+            )?;
+            drop(src);
+            let size: usize = shape.iter().product();
+            let reads = held.reads.load(Ordering::Relaxed);
+            assert!(reads > 0, "[{}]", cx.tag());
+            if !matches!(cx.ch, super::Chunking::One) {
+                assert!(reads > 1, "read box by box, not whole [{}]", cx.tag());
+            }
+            assert!(held.largest.load(Ordering::Relaxed) <= size);
+            assert_eq!(
+                Arc::strong_count(&held),
+                1,
+                "the graph let the data go with its last tensor [{}]",
+                cx.tag()
+            );
+        }
+    }
+    // A box outside the data is an error naming it, never a read out of bounds.
+    let held = Held {
+        data: to_host(&cx.data(&[4, 3], Dom::Range(-1.0, 1.0)), DType::F64),
+        reads: 0.into(),
+        largest: 0.into(),
+    };
+    let e = tessera::external::ExternalArray::read(&held, &vec![(0, 5), (0, 3)]).unwrap_err();
+    assert!(e.to_string().contains("[4, 3]"), "{e}");
+    Ok(())
+}

@@ -108,6 +108,7 @@ impl Backend for CpuBackend {
         let x = |i: usize| -> &HostArray { &inputs[i][0] };
         Ok(match &node.op {
             ChunkOp::Constant { data, region } => one(data.slice_region(region, None)),
+            ChunkOp::External { data, region } => one(data.read(region)?),
             ChunkOp::Full { value } => one(source::full(shape, *value, dt)),
             ChunkOp::Arange {
                 start,

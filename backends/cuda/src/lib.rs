@@ -240,6 +240,7 @@ impl CudaBackend {
             ChunkOp::Constant { data, region } => {
                 vec![cx.lane.upload(&data.slice_region(region, None))?]
             }
+            ChunkOp::External { data, region } => vec![cx.lane.upload(&data.read(region)?)?],
             // Host steps (see the crate docs): few values, or index functions in f64.
             ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }

@@ -288,6 +288,7 @@ impl Backend for WgpuBackend {
         Ok(match &node.op {
             // Host steps (see the crate docs).
             ChunkOp::Constant { .. }
+            | ChunkOp::External { .. }
             | ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }

@@ -296,7 +296,7 @@ impl Tensor {
                 continue;
             }
             let node = g.node(id);
-            if matches!(node.op, Op::Constant { .. }) {
+            if matches!(node.op, Op::Constant { .. } | Op::External { .. }) {
                 continue;
             }
             total = total.saturating_add(node.shape.iter().product::<usize>());
@@ -310,7 +310,7 @@ impl Tensor {
         let Ok(n) = self.tn() else { return false };
         matches!(
             crate::exec::lock(&self.sess.inner.graph).node(n.id).op,
-            Op::Constant { .. }
+            Op::Constant { .. } | Op::External { .. }
         )
     }
 
@@ -354,10 +354,19 @@ impl Tensor {
         let id = self.node_id()?;
         {
             let g = crate::exec::lock(&self.sess.inner.graph);
-            if let Op::Constant { id: c } = g.node(id).op {
-                if let Some(d) = g.constant(c) {
-                    return Ok(d.clone());
+            match g.node(id).op {
+                Op::Constant { id: c } => {
+                    if let Some(d) = g.constant(c) {
+                        return Ok(d.clone());
+                    }
                 }
+                // Data read in place stays where it is: reading it is the computation, and a
+                // kept copy would double it.
+                Op::External { .. } => {
+                    drop(g);
+                    return Ok(Arc::new(self.execute()?));
+                }
+                _ => {}
             }
         }
         let data = Arc::new(self.execute()?);

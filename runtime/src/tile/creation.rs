@@ -32,6 +32,30 @@ impl Tiler<'_> {
                     )
                 })
             }
+            Op::External { id: eid } => {
+                let data = g
+                    .external(*eid)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "external",
+                            format!(
+                                "external data {eid} is not in this process (data read in place \
+                                 stays where it was added)"
+                            ),
+                        )
+                    })?
+                    .clone();
+                let grid = self.source_grid(id)?;
+                self.per_chunk(grid, dtype, |_, region| {
+                    (
+                        ChunkOp::External {
+                            data: data.clone(),
+                            region: region.clone(),
+                        },
+                        ChunkInputs::new(),
+                    )
+                })
+            }
             Op::Full { value } => {
                 let v = *value;
                 let grid = self.source_grid(id)?;

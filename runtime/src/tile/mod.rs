@@ -382,6 +382,7 @@ impl<'g> Tiler<'g> {
         let in_dtypes: Vec<DType> = node.inputs.iter().map(|&i| g.node(i).dtype).collect();
         match &node.op {
             Op::Constant { .. }
+            | Op::External { .. }
             | Op::Full { .. }
             | Op::Arange { .. }
             | Op::Linspace { .. }
