@@ -95,3 +95,90 @@ fn materialized_result_is_reused_not_recomputed() {
     drop(b);
     assert!(s.held_bytes() < held);
 }
+
+#[test]
+fn kept_results_are_charged_to_the_host_budget_and_spill() {
+    // A 64 MiB host budget: kept results may hold 32 MiB in memory. Four kept results of
+    // 16 MB each: the largest past that share go to disk and are read back when used.
+    let spill = std::env::temp_dir().join(format!("tessera-kept-test-{}", std::process::id()));
+    let s = tessera::cpu_session();
+    s.set_memory(Some(tessera::MemoryConfig {
+        host_bytes: Some(64 << 20),
+        spill_dir: Some(spill.clone()),
+        ..Default::default()
+    }));
+    let rng = s.random(21);
+    let xs: Vec<tessera::Tensor> = (0..4)
+        .map(|_| {
+            rng.rand(&[2_000_000], DType::F64)
+                .with_chunks(&[250_000])
+                .unwrap()
+        })
+        .collect();
+    let mut first = Vec::new();
+    for x in &xs {
+        let v = x.materialize().unwrap();
+        first.push(v.as_ref().clone());
+        assert!(
+            s.kept_bytes() <= 32 << 20,
+            "{} bytes kept in memory",
+            s.kept_bytes()
+        );
+    }
+    assert!(s.kept_bytes() > 0, "not everything spilled");
+    let on_disk: usize = std::fs::read_dir(&spill).unwrap().count();
+    assert!(on_disk > 0, "a spilled result has a run folder");
+    // Every kept result gives its values back, spilled or not, and feeds later graphs
+    // without recomputation from the random source (the draws are the same either way, so
+    // compare with the first values).
+    for (x, want) in xs.iter().zip(&first) {
+        assert_eq!(&x.execute().unwrap(), want);
+        assert!(x.is_materialized());
+    }
+    let total = xs[0]
+        .add(&xs[1])
+        .unwrap()
+        .add(&xs[2])
+        .unwrap()
+        .add(&xs[3])
+        .unwrap();
+    let got = total.sum(Axes::All, false).unwrap().item().unwrap();
+    let want: f64 = (0..2_000_000)
+        .map(|i| {
+            first
+                .iter()
+                .map(|a| match a {
+                    tessera::HostArray::F64(v) => v.as_slice().unwrap()[i],
+                    _ => unreachable!(),
+                })
+                .sum::<f64>()
+        })
+        .sum();
+    assert!((got - want).abs() <= 1e-9 * want.abs(), "{got} vs {want}");
+    let per_op = s.last_stats().per_op;
+    assert!(
+        per_op.iter().any(|(op, _)| op == "external"),
+        "spilled results are read back: {per_op:?}"
+    );
+    let (cg, _) = s.plan(&[&total]).unwrap();
+    assert!(
+        cg.nodes.iter().all(|n| match &n.op {
+            tessera::chunk::ChunkOp::Fused { ir, .. } => !ir
+                .insts
+                .iter()
+                .any(|i| matches!(i.kind, tessera::ir::InstKind::Random { .. })),
+            op => op.name() != "random",
+        }),
+        "nothing is drawn again"
+    );
+    // The spill folders go with the tensors (and the plan that read them).
+    drop(cg);
+    drop(total);
+    drop(xs);
+    let left = std::fs::read_dir(&spill)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(left, 0, "spill folders left behind");
+    let _ = std::fs::remove_dir_all(&spill);
+}

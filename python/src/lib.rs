@@ -880,6 +880,20 @@ fn held_bytes() -> PyResult<usize> {
     Ok(sess()?.held_bytes())
 }
 
+/// Bytes of kept results held in memory (a memory budget is charged for them; past half of
+/// the host budget they spill to disk).
+#[pyfunction]
+fn kept_bytes() -> PyResult<u64> {
+    Ok(sess()?.kept_bytes())
+}
+
+/// True when the session has a memory budget (executed tensors then leave their kept data
+/// to the session, which may spill it, instead of holding a numpy view of it).
+#[pyfunction]
+fn memory_budgeted() -> PyResult<bool> {
+    Ok(sess()?.config().memory.is_some())
+}
+
 /// Called by `os.register_at_fork(after_in_child=...)`.
 #[pyfunction]
 fn _after_fork_in_child() {
@@ -911,6 +925,8 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(last_stats, m)?)?;
     m.add_function(wrap_pyfunction!(graph_len, m)?)?;
     m.add_function(wrap_pyfunction!(held_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(kept_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(memory_budgeted, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     Ok(())
 }

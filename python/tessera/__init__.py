@@ -58,8 +58,10 @@ def execute(*tensors):
     """Executes several tensors in one run (work they share is done once); returns them."""
     todo = [t for t in tensors if t._value is None]
     if todo:
-        for t, v in zip(todo, _tessera.execute_many([t._t for t in todo])):
-            t._value = v
+        values = _tessera.execute_many([t._t for t in todo])
+        if not _tessera.memory_budgeted():  # else the session holds them (see Tensor.execute)
+            for t, v in zip(todo, values):
+                t._value = v
     return tensors[0] if len(tensors) == 1 else tensors
 
 

@@ -86,13 +86,22 @@ class Tensor:
         """Runs the graph behind this tensor and keeps the result: later conversions and later
         graphs that use this tensor read it instead of recomputing. Returns ``self``."""
         if self._value is None:
-            self._value = self._t.execute()
+            self._kept()
         return self
+
+    def _kept(self):
+        # With a memory budget the session holds the kept result (charged to the budget, and
+        # spilled to disk past its share), so this object keeps no view of it.
+        v = self._t.execute()
+        if not _raw.memory_budgeted():
+            self._value = v
+        return v
 
     def to_numpy(self):
         """The value as a numpy array (runs the graph if needed)."""
-        self.execute()
-        return self._value
+        if self._value is not None:
+            return self._value
+        return self._kept()
 
     def __array__(self, dtype=None, copy=None):
         a = self.to_numpy()
@@ -150,18 +159,19 @@ class Tensor:
     def __repr__(self):
         chunks = self._t.chunks
         ch = "auto" if chunks is None else str(tuple(chunks))
-        if self._value is None and self.size <= _REPR_VALUES and (
+        value = self._value
+        if value is None and self.size <= _REPR_VALUES and (
             self._t.is_materialized or self._t.pending_elements <= _REPR_WORK
         ):
             # Tiny and cheap: showing the values runs almost nothing.
-            self.execute()
-        if self._value is not None:
-            body = np.array2string(self._value, separator=", ", threshold=100)
+            value = self.to_numpy()
+        if value is not None:
+            body = np.array2string(value, separator=", ", threshold=100)
             return f"tessera.Tensor({body}, dtype={self.dtype.name}, chunks={ch})"
-        return (
-            f"tessera.Tensor(shape={self.shape}, dtype={self.dtype.name}, chunks={ch}, "
-            "not executed)"
-        )
+        # A value held by the session (data, a result kept under a memory budget, possibly on
+        # disk) is not read just to be shown.
+        state = "held" if self._t.is_materialized else "not executed"
+        return f"tessera.Tensor(shape={self.shape}, dtype={self.dtype.name}, chunks={ch}, {state})"
 
     __str__ = __repr__
 

@@ -21,6 +21,8 @@ def test_asarray_makes_no_copy_and_gives_the_values(chunk):
     t = ts.asarray(a, chunk_size=chunk)
     grown = _rss() - before
     assert grown < 8 << 20, f"asarray grew RSS by {grown} bytes for a {a.nbytes}-byte array"
+    assert repr(t).endswith("held)"), repr(t)  # shown without reading the array
+    assert _rss() - before < 8 << 20
     np.testing.assert_allclose(float(t.sum()), a.sum(), rtol=1e-12)
     np.testing.assert_array_equal(np.asarray(t[5:9, ::-7]), a[5:9, ::-7])
 

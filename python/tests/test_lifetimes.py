@@ -52,3 +52,26 @@ def test_executed_result_is_reused():
     # The numpy view of a kept result is read-only: writing would change later graphs.
     with pytest.raises(ValueError):
         np.asarray(b)[0, 0] = 5
+
+
+def test_kept_results_are_charged_to_the_budget_and_spill(tmp_path):
+    # A 64 MiB host budget: executed tensors may keep 32 MiB in memory; past that the session
+    # spills the largest to disk and reads them back when used.
+    g = ts.random.default_rng(4)
+    with ts.config(host_budget="64MiB", spill_dir=str(tmp_path)):
+        xs = [g.random(2_000_000, chunk_size=500_000) for _ in range(4)]  # 16 MB each
+        firsts = []
+        for x in xs:
+            x.execute()
+            assert ts._tessera.kept_bytes() <= 32 << 20
+            firsts.append(x.to_numpy().copy())
+        assert any(p.is_dir() for p in tmp_path.iterdir()), "something was spilled"
+        for x, want in zip(xs, firsts):
+            np.testing.assert_array_equal(x.to_numpy(), want)
+        total = float((xs[0] + xs[1] + xs[2] + xs[3]).sum())
+        np.testing.assert_allclose(total, sum(f.sum() for f in firsts), rtol=1e-12)
+        del xs, x
+    import gc
+
+    gc.collect()
+    assert not any(p.is_dir() for p in tmp_path.iterdir()), "spill folders left behind"

@@ -13,17 +13,19 @@ import tessera as ts
 LONG_RUN = textwrap.dedent(
     """
     import signal, sys, threading, time, os
+    # Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start,
+    # and a shell's background job (`cmd &` without job control) starts with it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import tessera as ts
     ts.set_backend("cpu")
     g = ts.random.default_rng(0)
-    # Long enough (tens of seconds) that the run is still going when the signal comes: at
-    # 4e8 draws it sometimes finished within the test's one-second wait.
+    # Long enough (tens of seconds) that the run is surely still going when the signal comes.
     x = g.random(8_000_000_000, dtype=ts.float32, chunk_size=4_000_000)
     print("ready", flush=True)
     t0 = time.time()
     try:
         float(((x * x + 1) ** 0.5).sum())
-        print("finished", flush=True)
+        print(f"finished {time.time() - t0:.3f} s", flush=True)
     except KeyboardInterrupt:
         print(f"interrupted {time.time() - t0:.3f}", flush=True)
     # The session is usable afterwards.

@@ -72,6 +72,10 @@ pub struct Graph {
     /// sent elsewhere names it, and tiling it there is an error).
     #[serde(skip)]
     externals: BTreeMap<u64, Arc<dyn ExternalArray>>,
+    /// Constants that are kept results (`keep`), not user data: what a memory budget is
+    /// charged for and what may be spilled.
+    #[serde(skip)]
+    kept: std::collections::HashSet<u64>,
     #[serde(skip)]
     intern: HashMap<Node, NodeId>,
     next_constant: u64,
@@ -191,6 +195,7 @@ impl Graph {
                     self.const_users.remove(&id);
                     self.constants.remove(&id);
                     self.externals.remove(&id);
+                    self.kept.remove(&id);
                 }
             }
             stack.extend(std::mem::take(&mut node.inputs));
@@ -230,6 +235,7 @@ impl Graph {
         self.next_constant += 1;
         self.constants.insert(cid, data);
         self.const_users.insert(cid, 1);
+        self.kept.insert(cid);
         let node = &mut self.nodes[k];
         node.op = Op::Constant { id: cid };
         let inputs = std::mem::take(&mut node.inputs);
@@ -302,6 +308,42 @@ impl Graph {
         let node_id = self.add(node)?;
         self.externals.insert(id, data);
         Ok(node_id)
+    }
+    /// Bytes of kept results held in memory.
+    pub fn kept_bytes(&self) -> u64 {
+        self.kept
+            .iter()
+            .filter_map(|c| self.constants.get(c))
+            .map(|a| a.nbytes() as u64)
+            .sum()
+    }
+    /// The largest kept result held in memory, with its constant id.
+    pub fn largest_kept(&self) -> Option<(u64, Arc<HostArray>)> {
+        self.kept
+            .iter()
+            .filter_map(|&c| self.constants.get(&c).map(|a| (c, a.clone())))
+            .max_by_key(|(c, a)| (a.nbytes(), *c))
+    }
+    /// Replaces kept result `cid` by `data`, the same values held elsewhere (spilled): every
+    /// node reading the constant reads `data` from now on, and the graph lets the in-memory
+    /// copy go.
+    pub fn spill_constant(&mut self, cid: u64, data: Arc<dyn ExternalArray>) {
+        for k in 0..self.nodes.len() {
+            if self.dropped.get(k).copied().unwrap_or(false)
+                || self.nodes[k].op != (Op::Constant { id: cid })
+            {
+                continue;
+            }
+            let id = NodeId(k as u32);
+            if self.intern.get(&self.nodes[k]) == Some(&id) {
+                self.intern.remove(&self.nodes[k]);
+            }
+            self.nodes[k].op = Op::External { id: cid };
+            self.intern.insert(self.nodes[k].clone(), id);
+        }
+        self.constants.remove(&cid);
+        self.kept.remove(&cid);
+        self.externals.insert(cid, data);
     }
     /// The data of an external source.
     pub fn external(&self, id: u64) -> Option<&Arc<dyn ExternalArray>> {

@@ -140,6 +140,45 @@ impl Session {
     pub fn graph_len(&self) -> usize {
         lock(&self.inner.graph).live_len()
     }
+    /// With a memory budget set, kept results (executed tensors, eager results) may hold at
+    /// most half of the host budget in memory: past that the largest are spilled to disk (a
+    /// private run folder of their own) and read back chunk by chunk when used. The rest of
+    /// the host budget is what runs get (see `execute_many`).
+    ///
+    /// # Errors
+    /// `Io` or `OutOfMemory { tier: Disk }` when a spill write fails (the result stays in
+    /// memory).
+    pub(crate) fn spill_kept(&self) -> Result<()> {
+        let Some(mem) = self.config().memory else {
+            return Ok(());
+        };
+        let allowed = mem
+            .host_bytes
+            .unwrap_or_else(|| crate::storage::host_memory() / 2)
+            / 2;
+        loop {
+            let next = {
+                let g = lock(&self.inner.graph);
+                if g.kept_bytes() <= allowed {
+                    return Ok(());
+                }
+                g.largest_kept()
+            };
+            let Some((cid, data)) = next else {
+                return Ok(());
+            };
+            let spilled = crate::external::SpilledArray::write(
+                &data,
+                mem.spill_dir.as_deref(),
+                mem.disk_bytes,
+            )?;
+            lock(&self.inner.graph).spill_constant(cid, Arc::new(spilled));
+        }
+    }
+    /// Bytes of kept results held in memory (what a memory budget is charged for).
+    pub fn kept_bytes(&self) -> u64 {
+        lock(&self.inner.graph).kept_bytes()
+    }
     /// Bytes of data the graph holds: user data, eager results and kept results.
     pub fn held_bytes(&self) -> usize {
         lock(&self.inner.graph).constant_bytes()
@@ -389,6 +428,7 @@ impl Session {
             lock(&self.inner.graph).keep(t.node_id()?, v.clone())?;
             out.push(v);
         }
+        self.spill_kept()?;
         Ok(out)
     }
 
@@ -422,7 +462,17 @@ impl Session {
         }
         let config = self.config();
         let memory = match config.memory {
-            Some(m) => Some(m),
+            Some(mut m) => {
+                // Kept results in memory are charged to the host budget: runs get the rest.
+                let kept = lock(&self.inner.graph).kept_bytes();
+                if kept > 0 {
+                    let host = m
+                        .host_bytes
+                        .unwrap_or_else(|| crate::storage::host_memory() / 2);
+                    m.host_bytes = Some(host.saturating_sub(kept));
+                }
+                Some(m)
+            }
             None => {
                 // Multi-chunk results are assembled into a new array while their chunks live.
                 let assembled = tiled

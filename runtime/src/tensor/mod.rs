@@ -371,6 +371,7 @@ impl Tensor {
         }
         let data = Arc::new(self.execute()?);
         crate::exec::lock(&self.sess.inner.graph).keep(id, data.clone())?;
+        self.sess.spill_kept()?;
         Ok(data)
     }
 
