@@ -92,3 +92,13 @@ def test_lazy_expressions_over_a_shared_array_match_numpy():
     t = ts.asarray(a, chunk_size=128)
     got = ((t * 2 - 1) ** 2).mean(axis=0)
     np.testing.assert_allclose(got.to_numpy(), ((a * 2 - 1) ** 2).mean(axis=0), rtol=1e-5)
+
+
+def test_executing_a_shared_array_keeps_no_copy():
+    a = np.random.default_rng(2).random((2000, 2500))  # 40 MB
+    t = ts.asarray(a, chunk_size=500)
+    before = ts._tessera.held_bytes()
+    ts.execute(t, t + 1)
+    # The sum of what the graph holds grew by the result of t + 1 only, not by a copy of a.
+    assert ts._tessera.held_bytes() - before <= a.nbytes + (1 << 20)
+    np.testing.assert_array_equal(t.to_numpy(), a)

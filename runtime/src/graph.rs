@@ -225,7 +225,8 @@ impl Graph {
                 ),
             ));
         }
-        if matches!(node.op, Op::Constant { .. }) {
+        // Data the graph holds already, or reads in place (a kept copy would double it).
+        if matches!(node.op, Op::Constant { .. } | Op::External { .. }) {
             return Ok(());
         }
         if self.intern.get(node) == Some(&id) {
