@@ -265,24 +265,8 @@ impl Tiler<'_> {
             }
         }
         for i in plain {
-            let t = self.materialize(i)?;
-            let s = g.node(i).shape.clone();
-            let d = n - s.len();
-            let target: Vec<Vec<usize>> = (0..s.len())
-                .map(|b| {
-                    if s[b] == shape[b + d] {
-                        grid[b + d].clone()
-                    } else {
-                        vec![s[b]]
-                    }
-                })
-                .collect();
-            let tiled = self.rechunk(&t, &target, g.node(i).dtype)?;
-            group.externals.push(External {
-                id: i,
-                shape: s,
-                tiled,
-            });
+            let e = self.external(i, shape, &grid)?;
+            group.externals.push(e);
         }
         group.members.push(id);
         group.members.sort_unstable();
@@ -308,9 +292,7 @@ impl Tiler<'_> {
 
     /// The group of `id` alone, every input an external.
     fn elementwise_plain(&mut self, id: NodeId, grid: Vec<Vec<usize>>) -> Result<Group> {
-        let g = self.graph;
-        let node = g.node(id);
-        let n = node.shape.len();
+        let node = self.graph.node(id);
         let mut group = Group {
             shape: node.shape.clone(),
             grid: grid.clone(),
@@ -318,29 +300,36 @@ impl Tiler<'_> {
             externals: vec![],
         };
         for &i in &node.inputs {
-            if group.externals.iter().any(|e| e.id == i) {
-                continue;
+            if !group.externals.iter().any(|e| e.id == i) {
+                let e = self.external(i, &node.shape, &grid)?;
+                group.externals.push(e);
             }
-            let t = self.materialize(i)?;
-            let s = g.node(i).shape.clone();
-            let d = n - s.len();
-            let target: Vec<Vec<usize>> = (0..s.len())
-                .map(|b| {
-                    if s[b] == node.shape[b + d] {
-                        grid[b + d].clone()
-                    } else {
-                        vec![s[b]]
-                    }
-                })
-                .collect();
-            let tiled = self.rechunk(&t, &target, g.node(i).dtype)?;
-            group.externals.push(External {
-                id: i,
-                shape: s,
-                tiled,
-            });
         }
         Ok(group)
+    }
+
+    /// Input `i` of a group of `shape` cut by `grid`, as an external: its chunks (made if it
+    /// was virtual), re-cut to the grid on its own axes, whole along its broadcast ones.
+    fn external(&mut self, i: NodeId, shape: &[usize], grid: &[Vec<usize>]) -> Result<External> {
+        let t = self.materialize(i)?;
+        let node = self.graph.node(i);
+        let s = node.shape.clone();
+        let d = shape.len() - s.len();
+        let target: Vec<Vec<usize>> = (0..s.len())
+            .map(|b| {
+                if s[b] == shape[b + d] {
+                    grid[b + d].clone()
+                } else {
+                    vec![s[b]]
+                }
+            })
+            .collect();
+        let tiled = self.rechunk(&t, &target, node.dtype)?;
+        Ok(External {
+            id: i,
+            shape: s,
+            tiled,
+        })
     }
 
     /// The virtual group of input `id` of a reduction, taken out of the virtual set (`None`
