@@ -836,9 +836,7 @@ pub fn budgets(backend: &dyn Backend, mem: &MemoryConfig, disk: u64) -> Result<B
                     .unwrap_or_else(|| devs.get(d).map_or(u64::MAX, |x| x.memory_bytes))
             })
             .collect(),
-        host: mem
-            .host_bytes
-            .unwrap_or_else(|| crate::storage::host_memory() / 2),
+        host: mem.host_budget(),
         disk,
     })
 }

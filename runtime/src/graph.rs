@@ -273,19 +273,30 @@ impl Graph {
     /// # Errors
     /// As [`Graph::add`].
     pub fn add_constant(&mut self, data: HostArray, chunk: Option<Vec<usize>>) -> Result<NodeId> {
+        let (shape, dtype) = (data.shape().to_vec(), data.dtype());
+        let (node_id, id) = self.add_data_node(|id| Op::Constant { id }, shape, dtype, chunk)?;
+        self.constants.insert(id, Arc::new(data));
+        Ok(node_id)
+    }
+    /// A source node reading data of this graph under a new data id (`op` makes the op from
+    /// it); the caller stores the data once the node exists.
+    fn add_data_node(
+        &mut self,
+        op: impl FnOnce(u64) -> Op,
+        shape: Vec<usize>,
+        dtype: DType,
+        chunk: Option<Vec<usize>>,
+    ) -> Result<(NodeId, u64)> {
         let id = self.next_constant;
         self.next_constant += 1;
         let node = Node {
-            op: Op::Constant { id },
+            op: op(id),
             inputs: vec![],
-            shape: data.shape().to_vec(),
-            dtype: data.dtype(),
+            shape,
+            dtype,
             chunk,
         };
-        // The data is kept only once its node exists.
-        let node_id = self.add(node)?;
-        self.constants.insert(id, Arc::new(data));
-        Ok(node_id)
+        Ok((self.add(node)?, id))
     }
     /// Adds data held outside Tessera as a source node (read chunk by chunk, never copied
     /// whole); the graph keeps `data` while a node refers to it.
@@ -297,16 +308,8 @@ impl Graph {
         data: Arc<dyn ExternalArray>,
         chunk: Option<Vec<usize>>,
     ) -> Result<NodeId> {
-        let id = self.next_constant;
-        self.next_constant += 1;
-        let node = Node {
-            op: Op::External { id },
-            inputs: vec![],
-            shape: data.shape().to_vec(),
-            dtype: data.dtype(),
-            chunk,
-        };
-        let node_id = self.add(node)?;
+        let (shape, dtype) = (data.shape().to_vec(), data.dtype());
+        let (node_id, id) = self.add_data_node(|id| Op::External { id }, shape, dtype, chunk)?;
         self.externals.insert(id, data);
         Ok(node_id)
     }

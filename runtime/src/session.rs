@@ -152,10 +152,7 @@ impl Session {
         let Some(mem) = self.config().memory else {
             return Ok(());
         };
-        let allowed = mem
-            .host_bytes
-            .unwrap_or_else(|| crate::storage::host_memory() / 2)
-            / 2;
+        let allowed = mem.host_budget() / 2;
         loop {
             let next = {
                 let g = lock(&self.inner.graph);
@@ -466,10 +463,7 @@ impl Session {
                 // Kept results in memory are charged to the host budget: runs get the rest.
                 let kept = lock(&self.inner.graph).kept_bytes();
                 if kept > 0 {
-                    let host = m
-                        .host_bytes
-                        .unwrap_or_else(|| crate::storage::host_memory() / 2);
-                    m.host_bytes = Some(host.saturating_sub(kept));
+                    m.host_bytes = Some(m.host_budget().saturating_sub(kept));
                 }
                 Some(m)
             }

@@ -73,6 +73,13 @@ pub struct MemoryConfig {
     pub spill_hook: Option<SpillHook>,
 }
 
+impl MemoryConfig {
+    /// The host budget in bytes: `host_bytes`, else half of the machine's RAM.
+    pub fn host_budget(&self) -> u64 {
+        self.host_bytes.unwrap_or_else(|| host_memory() / 2)
+    }
+}
+
 impl std::fmt::Debug for MemoryConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryConfig")

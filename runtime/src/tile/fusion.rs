@@ -12,7 +12,7 @@
 //! read in place, the arg base) and in the chunks they load, which are computed directly.
 //! A chain the rules below do not cover is tiled op by op, as before, and fused by the Fuser.
 
-use super::{union_grid, Tiler};
+use super::{broadcast_chunk, broadcast_target, elementwise_grid, GridWalk, Tiler};
 use crate::array::{HostArray, Region};
 use crate::chunk::{ChunkGraph, ChunkId, ChunkInputs, ChunkNode, ChunkOp, ChunkShape, Tiled};
 use crate::dtype::DType;
@@ -207,27 +207,14 @@ impl Tiler<'_> {
         let g = self.graph;
         let node = g.node(id);
         let shape = &node.shape;
-        let n = shape.len();
-        let grid: Vec<Vec<usize>> = (0..n)
-            .map(|a| {
-                let contributing: Vec<&Vec<usize>> = node
-                    .inputs
-                    .iter()
-                    .filter_map(|i| {
-                        // Every input's chunking counts, as in the unfused Tiler (a fill cut
-                        // into unit chunks asks for unit chunks).
-                        let s = &g.node(*i).shape;
-                        let d = n - s.len();
-                        (a >= d && s[a - d] == shape[a]).then(|| &self.tiled[i].grid[a - d])
-                    })
-                    .collect();
-                if contributing.is_empty() {
-                    vec![shape[a]]
-                } else {
-                    union_grid(&contributing)
-                }
-            })
+        // Every input's chunking counts, as in the unfused Tiler (a fill cut into unit chunks
+        // asks for unit chunks).
+        let spans: Vec<(&[usize], &[Vec<usize>])> = node
+            .inputs
+            .iter()
+            .map(|i| (g.node(*i).shape.as_slice(), self.tiled[i].grid.as_slice()))
             .collect();
+        let grid = elementwise_grid(shape, &spans);
         let absorbable = |t: &Self, i: &NodeId| {
             t.is_virtual(*i)
                 && (matches!(g.node(*i).op, Op::Full { .. })
@@ -313,21 +300,11 @@ impl Tiler<'_> {
     fn external(&mut self, i: NodeId, shape: &[usize], grid: &[Vec<usize>]) -> Result<External> {
         let t = self.materialize(i)?;
         let node = self.graph.node(i);
-        let s = node.shape.clone();
-        let d = shape.len() - s.len();
-        let target: Vec<Vec<usize>> = (0..s.len())
-            .map(|b| {
-                if s[b] == shape[b + d] {
-                    grid[b + d].clone()
-                } else {
-                    vec![s[b]]
-                }
-            })
-            .collect();
+        let target = broadcast_target(&node.shape, shape, grid);
         let tiled = self.rechunk(&t, &target, node.dtype)?;
         Ok(External {
             id: i,
-            shape: s,
+            shape: node.shape.clone(),
             tiled,
         })
     }
@@ -352,36 +329,23 @@ impl Tiler<'_> {
     ) -> Result<Vec<ChunkId>> {
         let grid = &group.grid;
         self.reserve_grid(grid, 1)?;
-        let nd = grid.len();
-        let counts: Vec<usize> = grid.iter().map(Vec::len).collect();
-        let total: usize = counts.iter().product();
+        let total: usize = grid.iter().map(Vec::len).product();
         let mut chunks = Vec::with_capacity(total);
         let fs = row_major_strides(&group.shape);
         let full: Arc<[usize]> = group.shape.clone().into();
         // Few distinct (chunk shape, external kinds): a list, the last one used checked first.
         let mut templates: Vec<(ChunkShape, Vec<u8>, Template)> = Vec::new();
         let mut last = 0usize;
-        let mut idx = vec![0usize; nd];
-        let first = |g: &Vec<usize>| g.first().copied().unwrap_or(0);
-        let mut region: Region = grid.iter().map(|g| (0, first(g))).collect();
+        let mut walk = GridWalk::new(grid);
         let mut ext_chunks: Vec<ChunkId> = Vec::with_capacity(group.externals.len());
         let mut kinds: Vec<u8> = Vec::with_capacity(group.externals.len());
         for _ in 0..total {
+            let region = &walk.region;
             let shape: ChunkShape = region.iter().map(|&(s, e)| e - s).collect();
             ext_chunks.clear();
             kinds.clear();
             for e in &group.externals {
-                // The external's chunk: this index on its own axes, 0 on broadcast ones.
-                let d = nd - e.shape.len();
-                let flat = (0..e.shape.len()).fold(0, |acc, b| {
-                    let i = if e.shape[b] == group.shape[b + d] {
-                        idx[b + d]
-                    } else {
-                        0
-                    };
-                    acc * e.tiled.grid[b].len() + i
-                });
-                let c = e.tiled.chunks[flat];
+                let c = broadcast_chunk(&e.tiled, &e.shape, &group.shape, &walk.idx);
                 ext_chunks.push(c);
                 kinds.push(ext_kind(&self.cg.node(c).op));
             }
@@ -390,7 +354,7 @@ impl Tiler<'_> {
                 last = match templates.iter().position(same) {
                     Some(p) => p,
                     None => {
-                        let t = self.template(group, tail, dtype, &region, &ext_chunks, &full)?;
+                        let t = self.template(group, tail, dtype, region, &ext_chunks, &full)?;
                         templates.push((shape.clone(), kinds.clone(), t));
                         templates.len() - 1
                     }
@@ -443,16 +407,7 @@ impl Tiler<'_> {
             };
             let dt = t.dtype;
             chunks.push(self.push(op, inputs, out_shape, dt));
-            for a in (0..nd).rev() {
-                idx[a] += 1;
-                if idx[a] < counts[a] {
-                    let start = region[a].1;
-                    region[a] = (start, start + grid[a][idx[a]]);
-                    break;
-                }
-                idx[a] = 0;
-                region[a] = (0, first(&grid[a]));
-            }
+            walk.advance(grid);
         }
         Ok(chunks)
     }

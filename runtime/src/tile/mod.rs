@@ -111,6 +111,91 @@ fn region_size(r: &Region) -> Vec<usize> {
     r.iter().map(|&(s, e)| e - s).collect()
 }
 
+/// The grid of an elementwise result of `shape`: on each axis, the union of the boundaries of
+/// the inputs (shape, grid) that span it; one chunk where every input is broadcast.
+fn elementwise_grid(shape: &[usize], inputs: &[(&[usize], &[Vec<usize>])]) -> Vec<Vec<usize>> {
+    let n = shape.len();
+    (0..n)
+        .map(|a| {
+            let contributing: Vec<&Vec<usize>> = inputs
+                .iter()
+                .filter_map(|(s, g)| {
+                    let d = n - s.len();
+                    (a >= d && s[a - d] == shape[a]).then(|| &g[a - d])
+                })
+                .collect();
+            if contributing.is_empty() {
+                vec![shape[a]]
+            } else {
+                union_grid(&contributing)
+            }
+        })
+        .collect()
+}
+
+/// The grid an input of `in_shape` is re-cut to under a result of `shape` cut by `grid`: the
+/// result's cuts on the input's own axes, one chunk along its broadcast ones.
+fn broadcast_target(in_shape: &[usize], shape: &[usize], grid: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let d = shape.len() - in_shape.len();
+    (0..in_shape.len())
+        .map(|b| {
+            if in_shape[b] == shape[b + d] {
+                grid[b + d].clone()
+            } else {
+                vec![in_shape[b]]
+            }
+        })
+        .collect()
+}
+
+/// The chunk of `t` (an input of `in_shape`, cut by [`broadcast_target`]) under the result's
+/// chunk at grid index `idx`: that index on the input's own axes, 0 on broadcast ones.
+fn broadcast_chunk(t: &Tiled, in_shape: &[usize], shape: &[usize], idx: &[usize]) -> ChunkId {
+    let d = shape.len() - in_shape.len();
+    let flat = (0..in_shape.len()).fold(0, |acc, b| {
+        let i = if in_shape[b] == shape[b + d] {
+            idx[b + d]
+        } else {
+            0
+        };
+        acc * t.grid[b].len() + i
+    });
+    t.chunks[flat]
+}
+
+/// A row-major walk over a grid with one index and one box, updated in place: a grid of
+/// millions of tiny chunks must not pay allocations per chunk for its own bookkeeping.
+struct GridWalk {
+    idx: Vec<usize>,
+    region: Region,
+}
+
+impl GridWalk {
+    /// At the grid's first chunk.
+    fn new(grid: &[Vec<usize>]) -> Self {
+        GridWalk {
+            idx: vec![0; grid.len()],
+            region: grid
+                .iter()
+                .map(|g| (0, g.first().copied().unwrap_or(0)))
+                .collect(),
+        }
+    }
+    /// On to the next chunk (back to the first after the last).
+    fn advance(&mut self, grid: &[Vec<usize>]) {
+        for a in (0..grid.len()).rev() {
+            self.idx[a] += 1;
+            if self.idx[a] < grid[a].len() {
+                let start = self.region[a].1;
+                self.region[a] = (start, start + grid[a][self.idx[a]]);
+                return;
+            }
+            self.idx[a] = 0;
+            self.region[a] = (0, grid[a].first().copied().unwrap_or(0));
+        }
+    }
+}
+
 impl<'g> Tiler<'g> {
     /// A tiler over `graph` with a per-chunk byte budget for automatic chunking.
     ///
@@ -459,29 +544,14 @@ impl<'g> Tiler<'g> {
         mut f: impl FnMut(&[usize], &Region) -> (ChunkOp, ChunkInputs),
     ) -> Result<Tiled> {
         self.reserve_grid(&grid, 1)?;
-        let counts: Vec<usize> = grid.iter().map(Vec::len).collect();
-        let total: usize = counts.iter().product();
+        let total: usize = grid.iter().map(Vec::len).product();
         let mut chunks = Vec::with_capacity(total);
-        // Walk the grid row-major with one index and one box, updated in place: a grid of
-        // millions of tiny chunks must not pay allocations per chunk for its own bookkeeping.
-        let nd = grid.len();
-        let mut idx = vec![0usize; nd];
-        let first = |g: &Vec<usize>| g.first().copied().unwrap_or(0);
-        let mut region: Region = grid.iter().map(|g| (0, first(g))).collect();
+        let mut walk = GridWalk::new(&grid);
         for _ in 0..total {
-            let shape: ChunkShape = region.iter().map(|&(s, e)| e - s).collect();
-            let (op, ins) = f(&idx, &region);
+            let shape: ChunkShape = walk.region.iter().map(|&(s, e)| e - s).collect();
+            let (op, ins) = f(&walk.idx, &walk.region);
             chunks.push(self.push(op, ins, shape, dtype));
-            for a in (0..nd).rev() {
-                idx[a] += 1;
-                if idx[a] < counts[a] {
-                    let start = region[a].1;
-                    region[a] = (start, start + grid[a][idx[a]]);
-                    break;
-                }
-                idx[a] = 0;
-                region[a] = (0, first(&grid[a]));
-            }
+            walk.advance(&grid);
         }
         Ok(Tiled { grid, chunks })
     }

@@ -2,7 +2,7 @@
 //! [`COMBINE_FAN_IN`](super::COMBINE_FAN_IN), then a final per output chunk.
 
 use super::fusion::Tail;
-use super::{region_size, Tiler, COMBINE_FAN_IN};
+use super::{region_size, GridWalk, Tiler, COMBINE_FAN_IN};
 use crate::chunk::{grid_indices, ChunkId, ChunkInputs, ChunkOp, Tiled};
 use crate::dtype::DType;
 use crate::error::Result;
@@ -108,10 +108,9 @@ impl Tiler<'_> {
             None => None,
         };
         let total: usize = counts.iter().product();
-        let mut idx = vec![0usize; nd];
-        let first = |g: &Vec<usize>| g.first().copied().unwrap_or(0);
-        let mut region: crate::array::Region = t.grid.iter().map(|g| (0, first(g))).collect();
+        let mut walk = GridWalk::new(&t.grid);
         for flat in 0..total {
+            let region = &walk.region;
             let n: usize = axes.iter().map(|&a| region[a].1 - region[a].0).product();
             let c = match &fused {
                 Some(f) => f[flat],
@@ -137,19 +136,10 @@ impl Tiler<'_> {
                 }
             };
             let key = (0..nd).fold(0, |acc, a| {
-                acc * out_counts[a] + if axes.contains(&a) { 0 } else { idx[a] }
+                acc * out_counts[a] + if axes.contains(&a) { 0 } else { walk.idx[a] }
             });
             groups[key].push((c, n as f64));
-            for a in (0..nd).rev() {
-                idx[a] += 1;
-                if idx[a] < counts[a] {
-                    let start = region[a].1;
-                    region[a] = (start, start + t.grid[a][idx[a]]);
-                    break;
-                }
-                idx[a] = 0;
-                region[a] = (0, first(&t.grid[a]));
-            }
+            walk.advance(&t.grid);
         }
         let count: f64 = axes.iter().map(|&a| in_shape[a] as f64).product();
         let mut chunks = Vec::new();
