@@ -9,12 +9,13 @@
 //! then combines the slices' partial fields (`ReduceCombine`).
 
 use tessera_runtime::array::Region;
+use tessera_runtime::chunk::BoundData;
 use tessera_runtime::ir::{
     row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam,
     ReduceKind,
 };
 use tessera_runtime::op::Dist;
-use tessera_runtime::{DType, Scalar};
+use tessera_runtime::{DType, HostArray, Scalar};
 
 /// Strides mapping an index space `space` onto a row-major array of `shape` (right-aligned
 /// numpy broadcasting: stride 0 on broadcast axes).
@@ -144,6 +145,29 @@ pub fn read_window(ir: &KernelIr, i: usize, offset: u64) -> (usize, usize) {
         .map(|(&n, &s)| (n - 1) * s)
         .sum();
     (offset as usize, offset as usize + span + 1)
+}
+
+/// The windows of bound (user) data a fused kernel reads, copied out as 1-d arrays for a
+/// device, and the params with those loads' offsets rebased onto the windows (0).
+///
+/// # Errors
+/// Bound data that cannot be read in place ([`BoundData::window`]).
+pub fn bound_windows(
+    ir: &KernelIr,
+    params: &KernelParams,
+    bound: &[(usize, BoundData)],
+) -> tessera_runtime::Result<(Vec<(usize, HostArray)>, KernelParams)> {
+    let mut local = params.clone();
+    local.load_offsets.resize(ir.inputs.len(), 0);
+    let mut out = Vec::with_capacity(bound.len());
+    for (k, data) in bound {
+        let off = params.load_offsets.get(*k).copied().unwrap_or(0);
+        let (lo, hi) = read_window(ir, *k, off);
+        let lo = lo.min(hi.min(data.len()));
+        out.push((*k, data.window(lo, hi)?));
+        local.load_offsets[*k] = off - lo as u64;
+    }
+    Ok((out, local))
 }
 
 /// A reduction kernel with its reduced extent cut into `splits` slices: the first reduced

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use std::fmt;
 use tessera::array::Region;
 use tessera::external::{check_region, ExternalArray};
-use tessera::{DType, HostArray, Result};
+use tessera::{DType, HostArray, HostSlice, Result};
 
 /// A numpy array's buffer, read in place.
 pub struct NumpyBuffer {
@@ -166,5 +166,36 @@ impl ExternalArray for NumpyBuffer {
     }
     fn describe(&self) -> String {
         format!("numpy array of shape {:?} {}", self.shape, self.dtype)
+    }
+    fn flat(&self) -> Option<HostSlice<'_>> {
+        let n: usize = self.shape.iter().product();
+        // Bools are read byte by byte (a byte other than 0 or 1 is not a Rust bool).
+        if n == 0 || self.dtype == DType::Bool {
+            return None;
+        }
+        // Row-major order: each axis longer than one steps over the axes after it.
+        let mut step = self.dtype.size() as isize;
+        for (&d, &s) in self.shape.iter().zip(&self.strides).rev() {
+            if d > 1 && s != step {
+                return None;
+            }
+            step *= d as isize;
+        }
+        let p = self.ptr as *const u8;
+        // SAFETY: the buffer holds `n` valid elements of `self.dtype` in row-major order from
+        // `ptr` (the strides were checked just above), aligned for their type (checked in
+        // `of`), and alive while `self` is (`_owner` holds the array; numpy neither moves nor
+        // frees the data of an array that has other references). Kernels only read it; as for
+        // any numpy buffer shared with native code, writing the array while a graph that reads
+        // it runs is the caller's race, as it is with the copies `read` makes.
+        unsafe {
+            Some(match self.dtype {
+                DType::Bool => return None,
+                DType::I32 => HostSlice::I32(std::slice::from_raw_parts(p.cast(), n)),
+                DType::I64 => HostSlice::I64(std::slice::from_raw_parts(p.cast(), n)),
+                DType::F32 => HostSlice::F32(std::slice::from_raw_parts(p.cast(), n)),
+                DType::F64 => HostSlice::F64(std::slice::from_raw_parts(p.cast(), n)),
+            })
+        }
     }
 }

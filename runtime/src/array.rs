@@ -21,6 +21,98 @@ pub enum HostArray {
     F64(ArrayD<f64>),
 }
 
+/// A read-only typed run of row-major elements, borrowed from a host array or from memory
+/// Tessera reads in place (a numpy buffer): what kernels read their inputs from.
+#[derive(Debug, Clone, Copy)]
+pub enum HostSlice<'a> {
+    /// bool
+    Bool(&'a [bool]),
+    /// int32
+    I32(&'a [i32]),
+    /// int64
+    I64(&'a [i64]),
+    /// float32
+    F32(&'a [f32]),
+    /// float64
+    F64(&'a [f64]),
+}
+
+impl<'a> HostSlice<'a> {
+    /// All elements of a standard-layout array (`None` for another layout).
+    pub fn of(a: &'a HostArray) -> Option<HostSlice<'a>> {
+        Some(match a {
+            HostArray::Bool(x) => HostSlice::Bool(x.as_slice()?),
+            HostArray::I32(x) => HostSlice::I32(x.as_slice()?),
+            HostArray::I64(x) => HostSlice::I64(x.as_slice()?),
+            HostArray::F32(x) => HostSlice::F32(x.as_slice()?),
+            HostArray::F64(x) => HostSlice::F64(x.as_slice()?),
+        })
+    }
+
+    /// `len` values of a standard-layout array from flat position `start`.
+    ///
+    /// # Panics
+    /// Another layout, or a range past the array's end (callers plan within both).
+    pub fn of_host(a: &'a HostArray, start: usize, len: usize) -> HostSlice<'a> {
+        HostSlice::of(a).expect("standard layout").sub(start, len)
+    }
+
+    /// `len` values from position `start`.
+    ///
+    /// # Panics
+    /// A range past the end.
+    pub fn sub(self, start: usize, len: usize) -> HostSlice<'a> {
+        match self {
+            HostSlice::Bool(x) => HostSlice::Bool(&x[start..start + len]),
+            HostSlice::I32(x) => HostSlice::I32(&x[start..start + len]),
+            HostSlice::I64(x) => HostSlice::I64(&x[start..start + len]),
+            HostSlice::F32(x) => HostSlice::F32(&x[start..start + len]),
+            HostSlice::F64(x) => HostSlice::F64(&x[start..start + len]),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            HostSlice::Bool(x) => x.len(),
+            HostSlice::I32(x) => x.len(),
+            HostSlice::I64(x) => x.len(),
+            HostSlice::F32(x) => x.len(),
+            HostSlice::F64(x) => x.len(),
+        }
+    }
+
+    /// True when it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            HostSlice::Bool(_) => DType::Bool,
+            HostSlice::I32(_) => DType::I32,
+            HostSlice::I64(_) => DType::I64,
+            HostSlice::F32(_) => DType::F32,
+            HostSlice::F64(_) => DType::F64,
+        }
+    }
+
+    /// A 1-d host array holding a copy of the elements.
+    pub fn to_host(self) -> HostArray {
+        fn mk<T: Clone>(x: &[T]) -> ArrayD<T> {
+            ArrayD::from_shape_vec(IxDyn(&[x.len()]), x.to_vec()).expect("1-d")
+        }
+        match self {
+            HostSlice::Bool(x) => HostArray::Bool(mk(x)),
+            HostSlice::I32(x) => HostArray::I32(mk(x)),
+            HostSlice::I64(x) => HostArray::I64(mk(x)),
+            HostSlice::F32(x) => HostArray::F32(mk(x)),
+            HostSlice::F64(x) => HostArray::F64(mk(x)),
+        }
+    }
+}
+
 /// A host array on the wire: dtype, shape and each element's bits, row-major.
 #[derive(Serialize, Deserialize)]
 struct ArrayWire {

@@ -177,13 +177,92 @@ pub enum ChunkOp {
         params: Box<KernelParams>,
         /// Loads served straight from user data, read in place: (load index, data). The node's
         /// inputs are the other loads, in order.
-        bound: Vec<(usize, Arc<HostArray>)>,
+        bound: Vec<(usize, BoundData)>,
     },
     /// `out = a @ b (+ acc)` over broadcast batch dims.
     MatMul {
         /// When true a third input is added (the running sum over K).
         accumulate: bool,
     },
+}
+
+/// User data a fused kernel reads in place, whole: a constant, or an external array whose
+/// elements are in memory in row-major order ([`crate::external::ExternalArray::flat`]).
+/// The kernel's load offset and strides say where in it each chunk reads.
+#[derive(Debug, Clone)]
+pub enum BoundData {
+    /// A constant's data.
+    Host(Arc<HostArray>),
+    /// An external array read in place.
+    External(Arc<dyn crate::external::ExternalArray>),
+}
+
+impl BoundData {
+    /// The elements in row-major order (`None` for a constant in another layout, or an
+    /// external array that is not in memory).
+    pub fn flat(&self) -> Option<crate::array::HostSlice<'_>> {
+        match self {
+            BoundData::Host(a) => crate::array::HostSlice::of(a),
+            BoundData::External(e) => e.flat(),
+        }
+    }
+
+    /// The bound chunk node's data and the box it holds: a constant, or an external array in
+    /// memory; `None` for any other op.
+    pub fn of_op(op: &ChunkOp) -> Option<(BoundData, &Region)> {
+        match op {
+            ChunkOp::Constant { data, region } => Some((BoundData::Host(data.clone()), region)),
+            ChunkOp::External { data, region } if data.flat().is_some() => {
+                Some((BoundData::External(data.clone()), region))
+            }
+            _ => None,
+        }
+    }
+
+    /// Shape of the whole data.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            BoundData::Host(a) => a.shape(),
+            BoundData::External(e) => e.shape(),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// True when it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element dtype.
+    pub fn dtype(&self) -> DType {
+        match self {
+            BoundData::Host(a) => a.dtype(),
+            BoundData::External(e) => e.dtype(),
+        }
+    }
+
+    /// A 1-d copy of the row-major elements `lo..hi` (clamped to the data), for a backend that
+    /// moves what a kernel reads to its device.
+    ///
+    /// # Errors
+    /// An external array that is not in memory (never bound: the fusers bind only those
+    /// whose `flat` is `Some`).
+    pub fn window(&self, lo: usize, hi: usize) -> crate::error::Result<HostArray> {
+        let hi = hi.min(self.len());
+        let lo = lo.min(hi);
+        match (self, self.flat()) {
+            (_, Some(s)) => Ok(s.sub(lo, hi - lo).to_host()),
+            (BoundData::Host(a), None) => Ok(a.reshape(&[a.len()]).slice_region(&[(lo, hi)], None)),
+            (BoundData::External(e), None) => Err(crate::error::Error::invalid(
+                "fused kernel",
+                format!("{} is not in memory to be read in place", e.describe()),
+            )),
+        }
+    }
 }
 
 impl ChunkOp {

@@ -3,7 +3,7 @@
 //! when a kernel needs it. Nothing copies the whole array, and the graph keeps the source
 //! alive (and with it the buffer or file it reads) while a node refers to it.
 
-use crate::array::{HostArray, Region};
+use crate::array::{HostArray, HostSlice, Region};
 use crate::dtype::DType;
 use crate::error::Result;
 use std::fmt;
@@ -21,6 +21,12 @@ pub trait ExternalArray: Send + Sync + fmt::Debug {
     fn read(&self, region: &Region) -> Result<HostArray>;
     /// What it is, for messages (e.g. "numpy array of shape [4, 5] float64").
     fn describe(&self) -> String;
+    /// The whole array as row-major elements where they are, when they are in memory in that
+    /// layout: fused kernels then read them in place (as they read constants) instead of
+    /// copying each chunk out first. `None` (the default): only [`ExternalArray::read`].
+    fn flat(&self) -> Option<HostSlice<'_>> {
+        None
+    }
 }
 
 /// Checks that `region` lies within `shape` (one range per axis, start <= end <= length).

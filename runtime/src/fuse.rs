@@ -16,8 +16,7 @@
 //! - Common subexpressions are shared: identical graph nodes are one chunk (interning), and
 //!   within a kernel each chunk becomes one instruction.
 
-use crate::array::HostArray;
-use crate::chunk::{ChunkGraph, ChunkId, ChunkInputs, ChunkNode, ChunkOp};
+use crate::chunk::{BoundData, ChunkGraph, ChunkId, ChunkInputs, ChunkNode, ChunkOp};
 use crate::dtype::DType;
 use crate::ir::{
     row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, KernelParams, RandomParam,
@@ -218,7 +217,7 @@ pub(crate) struct Kernel {
     pub ir: KernelIr,
     pub params: KernelParams,
     pub loads: Vec<ChunkId>,
-    pub bound: Vec<(usize, Arc<HostArray>)>,
+    pub bound: Vec<(usize, BoundData)>,
     /// The node each `bound` entry reads.
     pub bound_nodes: Vec<ChunkId>,
 }
@@ -281,7 +280,7 @@ struct Builder<'a> {
     insts: Vec<Inst>,
     inputs: Vec<IrInput>,
     loads: Vec<ChunkId>,
-    bound: Vec<(usize, Arc<HostArray>)>,
+    bound: Vec<(usize, BoundData)>,
     bound_nodes: Vec<ChunkId>,
     load_offsets: Vec<u64>,
     params: KernelParams,
@@ -342,7 +341,7 @@ impl<'a> Builder<'a> {
             && !matches!(node.op, ChunkOp::Full { .. })
         {
             let index = self.inputs.len();
-            let strides = if let ChunkOp::Constant { data, region } = &node.op {
+            let strides = if let Some((data, region)) = BoundData::of_op(&node.op) {
                 // Read the user's data in place: its strides, this chunk's offset.
                 let full = row_major_strides(data.shape());
                 self.load_offsets.push(
@@ -352,7 +351,7 @@ impl<'a> Builder<'a> {
                         .map(|(r, s)| (r.0 * s) as u64)
                         .sum(),
                 );
-                self.bound.push((index, data.clone()));
+                self.bound.push((index, data));
                 self.bound_nodes.push(ChunkId(i as u32));
                 self.map_strides(&node.shape, &full)
             } else {

@@ -23,7 +23,7 @@ pub mod storage;
 pub mod tensor;
 pub mod tile;
 
-pub use array::{Elem, HostArray};
+pub use array::{Elem, HostArray, HostSlice};
 pub use backend::{Backend, DeviceChunk, DeviceInfo, NullBackend};
 pub use dtype::{DType, Scalar};
 pub use error::{Error, Result, Tier};

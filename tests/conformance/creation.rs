@@ -1,9 +1,9 @@
 //! Creation functions: arange, linspace, eye, full/zeros/ones, from_vec/from_array.
 
-use super::{fit, to_host, values, Cx, Dom};
+use super::{fit, to_host, values, Cx, Dom, Tol};
 use ndarray::{ArrayD, IxDyn};
 use rand::Rng;
-use tessera::{DType, Result};
+use tessera::{DType, Result, Tensor};
 
 fn ramp(n: usize, f: impl Fn(usize) -> f64, dt: DType) -> ArrayD<f64> {
     ArrayD::from_shape_fn(IxDyn(&[n]), |i| fit(f(i[0]), dt))
@@ -507,12 +507,25 @@ pub fn arange_rejects_bad_arguments(cx: &mut Cx) -> Result<()> {
     Ok(())
 }
 
-/// Data held outside Tessera for `from_external`: counts its reads and the largest box read.
+/// Data held outside Tessera for `from_external`: counts its reads and the largest box read;
+/// with `in_memory` it also offers its elements to be read in place.
 #[derive(Debug)]
 struct Held {
     data: tessera::HostArray,
     reads: std::sync::atomic::AtomicUsize,
     largest: std::sync::atomic::AtomicUsize,
+    in_memory: bool,
+}
+
+impl Held {
+    fn new(data: tessera::HostArray, in_memory: bool) -> Held {
+        Held {
+            data,
+            reads: 0.into(),
+            largest: 0.into(),
+            in_memory,
+        }
+    }
 }
 
 impl tessera::external::ExternalArray for Held {
@@ -533,6 +546,11 @@ impl tessera::external::ExternalArray for Held {
     fn describe(&self) -> String {
         format!("held array of shape {:?}", self.data.shape())
     }
+    fn flat(&self) -> Option<tessera::HostSlice<'_>> {
+        self.in_memory
+            .then(|| tessera::HostSlice::of(&self.data))
+            .flatten()
+    }
 }
 
 /// A source over data held outside Tessera (a numpy buffer read in place, a file) gives its
@@ -550,11 +568,7 @@ pub fn from_external(cx: &mut Cx) -> Result<()> {
             };
             let h = to_host(&cx.data(shape, dom), dt);
             let want = values(&h);
-            let held = Arc::new(Held {
-                data: h,
-                reads: 0.into(),
-                largest: 0.into(),
-            });
+            let held = Arc::new(Held::new(h, false));
             let s = cx.s.clone();
             let src = held.clone();
             cx.source(
@@ -580,12 +594,70 @@ pub fn from_external(cx: &mut Cx) -> Result<()> {
         }
     }
     // A box outside the data is an error naming it, never a read out of bounds.
-    let held = Held {
-        data: to_host(&cx.data(&[4, 3], Dom::Range(-1.0, 1.0)), DType::F64),
-        reads: 0.into(),
-        largest: 0.into(),
-    };
+    let held = Held::new(
+        to_host(&cx.data(&[4, 3], Dom::Range(-1.0, 1.0)), DType::F64),
+        false,
+    );
     let e = tessera::external::ExternalArray::read(&held, &vec![(0, 5), (0, 3)]).unwrap_err();
     assert!(e.to_string().contains("[4, 3]"), "{e}");
+    Ok(())
+}
+
+/// An external array whose elements are in memory in row-major order (a numpy buffer) is read
+/// in place by the fused kernels that consume it, as a constant is: an elementwise chain and a
+/// reduction over it copy no box out of it, at every chunking, and give the bits of the same
+/// program over a copy of the data.
+pub fn external_in_place(cx: &mut Cx) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    for dt in [DType::I32, DType::I64, DType::F32, DType::F64] {
+        for shape in [&[13usize, 7][..], &[6, 5, 7], &[11]] {
+            let h = cx.host(shape, Dom::Range(-1e3, 1e3), dt);
+            let vx = values(&h);
+            let held = Arc::new(Held::new(h.clone(), true));
+            let ch = cx.ch;
+            let chain = |x: Tensor| (x * 2.0 + 1.0).astype(dt);
+            let programs: [(&str, &dyn Fn(Tensor) -> Result<Tensor>); 2] = [
+                ("x * 2 + 1", &|x| chain(x)),
+                ("sum(x * 2 + 1, axis=0)", &|x| chain(x)?.sum(0, false)),
+            ];
+            for (k, (name, program)) in programs.iter().enumerate() {
+                let what = format!("{name} over {shape:?} {dt} read in place");
+                held.reads.store(0, Ordering::Relaxed);
+                let ext = ch.apply(cx.s.from_external(held.clone()), 0)?;
+                let Some(got) =
+                    cx.skip_unsupported(&what, program(ext).and_then(|t| t.execute()))?
+                else {
+                    continue;
+                };
+                assert_eq!(
+                    held.reads.load(Ordering::Relaxed),
+                    0,
+                    "{what}: a box was copied out of data the kernel reads in place [{}]",
+                    cx.tag()
+                );
+                let copy = program(cx.tensor(&h, 0)?)?.execute()?;
+                cx.assert_bit_identical(&what, &got, &copy);
+                let ew = vx.mapv(|v| fit(v * 2.0 + 1.0, dt));
+                let (want, rdt, n) = if k == 0 {
+                    (ew, dt, 2)
+                } else {
+                    // numpy sums int32 to int64.
+                    let rdt = if dt == DType::I32 { DType::I64 } else { dt };
+                    (ew.sum_axis(ndarray::Axis(0)), rdt, shape[0])
+                };
+                cx.assert_close(&what, &got, rdt, &want, Tol::accumulated(rdt, n, 2e3));
+            }
+            // The source itself (no kernel consumes it) is read box by box, as before.
+            let v = ch.apply(cx.s.from_external(held.clone()), 0)?.execute()?;
+            cx.assert_bit_identical("in-memory external source", &v, &h);
+            assert_eq!(
+                Arc::strong_count(&held),
+                1,
+                "the graph let the data go [{}]",
+                cx.tag()
+            );
+        }
+    }
     Ok(())
 }

@@ -24,14 +24,7 @@ impl Default for Column {
 }
 
 /// A read-only typed slice: a register, an input read in place, or a one-value scalar.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Slice<'a> {
-    Bool(&'a [bool]),
-    I32(&'a [i32]),
-    I64(&'a [i64]),
-    F32(&'a [f32]),
-    F64(&'a [f64]),
-}
+pub(crate) use tessera_runtime::HostSlice as Slice;
 
 /// A typed destination that is written, never read: a register or a block of the kernel's
 /// (uninitialized) output buffer.
@@ -196,26 +189,6 @@ impl Column {
             T::wrap(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[]), v[0]))
         }
         on_typed!(Column, self, v => zero_d(v))
-    }
-}
-
-impl<'a> Slice<'a> {
-    /// `len` values of a standard-layout host array from flat position `start`.
-    pub(crate) fn of_host(a: &'a HostArray, start: usize, len: usize) -> Slice<'a> {
-        fn part<T>(x: &ndarray::ArrayD<T>, start: usize, len: usize) -> &[T] {
-            &x.as_slice().expect("standard layout")[start..start + len]
-        }
-        match a {
-            HostArray::Bool(x) => Slice::Bool(part(x, start, len)),
-            HostArray::I32(x) => Slice::I32(part(x, start, len)),
-            HostArray::I64(x) => Slice::I64(part(x, start, len)),
-            HostArray::F32(x) => Slice::F32(part(x, start, len)),
-            HostArray::F64(x) => Slice::F64(part(x, start, len)),
-        }
-    }
-
-    pub(crate) fn dtype(&self) -> DType {
-        on_typed!(Slice, self, x => dtype_of(x))
     }
 }
 
@@ -431,30 +404,23 @@ pub(crate) fn copy(a: View<'_>, out: Dest<'_>) -> Result<()> {
 
 /// `out[j] = src[base + offset_j]` for the offsets a walker yields.
 pub(crate) fn gather(
-    src: &HostArray,
+    src: Slice<'_>,
     base: usize,
     offsets: impl Iterator<Item = u64>,
     out: Dest<'_>,
 ) -> Result<()> {
     fn go<T: El>(
-        src: &ndarray::ArrayD<T>,
+        s: &[T],
         base: usize,
         offsets: impl Iterator<Item = u64>,
         out: Dest<'_>,
     ) -> Result<()> {
-        let s = src.as_slice().expect("standard layout");
         for (o, off) in out.typed::<T>("load")?.iter_mut().zip(offsets) {
             o.write(s[base + off as usize]);
         }
         Ok(())
     }
-    match src {
-        HostArray::Bool(x) => go(x, base, offsets, out),
-        HostArray::I32(x) => go(x, base, offsets, out),
-        HostArray::I64(x) => go(x, base, offsets, out),
-        HostArray::F32(x) => go(x, base, offsets, out),
-        HostArray::F64(x) => go(x, base, offsets, out),
-    }
+    on_typed!(Slice, src, x => go(x, base, offsets, out))
 }
 
 /// The applier the op tables drive for one block of a fused kernel (unary ops).

@@ -18,12 +18,12 @@ use crate::reduce::{self, BLOCK};
 use crate::source;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
+use tessera_runtime::chunk::BoundData;
 use tessera_runtime::ir::{row_major_strides, InstKind, KernelIr, KernelParams};
 use tessera_runtime::op::{BinaryOp, UnaryOp};
-use tessera_runtime::{on_array, DType, Error, HostArray, Result};
+use tessera_runtime::{DType, Error, HostArray, Result};
 
 /// Where an instruction's value lives while a block is evaluated.
 #[derive(Debug)]
@@ -122,8 +122,8 @@ fn operands(kind: &InstKind) -> Vec<u32> {
 struct Plan<'a> {
     ir: &'a KernelIr,
     params: &'a KernelParams,
-    /// Input data, standard layout.
-    data: Vec<Cow<'a, HostArray>>,
+    /// Input data: each load's elements in row-major order.
+    data: Vec<Slice<'a>>,
     /// What depends on the kernel's structure alone (shared by every chunk of one IR).
     st: Arc<Static>,
 }
@@ -211,20 +211,10 @@ impl<'a> Plan<'a> {
     fn new(
         ir_arc: &'a Arc<KernelIr>,
         params: &'a KernelParams,
-        inputs: &[&'a HostArray],
+        inputs: &[Slice<'a>],
     ) -> Result<Self> {
         let ir: &'a KernelIr = ir_arc;
-        let data: Vec<Cow<'a, HostArray>> = inputs
-            .iter()
-            .map(|x| {
-                let standard = on_array!(*x, a => a.is_standard_layout());
-                if standard {
-                    Cow::Borrowed(*x)
-                } else {
-                    Cow::Owned(x.reshape(x.shape()))
-                }
-            })
-            .collect();
+        let data = inputs.to_vec();
         // The static part is the same for every chunk of this IR unless an input is read as
         // one broadcast value (folded from the data): then it is planned per chunk.
         let cacheable = ir
@@ -295,11 +285,7 @@ impl<'a> Plan<'a> {
                     let v = if nonempty && load_strides[i].iter().all(|&s| s == 0) {
                         // Broadcast everywhere: one value.
                         let base = params.load_offsets.get(i).copied().unwrap_or(0) as usize;
-                        Some(Val::Scalar(Column::one_of(Slice::of_host(
-                            data[i].as_ref(),
-                            base,
-                            1,
-                        ))))
+                        Some(Val::Scalar(Column::one_of(data[i].sub(base, 1))))
                     } else if load_strides[i] == contiguous {
                         Some(Val::Input(i))
                     } else {
@@ -419,11 +405,7 @@ impl<'a> Plan<'a> {
     fn view<'s>(&'s self, regs: &'s [Column], v: u32, p0: usize, len: usize) -> Result<View<'s>> {
         Ok(match &self.st.vals[v as usize] {
             Val::Scalar(c) => View::Scalar(c.slice(1)),
-            Val::Input(i) => View::Col(Slice::of_host(
-                self.data[*i].as_ref(),
-                self.base(*i) + p0,
-                len,
-            )),
+            Val::Input(i) => View::Col(self.data[*i].sub(self.base(*i) + p0, len)),
             Val::Reg(r) => View::Col(regs[*r].slice(len)),
             Val::Out => {
                 return Err(internal(format!(
@@ -440,7 +422,7 @@ impl<'a> Plan<'a> {
             InstKind::Load(i) => {
                 let i = *i as usize;
                 let offs = Offsets::new(&self.st.pshape, &self.st.load_strides[i], p0);
-                block::gather(self.data[i].as_ref(), self.base(i), offs, out)
+                block::gather(self.data[i], self.base(i), offs, out)
             }
             InstKind::Unary(op, a) => unary(*op, v(a)?, out),
             InstKind::Binary(op, a, b) => binary(*op, v(a)?, v(b)?, out),
@@ -679,14 +661,68 @@ fn reduce_out<T: El>(plan: &Plan, outer: usize, inner: usize) -> Result<Vec<Host
     Ok(fields)
 }
 
-/// Runs a fused kernel on host inputs; returns its output (or the partial fields).
+/// Runs a fused chunk task: load `k` reads the bound data of index `k` where `bound` has one
+/// (user data read in place), else the next of `chunks` (the task's chunk inputs, in order).
+/// Returns its output (or the partial fields).
+///
+/// # Errors
+/// Fewer chunks than unbound loads; dtype combinations the elementwise kernels reject.
+pub fn run_task(
+    ir: &Arc<KernelIr>,
+    params: &KernelParams,
+    bound: &[(usize, BoundData)],
+    chunks: &[&HostArray],
+) -> Result<Vec<HostArray>> {
+    enum In<'a> {
+        Chunk(&'a HostArray),
+        Bound(&'a BoundData),
+    }
+    let mut next = chunks.iter();
+    let ins: Vec<In<'_>> = (0..ir.inputs.len())
+        .map(|k| match bound.iter().find(|(i, _)| *i == k) {
+            Some((_, data)) => Ok(In::Bound(data)),
+            None => next.next().map(|c| In::Chunk(c)).ok_or_else(|| {
+                internal(format!(
+                    "fused kernel with {} loads got {} chunk inputs and {} bound",
+                    ir.inputs.len(),
+                    chunks.len(),
+                    bound.len()
+                ))
+            }),
+        })
+        .collect::<Result<_>>()?;
+    // A chunk in another layout, and bound data not in memory in row-major order, are copied
+    // to row-major order first.
+    let copies: Vec<Option<HostArray>> = ins
+        .iter()
+        .map(|x| match x {
+            In::Chunk(a) if Slice::of(a).is_none() => Ok(Some(a.reshape(a.shape()))),
+            In::Bound(b) if b.flat().is_none() => b.window(0, b.len()).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<Result<_>>()?;
+    let slices: Vec<Slice<'_>> = ins
+        .iter()
+        .zip(&copies)
+        .map(|(x, c)| match (c, x) {
+            (Some(c), _) => Slice::of(c),
+            (None, In::Chunk(a)) => Slice::of(a),
+            (None, In::Bound(b)) => b.flat(),
+        })
+        .map(|s| s.ok_or_else(|| internal("fused kernel input not in row-major order".into())))
+        .collect::<Result<_>>()?;
+    run(ir, params, &slices)
+}
+
+/// Runs a fused kernel on inputs in row-major order; returns its output (or the partial
+/// fields).
 ///
 /// # Errors
 /// Dtype combinations the elementwise kernels reject.
 pub fn run(
     ir: &Arc<KernelIr>,
     params: &KernelParams,
-    inputs: &[&HostArray],
+    inputs: &[Slice<'_>],
 ) -> Result<Vec<HostArray>> {
     let n = ir.len();
     let dt = ir.result_dtype();

@@ -183,14 +183,8 @@ impl Backend for CpuBackend {
                 ))
             }
             ChunkOp::Fused { ir, params, bound } => {
-                let mut chunks = inputs.iter().map(|d| &d[0]);
-                let ins: Vec<&HostArray> = (0..ir.inputs.len())
-                    .map(|k| match bound.iter().find(|(i, _)| *i == k) {
-                        Some((_, data)) => data.as_ref(),
-                        None => chunks.next().expect("one chunk input per unbound load"),
-                    })
-                    .collect();
-                fused::run(ir, params, &ins)?
+                let chunks: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+                fused::run_task(ir, params, bound, &chunks)?
             }
             ChunkOp::MatMul { accumulate } => {
                 let acc = if *accumulate { Some(x(2)) } else { None };

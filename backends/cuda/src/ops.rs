@@ -13,11 +13,10 @@ use crate::device::{backend_err, drv, elem_bytes, DevArray, Lane};
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
-use std::sync::Arc;
 use tessera_cpu::CpuBackend;
 use tessera_kernels::lower::{self, Piece};
 use tessera_kernels::{kernel_name, output_dtypes, pack_params, CudaRenderer};
-use tessera_runtime::chunk::{grid_indices, ChunkNode, ChunkOp};
+use tessera_runtime::chunk::{grid_indices, BoundData, ChunkNode, ChunkOp};
 use tessera_runtime::ir::{KernelIr, KernelParams, ReduceKind, Renderer};
 use tessera_runtime::{Backend, DType, Error, HostArray, Result};
 
@@ -544,20 +543,12 @@ pub(crate) fn bind_inputs(
     cx: &Cx,
     ir: &KernelIr,
     params: &KernelParams,
-    bound: &[(usize, Arc<HostArray>)],
+    bound: &[(usize, BoundData)],
 ) -> Result<(Vec<(usize, DevArray)>, KernelParams)> {
-    let mut local = params.clone();
-    local.load_offsets.resize(ir.inputs.len(), 0);
-    let mut out = Vec::new();
-    for (k, data) in bound {
-        let off = params.load_offsets.get(*k).copied().unwrap_or(0);
-        let (lo, hi) = lower::read_window(ir, *k, off);
-        let hi = hi.min(data.len());
-        let lo = lo.min(hi);
-        let flat = data.reshape(&[data.len()]);
-        let window = flat.slice_region(&[(lo, hi)], None);
-        out.push((*k, cx.lane.upload(&window)?));
-        local.load_offsets[*k] = off - lo as u64;
+    let (windows, local) = lower::bound_windows(ir, params, bound)?;
+    let mut out = Vec::with_capacity(windows.len());
+    for (k, window) in windows {
+        out.push((k, cx.lane.upload(&window)?));
     }
     Ok((out, local))
 }

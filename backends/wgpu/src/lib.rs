@@ -373,16 +373,18 @@ impl Backend for WgpuBackend {
             ChunkOp::Assemble { pieces } => one(ops::assemble(gpu, &all(), pieces, shape, dt)?),
             ChunkOp::ReshapeGather { .. } => one(ops::reshape_gather(gpu, &all(), node)?),
             ChunkOp::Fused { ir, params, bound } => {
+                // Bound user data: only the window the kernel reads goes to the device.
+                let (windows, params) = lower::bound_windows(ir, params, bound)?;
                 let mut chunks = inputs.iter().map(|d| &d[0]);
                 let ins: Vec<&HostArray> = (0..ir.inputs.len())
-                    .map(|k| match bound.iter().find(|(i, _)| *i == k) {
-                        Some((_, data)) => Ok(data.as_ref()),
+                    .map(|k| match windows.iter().find(|(i, _)| *i == k) {
+                        Some((_, data)) => Ok(data),
                         None => chunks.next().ok_or_else(|| {
                             gpu::backend_err("fused kernel: fewer chunk inputs than loads")
                         }),
                     })
                     .collect::<Result<_>>()?;
-                ops::run_ir(gpu, ir, params, &ins)?
+                ops::run_ir(gpu, ir, &params, &ins)?
             }
             ChunkOp::MatMul { accumulate } => {
                 let acc = if *accumulate { Some(x(2)) } else { None };

@@ -13,8 +13,10 @@
 //! A chain the rules below do not cover is tiled op by op, as before, and fused by the Fuser.
 
 use super::{broadcast_chunk, broadcast_target, elementwise_grid, GridWalk, Tiler};
-use crate::array::{HostArray, Region};
-use crate::chunk::{ChunkGraph, ChunkId, ChunkInputs, ChunkNode, ChunkOp, ChunkShape, Tiled};
+use crate::array::Region;
+use crate::chunk::{
+    BoundData, ChunkGraph, ChunkId, ChunkInputs, ChunkNode, ChunkOp, ChunkShape, Tiled,
+};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::fuse::{build_kernel, MAX_INPUTS, MAX_INSTS, MAX_RANDOM_FANOUT};
@@ -70,7 +72,7 @@ struct Template {
     /// External slot of each loaded chunk, in load order.
     load_slots: Vec<usize>,
     /// (IR input index, external slot, data) of each input read in place.
-    bound: Vec<(usize, usize, Arc<HostArray>)>,
+    bound: Vec<(usize, usize, BoundData)>,
     /// Node dtype.
     dtype: DType,
 }
@@ -80,7 +82,7 @@ struct Template {
 fn ext_kind(op: &ChunkOp) -> u8 {
     match op {
         ChunkOp::Full { .. } => 1,
-        ChunkOp::Constant { .. } => 2,
+        _ if BoundData::of_op(op).is_some() => 2,
         _ => 0,
     }
 }
@@ -372,8 +374,7 @@ impl Tiler<'_> {
             if !t.bound.is_empty() {
                 let mut offsets = vec![0u64; t.ir.inputs.len()];
                 for (index, slot, data) in &t.bound {
-                    if let ChunkOp::Constant { region: r, .. } = &self.cg.node(ext_chunks[*slot]).op
-                    {
+                    if let Some((_, r)) = BoundData::of_op(&self.cg.node(ext_chunks[*slot]).op) {
                         let strides = row_major_strides(data.shape());
                         offsets[*index] =
                             r.iter().zip(&strides).map(|(r, &s)| (r.0 * s) as u64).sum();
@@ -430,7 +431,8 @@ impl Tiler<'_> {
         for (e, &c) in group.externals.iter().zip(ext_chunks) {
             let node = self.cg.node(c);
             let op = match node.op {
-                ChunkOp::Full { .. } | ChunkOp::Constant { .. } => node.op.clone(),
+                ChunkOp::Full { .. } => node.op.clone(),
+                _ if BoundData::of_op(&node.op).is_some() => node.op.clone(),
                 // Any non-fusible op: the kernel loads it.
                 _ => ChunkOp::Reshape,
             };
