@@ -102,3 +102,20 @@ def test_executing_a_shared_array_keeps_no_copy():
     # The sum of what the graph holds grew by the result of t + 1 only, not by a copy of a.
     assert ts._tessera.held_bytes() - before <= a.nbytes + (1 << 20)
     np.testing.assert_array_equal(t.to_numpy(), a)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float32", "float64"])
+@pytest.mark.parametrize("chunk", [None, 256, (100, 64)])
+def test_fused_kernels_read_a_contiguous_array_in_place(dtype, chunk):
+    # A C-contiguous array is read by the fused kernels themselves (as the Rust path reads a
+    # constant): no chunk task copies a box out of it first. A strided view is copied per chunk.
+    a = (np.random.default_rng(5).random((300, 200)) * 100).astype(dtype)
+    t = ts.asarray(a, chunk_size=chunk)
+    got = ((t + 1) * 2).sum(axis=0)
+    np.testing.assert_allclose(got.to_numpy(), ((a + 1) * 2).sum(axis=0), rtol=1e-5)
+    assert ts.last_stats()["per_op"].get("external", 0) == 0, ts.last_stats()
+    np.testing.assert_array_equal(((t + 1) * 2).to_numpy(), (a + 1) * 2)
+    assert ts.last_stats()["per_op"].get("external", 0) == 0, ts.last_stats()
+    v = ts.asarray(a[:, ::2], chunk_size=chunk)
+    np.testing.assert_array_equal(((v + 1) * 2).to_numpy(), (a[:, ::2] + 1) * 2)
+    assert ts.last_stats()["per_op"].get("external", 0) > 0, ts.last_stats()
