@@ -179,6 +179,14 @@ pub enum ChunkOp {
         /// inputs are the other loads, in order.
         bound: Vec<(usize, BoundData)>,
     },
+    /// Writes its input, the box `region` of a result, to a sink (a file being written chunk
+    /// by chunk); its own output is empty (shape `[0]`).
+    Write {
+        /// Where the result goes.
+        sink: Arc<dyn crate::external::ChunkSink>,
+        /// The box of the whole result its input holds.
+        region: Region,
+    },
     /// `out = a @ b (+ acc)` over broadcast batch dims.
     MatMul {
         /// When true a third input is added (the running sum over K).
@@ -271,6 +279,7 @@ impl ChunkOp {
         match self {
             ChunkOp::Constant { .. } => "constant",
             ChunkOp::External { .. } => "external",
+            ChunkOp::Write { .. } => "write",
             ChunkOp::Full { .. } => "full",
             ChunkOp::Arange { .. } => "arange",
             ChunkOp::Linspace { .. } => "linspace",

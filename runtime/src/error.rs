@@ -139,6 +139,17 @@ pub enum Error {
     /// I/O error (spill files, fixtures).
     #[error("i/o: {0}")]
     Io(String),
+    /// A file Tessera reads or writes: missing, malformed (a header, a size, a dtype that
+    /// does not match), or an i/o error; names the file and, for a chunk, its box.
+    #[error("{path}: {msg}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        msg: String,
+        /// Which kind of failure.
+        kind: FileError,
+    },
     /// A panic inside a run (a kernel, a copy, the executor itself), caught and stopped there:
     /// the run is abandoned, the session stays usable.
     #[error("{op} panicked: {message}")]
@@ -188,6 +199,38 @@ impl Error {
             op: op.to_string(),
             dtypes: dtypes.to_vec(),
         }
+    }
+}
+
+/// The kinds of [`Error::File`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileError {
+    /// The file does not exist.
+    NotFound,
+    /// Its contents are not what they claim or what was asked for (a bad header, too short).
+    Malformed,
+    /// Reading or writing it failed (permissions, a full disk, a device error).
+    Io,
+}
+
+impl Error {
+    /// An [`Error::File`] for `path`.
+    pub fn file(path: &std::path::Path, kind: FileError, msg: impl Into<String>) -> Self {
+        Error::File {
+            path: path.display().to_string(),
+            msg: msg.into(),
+            kind,
+        }
+    }
+
+    /// An [`Error::File`] from an i/o error on `path` while doing `what`.
+    pub fn file_io(path: &std::path::Path, what: &str, e: &std::io::Error) -> Self {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => FileError::NotFound,
+            std::io::ErrorKind::UnexpectedEof => FileError::Malformed,
+            _ => FileError::Io,
+        };
+        Error::file(path, kind, format!("{what}: {e}"))
     }
 }
 

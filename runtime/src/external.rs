@@ -29,6 +29,18 @@ pub trait ExternalArray: Send + Sync + fmt::Debug {
     }
 }
 
+/// Where a result is written chunk by chunk (a file being written): each chunk's box as it
+/// finishes, from any thread, in any order.
+pub trait ChunkSink: Send + Sync + fmt::Debug {
+    /// Writes `data`, the box `region` of the whole result.
+    ///
+    /// # Errors
+    /// A failed write (a full disk, an unwritable folder), naming the file and the box.
+    fn write(&self, region: &Region, data: &HostArray) -> Result<()>;
+    /// What it is, for messages (e.g. "npy file out.npy").
+    fn describe(&self) -> String;
+}
+
 /// Checks that `region` lies within `shape` (one range per axis, start <= end <= length).
 ///
 /// # Errors

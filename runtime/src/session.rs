@@ -3,7 +3,7 @@
 
 use crate::array::{Elem, HostArray};
 use crate::backend::Backend;
-use crate::chunk::{grid_indices, ChunkGraph, ChunkId, Tiled};
+use crate::chunk::{grid_indices, ChunkData, ChunkGraph, ChunkId, ChunkOp, Tiled};
 use crate::dtype::{DType, Scalar, F64};
 use crate::error::{Error, Result, Tier};
 use crate::exec::{self, lock, RunStats, Stages};
@@ -14,6 +14,7 @@ use crate::storage::MemoryConfig;
 use crate::tensor::Tensor;
 use crate::tile::Tiler;
 use ndarray::{ArrayD, IxDyn};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -444,50 +445,21 @@ impl Session {
     fn execute_unguarded(&self, tensors: &[&Tensor]) -> Result<Vec<HostArray>> {
         let mut stages = Stages::default();
         let (cg, tiled) = self.plan_timed(tensors, &mut stages)?;
-        let t_size = Instant::now();
         let outputs: Vec<_> = tiled
             .iter()
             .flat_map(|t| t.chunks.iter().copied())
             .collect();
-        let backend = self.inner.backend.as_ref();
-        if self.config().memory.is_some_and(|m| m.devices == Some(0)) {
-            // Refused, not replaced by one device.
-            return Err(Error::invalid(
-                "execute",
-                "MemoryConfig::devices is 0; a run needs at least 1 device",
-            ));
-        }
-        let config = self.config();
-        let memory = match config.memory {
-            Some(mut m) => {
-                // Kept results in memory are charged to the host budget: runs get the rest.
-                let kept = lock(&self.inner.graph).kept_bytes();
-                if kept > 0 {
-                    m.host_bytes = Some(m.host_budget().saturating_sub(kept));
-                }
-                Some(m)
-            }
-            None => {
-                // Multi-chunk results are assembled into a new array while their chunks live.
-                let assembled = tiled
-                    .iter()
-                    .zip(tensors)
-                    .filter(|(t, _)| t.chunks.len() > 1)
-                    .map(|(_, x)| {
-                        (x.dtype().size() as u64)
-                            .saturating_mul(x.shape().iter().map(|&d| d as u64).product())
-                    })
-                    .fold(0u64, u64::saturating_add);
-                self.default_memory(&cg, &outputs, assembled, config.host_limit)?
-            }
-        };
-        stages.size = t_size.elapsed().as_secs_f64();
-        let t_run = Instant::now();
-        let (mut values, mut stats) = match &memory {
-            Some(mem) => exec::run_scheduled(&cg, backend, &outputs, mem)?,
-            None => exec::run(&cg, backend, &outputs)?,
-        };
-        stages.run = t_run.elapsed().as_secs_f64();
+        // Multi-chunk results are assembled into a new array while their chunks live.
+        let assembled = tiled
+            .iter()
+            .zip(tensors)
+            .filter(|(t, _)| t.chunks.len() > 1)
+            .map(|(_, x)| {
+                (x.dtype().size() as u64)
+                    .saturating_mul(x.shape().iter().map(|&d| d as u64).product())
+            })
+            .fold(0u64, u64::saturating_add);
+        let (mut values, mut stats) = self.run_chunks(&cg, &outputs, assembled, &mut stages)?;
         let t_assemble = Instant::now();
         let mut results = Vec::new();
         for (t, x) in tiled.iter().zip(tensors) {
@@ -519,6 +491,81 @@ impl Session {
         stats.stages = stages;
         *lock(&self.inner.last_stats) = stats;
         Ok(results)
+    }
+
+    /// Runs `outputs` of `cg` in memory, or through the Scheduler when the session has
+    /// budgets or the run would not fit (`assembled`: bytes the caller allocates beside the
+    /// outputs while they live).
+    fn run_chunks(
+        &self,
+        cg: &ChunkGraph,
+        outputs: &[ChunkId],
+        assembled: u64,
+        stages: &mut Stages,
+    ) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
+        let t_size = Instant::now();
+        let backend = self.inner.backend.as_ref();
+        if self.config().memory.is_some_and(|m| m.devices == Some(0)) {
+            // Refused, not replaced by one device.
+            return Err(Error::invalid(
+                "execute",
+                "MemoryConfig::devices is 0; a run needs at least 1 device",
+            ));
+        }
+        let config = self.config();
+        let memory = match config.memory {
+            Some(mut m) => {
+                // Kept results in memory are charged to the host budget: runs get the rest.
+                let kept = lock(&self.inner.graph).kept_bytes();
+                if kept > 0 {
+                    m.host_bytes = Some(m.host_budget().saturating_sub(kept));
+                }
+                Some(m)
+            }
+            None => self.default_memory(cg, outputs, assembled, config.host_limit)?,
+        };
+        stages.size = t_size.elapsed().as_secs_f64();
+        let t_run = Instant::now();
+        let out = match &memory {
+            Some(mem) => exec::run_scheduled(cg, backend, outputs, mem)?,
+            None => exec::run(cg, backend, outputs)?,
+        };
+        stages.run = t_run.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    /// Executes `t` and hands each chunk of its value to `sink` as the chunk finishes (a file
+    /// written chunk by chunk): the value is never whole in memory, and each chunk is freed
+    /// once written. The run statistics are those of `last_stats`.
+    ///
+    /// # Errors
+    /// Deferred graph errors, tiling, backend and sink errors (the first one stops the run).
+    pub fn write_to(&self, t: &Tensor, sink: Arc<dyn crate::external::ChunkSink>) -> Result<()> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut stages = Stages::default();
+            let (mut cg, tiled) = self.plan_timed(&[t], &mut stages)?;
+            let tiled = &tiled[0];
+            let starts = tiled.starts();
+            let mut outputs = Vec::with_capacity(tiled.chunks.len());
+            for idx in grid_indices(&tiled.counts()) {
+                let region = tiled.region_in(&starts, &idx);
+                let c = tiled.at(&idx);
+                outputs.push(cg.push(crate::chunk::ChunkNode {
+                    op: ChunkOp::Write {
+                        sink: sink.clone(),
+                        region,
+                    },
+                    inputs: std::iter::once(c).collect(),
+                    shape: std::iter::once(0).collect(),
+                    dtype: t.dtype(),
+                }));
+            }
+            let (_, mut stats) = self.run_chunks(&cg, &outputs, 0, &mut stages)?;
+            stats.stages = stages;
+            *lock(&self.inner.last_stats) = stats;
+            Ok(())
+        }))
+        .unwrap_or_else(|p| Err(Error::from_panic("write", p.as_ref())))
     }
 }
 

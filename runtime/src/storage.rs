@@ -175,7 +175,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// 16 random bytes: from the OS, so two runs never share a folder, even in separate PID
 /// namespaces or on separate hosts sharing a volume.
-fn random_token() -> [u8; 16] {
+pub(crate) fn random_token() -> [u8; 16] {
     let mut t = [0u8; 16];
     if File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut t))

@@ -109,6 +109,10 @@ impl Backend for CpuBackend {
         Ok(match &node.op {
             ChunkOp::Constant { data, region } => one(data.slice_region(region, None)),
             ChunkOp::External { data, region } => one(data.read(region)?),
+            ChunkOp::Write { sink, region } => {
+                sink.write(region, x(0))?;
+                one(HostArray::zeros(node.dtype, shape))
+            }
             ChunkOp::Full { value } => one(source::full(shape, *value, dt)),
             ChunkOp::Arange {
                 start,

@@ -245,6 +245,7 @@ impl CudaBackend {
             ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }
+            | ChunkOp::Write { .. }
             | ChunkOp::ReduceCombine { .. }
             | ChunkOp::ReduceFinal { .. }
             | ChunkOp::ArgCombine { .. }

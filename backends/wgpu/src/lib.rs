@@ -289,6 +289,7 @@ impl Backend for WgpuBackend {
             // Host steps (see the crate docs).
             ChunkOp::Constant { .. }
             | ChunkOp::External { .. }
+            | ChunkOp::Write { .. }
             | ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }

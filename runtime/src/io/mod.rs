@@ -1,0 +1,522 @@
+//! Arrays in files, read and written chunk by chunk: `.npy` files (numpy's format) and raw
+//! binary files of a given dtype, shape and offset.
+//!
+//! A file source is an [`ExternalArray`]: each chunk a kernel needs is read from the file when
+//! it runs (positioned reads, from any thread), so an array larger than memory is never whole
+//! in memory. A sink writes each chunk of a result where it belongs in the file as the chunk
+//! finishes, into a temporary file that is renamed into place only once every chunk is written
+//! and synced: a failed or interrupted job leaves no file that looks complete.
+
+pub mod npy;
+
+use crate::array::{HostArray, Region};
+use crate::dtype::DType;
+use crate::error::{Error, FileError, Result};
+use crate::external::{check_region, ExternalArray};
+use crate::session::Session;
+use crate::tensor::Tensor;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An array stored in a file: `.npy` data or a raw binary file.
+#[derive(Debug)]
+pub struct FileArray {
+    path: PathBuf,
+    file: File,
+    shape: Vec<usize>,
+    dtype: DType,
+    big_endian: bool,
+    fortran: bool,
+    offset: u64,
+    kind: &'static str,
+}
+
+fn checked_bytes(path: &Path, shape: &[usize], dtype: DType) -> Result<u64> {
+    shape
+        .iter()
+        .try_fold(dtype.size() as u64, |a, &d| a.checked_mul(d as u64))
+        .ok_or_else(|| {
+            Error::file(
+                path,
+                FileError::Malformed,
+                format!("shape {shape:?} of {dtype} overflows a byte count"),
+            )
+        })
+}
+
+impl FileArray {
+    /// Opens `path` and checks that it holds `offset` bytes then the data of `shape`.
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        path: &Path,
+        file: File,
+        shape: Vec<usize>,
+        dtype: DType,
+        big_endian: bool,
+        fortran: bool,
+        offset: u64,
+        kind: &'static str,
+    ) -> Result<FileArray> {
+        let need = checked_bytes(path, &shape, dtype)?
+            .checked_add(offset)
+            .ok_or_else(|| Error::file(path, FileError::Malformed, "offset overflows"))?;
+        let have = file
+            .metadata()
+            .map_err(|e| Error::file_io(path, "stat", &e))?
+            .len();
+        if have < need {
+            return Err(Error::file(
+                path,
+                FileError::Malformed,
+                format!(
+                    "truncated: {kind} data of shape {shape:?} {dtype} from byte {offset} needs \
+                     {need} bytes, the file has {have}"
+                ),
+            ));
+        }
+        Ok(FileArray {
+            path: path.to_path_buf(),
+            file,
+            shape,
+            dtype,
+            big_endian,
+            fortran,
+            offset,
+            kind,
+        })
+    }
+
+    /// The file it reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the C-order box `region` of an array of `shape` stored from `self.offset`: one
+    /// positioned read per contiguous run.
+    fn read_bytes(&self, shape: &[usize], region: &Region) -> Result<Vec<u8>> {
+        let es = self.dtype.size();
+        let n: usize = region.iter().map(|&(s, e)| e - s).product();
+        let mut out = vec![0u8; n * es];
+        let mut pos = 0usize;
+        for_each_run(shape, region, |first, run| {
+            let at = self.offset + (first * es) as u64;
+            let buf = &mut out[pos..pos + run * es];
+            pos += run * es;
+            self.file.read_exact_at(buf, at).map_err(|e| {
+                Error::file_io(
+                    &self.path,
+                    &format!("reading the chunk {region:?} (byte {at})"),
+                    &e,
+                )
+            })
+        })?;
+        Ok(out)
+    }
+}
+
+/// Calls `f(first, len)` for each contiguous run of the C-order box `region` of an array of
+/// `shape`, in the box's row-major order: `first` is the run's first element in the array,
+/// `len` its length in elements. Empty boxes have no run.
+fn for_each_run(
+    shape: &[usize],
+    region: &Region,
+    mut f: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<()> {
+    let nd = shape.len();
+    if region.iter().any(|&(s, e)| e == s) {
+        return Ok(());
+    }
+    // Axes from `k` on are one run: every axis after `k` is whole.
+    let mut k = nd;
+    while k > 0 {
+        k -= 1;
+        if region[k] != (0, shape[k]) {
+            break;
+        }
+    }
+    let run: usize = if nd == 0 {
+        1
+    } else {
+        (region[k].1 - region[k].0) * shape[k + 1..].iter().product::<usize>()
+    };
+    let strides = crate::ir::row_major_strides(shape);
+    let mut idx: Vec<usize> = region[..k.min(nd)].iter().map(|r| r.0).collect();
+    loop {
+        let first: usize = idx
+            .iter()
+            .chain(region.get(k).map(|r| &r.0))
+            .zip(&strides)
+            .map(|(i, s)| i * s)
+            .sum();
+        f(first, run)?;
+        // Next index over the axes before `k`.
+        let mut a = idx.len();
+        loop {
+            if a == 0 {
+                return Ok(());
+            }
+            a -= 1;
+            idx[a] += 1;
+            if idx[a] < region[a].1 {
+                break;
+            }
+            idx[a] = region[a].0;
+        }
+    }
+}
+
+fn typed<T: Copy, const N: usize>(
+    bytes: &[u8],
+    big: bool,
+    f: impl Fn([u8; N]) -> T,
+    g: impl Fn([u8; N]) -> T,
+) -> Vec<T> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| {
+            let a: [u8; N] = c.try_into().expect("chunks of N");
+            if big {
+                g(a)
+            } else {
+                f(a)
+            }
+        })
+        .collect()
+}
+
+fn host_of(bytes: &[u8], dtype: DType, big: bool, shape: &[usize]) -> HostArray {
+    use ndarray::{ArrayD, IxDyn};
+    fn mk<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
+        ArrayD::from_shape_vec(IxDyn(shape), v).expect("box shape")
+    }
+    match dtype {
+        DType::Bool => HostArray::Bool(mk(shape, bytes.iter().map(|&b| b != 0).collect())),
+        DType::I32 => HostArray::I32(mk(
+            shape,
+            typed(bytes, big, i32::from_le_bytes, i32::from_be_bytes),
+        )),
+        DType::I64 => HostArray::I64(mk(
+            shape,
+            typed(bytes, big, i64::from_le_bytes, i64::from_be_bytes),
+        )),
+        DType::F32 => HostArray::F32(mk(
+            shape,
+            typed(bytes, big, f32::from_le_bytes, f32::from_be_bytes),
+        )),
+        DType::F64 => HostArray::F64(mk(
+            shape,
+            typed(bytes, big, f64::from_le_bytes, f64::from_be_bytes),
+        )),
+    }
+}
+
+/// The bytes of a host array in this machine's byte order, row-major (bools as 0 and 1).
+pub fn bytes_of(a: &HostArray) -> Vec<u8> {
+    fn go<T: Copy, const N: usize>(x: &ndarray::ArrayD<T>, f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+        x.iter().flat_map(|&v| f(v)).collect()
+    }
+    match a {
+        HostArray::Bool(x) => x.iter().map(|&b| b as u8).collect(),
+        HostArray::I32(x) => go(x, i32::to_ne_bytes),
+        HostArray::I64(x) => go(x, i64::to_ne_bytes),
+        HostArray::F32(x) => go(x, f32::to_ne_bytes),
+        HostArray::F64(x) => go(x, f64::to_ne_bytes),
+    }
+}
+
+impl ExternalArray for FileArray {
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+    fn read(&self, region: &Region) -> Result<HostArray> {
+        check_region(self.kind, region, &self.shape)?;
+        if !self.fortran {
+            let bytes = self.read_bytes(&self.shape, region)?;
+            let shape: Vec<usize> = region.iter().map(|&(s, e)| e - s).collect();
+            return Ok(host_of(&bytes, self.dtype, self.big_endian, &shape));
+        }
+        // Column-major data is the row-major data of the reversed shape.
+        let rshape: Vec<usize> = self.shape.iter().rev().copied().collect();
+        let rregion: Region = region.iter().rev().copied().collect();
+        let bytes = self.read_bytes(&rshape, &rregion)?;
+        let bshape: Vec<usize> = rregion.iter().map(|&(s, e)| e - s).collect();
+        let t = host_of(&bytes, self.dtype, self.big_endian, &bshape);
+        let back: Vec<usize> = (0..bshape.len()).rev().collect();
+        let t = crate::with_array!(t, a => a.permuted_axes(back.clone()));
+        let out_shape: Vec<usize> = region.iter().map(|&(s, e)| e - s).collect();
+        Ok(t.reshape(&out_shape))
+    }
+    fn describe(&self) -> String {
+        format!(
+            "{} file {} of shape {:?} {}",
+            self.kind,
+            self.path.display(),
+            self.shape,
+            self.dtype
+        )
+    }
+}
+
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::file_io(path, "open", &e))
+}
+
+/// Reads the `.npy` header of `path`.
+///
+/// # Errors
+/// A missing file, a malformed header or a dtype Tessera lacks ([`Error::File`]).
+pub fn read_npy_header(path: &Path) -> Result<(File, npy::Header)> {
+    let file = open_file(path)?;
+    let mut head = vec![0u8; 12];
+    let got = read_up_to(&file, &mut head, 0).map_err(|e| Error::file_io(path, "read", &e))?;
+    head.truncate(got);
+    let len = match head.get(6) {
+        Some(1) if head.len() >= 10 => 10 + u16::from_le_bytes([head[8], head[9]]) as usize,
+        Some(2 | 3) if head.len() >= 12 => {
+            12 + u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize
+        }
+        _ => head.len(),
+    };
+    // A header is at most a few KiB in practice; cap what a hostile length can make us read.
+    let len = len.min(1 << 24);
+    let mut full = vec![0u8; len];
+    let got = read_up_to(&file, &mut full, 0).map_err(|e| Error::file_io(path, "read", &e))?;
+    full.truncate(got);
+    let header = npy::parse_header(path, &full)?;
+    Ok((file, header))
+}
+
+fn read_up_to(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], at + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// A lazy tensor over the `.npy` file at `path` (numpy's `np.save` format: both byte orders,
+/// C and Fortran order), read chunk by chunk when a run needs it. `chunks`: the chunk shape
+/// (default: sized by the session's chunk budget).
+///
+/// # Errors
+/// A missing file, a malformed or truncated file, a dtype Tessera lacks ([`Error::File`]).
+pub fn load_npy(s: &Session, path: impl AsRef<Path>, chunks: Option<&[usize]>) -> Result<Tensor> {
+    let path = path.as_ref();
+    let (file, h) = read_npy_header(path)?;
+    let a = FileArray::open(
+        path,
+        file,
+        h.shape,
+        h.dtype,
+        h.big_endian,
+        h.fortran,
+        h.data_offset,
+        "npy",
+    )?;
+    with_chunks(s.from_external(Arc::new(a)), chunks)
+}
+
+/// A lazy tensor over a raw binary file: `shape` elements of `dtype` in C order from byte
+/// `offset`, in this machine's byte order (`big_endian` to say otherwise; bools are one byte,
+/// zero for false).
+///
+/// # Errors
+/// A missing file, or one too short for the data ([`Error::File`]).
+pub fn from_raw(
+    s: &Session,
+    path: impl AsRef<Path>,
+    dtype: DType,
+    shape: &[usize],
+    offset: u64,
+    big_endian: bool,
+    chunks: Option<&[usize]>,
+) -> Result<Tensor> {
+    let path = path.as_ref();
+    let file = open_file(path)?;
+    let a = FileArray::open(
+        path,
+        file,
+        shape.to_vec(),
+        dtype,
+        big_endian && dtype != DType::Bool,
+        false,
+        offset,
+        "raw",
+    )?;
+    with_chunks(s.from_external(Arc::new(a)), chunks)
+}
+
+fn with_chunks(t: Tensor, chunks: Option<&[usize]>) -> Result<Tensor> {
+    match chunks {
+        Some(c) => t.with_chunks(c),
+        None => Ok(t),
+    }
+}
+
+/// A `.npy` file being written chunk by chunk: a temporary file beside the target (created
+/// new, never an existing file), renamed onto the target by [`NpyWriter::finish`] once every
+/// chunk is written and synced. Dropped unfinished (a failed or interrupted run), it removes
+/// the temporary file it created, and the target is untouched.
+#[derive(Debug)]
+pub struct NpyWriter {
+    target: PathBuf,
+    tmp: PathBuf,
+    file: File,
+    shape: Vec<usize>,
+    dtype: DType,
+    data_offset: u64,
+    finished: bool,
+}
+
+impl NpyWriter {
+    /// Creates the temporary file for a `.npy` array of `shape` and `dtype` at `target` and
+    /// writes its header.
+    ///
+    /// # Errors
+    /// An unwritable folder, a full disk ([`Error::File`] naming the target).
+    pub fn create(target: &Path, shape: &[usize], dtype: DType) -> Result<NpyWriter> {
+        use std::io::Write;
+        let bytes = checked_bytes(target, shape, dtype)?;
+        let name = target
+            .file_name()
+            .ok_or_else(|| Error::file(target, FileError::Io, "not a file name"))?
+            .to_string_lossy()
+            .into_owned();
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let token: String = crate::storage::random_token()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let tmp = dir.join(format!(".{name}.tessera-{token}.tmp"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::file_io(target, "creating a temporary file beside it", &e))?;
+        let mut w = NpyWriter {
+            target: target.to_path_buf(),
+            tmp,
+            file: file
+                .try_clone()
+                .map_err(|e| Error::file_io(target, "open", &e))?,
+            shape: shape.to_vec(),
+            dtype,
+            data_offset: 0,
+            finished: false,
+        };
+        let header = npy::header_bytes(dtype, shape);
+        w.data_offset = header.len() as u64;
+        file.write_all(&header)
+            .and_then(|()| file.set_len(w.data_offset + bytes))
+            .map_err(|e| Error::file_io(target, "writing the header", &e))?;
+        Ok(w)
+    }
+
+    /// Syncs the data and renames the temporary file onto the target.
+    ///
+    /// # Errors
+    /// A failed sync or rename; the temporary file is removed.
+    pub fn finish(mut self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::file_io(&self.target, "syncing the written data", &e))?;
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| {
+            Error::file_io(&self.target, "renaming the finished file into place", &e)
+        })?;
+        self.finished = true;
+        // The rename is durable once the folder is synced (best effort: not every file system
+        // lets a folder be opened for it).
+        if let Some(dir) = self.target.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NpyWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The temporary file is ours: created new (O_EXCL) under a random name.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl crate::external::ChunkSink for NpyWriter {
+    fn write(&self, region: &Region, data: &HostArray) -> Result<()> {
+        check_region("to_npy", region, &self.shape)?;
+        if data.dtype() != self.dtype {
+            return Err(Error::file(
+                &self.target,
+                FileError::Io,
+                format!(
+                    "chunk {region:?} is {}, the file holds {}",
+                    data.dtype(),
+                    self.dtype
+                ),
+            ));
+        }
+        let bytes = bytes_of(data);
+        let es = self.dtype.size();
+        let mut pos = 0usize;
+        for_each_run(&self.shape, region, |first, run| {
+            let at = self.data_offset + (first * es) as u64;
+            let src = &bytes[pos..pos + run * es];
+            pos += run * es;
+            self.file.write_all_at(src, at).map_err(|e| {
+                Error::file_io(
+                    &self.target,
+                    &format!("writing the chunk {region:?} (byte {at})"),
+                    &e,
+                )
+            })
+        })
+    }
+    fn describe(&self) -> String {
+        format!("npy file {}", self.target.display())
+    }
+}
+
+/// Writes `t` to the `.npy` file `path` chunk by chunk as its chunks finish (the value is
+/// never whole in memory); the file appears at `path` only once complete.
+///
+/// # Errors
+/// Graph, backend and write errors; on any of them nothing is left at `path` (an existing
+/// file there is kept as it was) and the temporary file is removed.
+pub fn save_npy(t: &Tensor, path: impl AsRef<Path>) -> Result<()> {
+    let w = Arc::new(NpyWriter::create(path.as_ref(), t.shape(), t.dtype())?);
+    t.session().write_to(t, w.clone())?;
+    let w = Arc::try_unwrap(w)
+        .map_err(|_| Error::invalid("to_npy", "the writer is still referenced after the run"))?;
+    w.finish()
+}
+
+impl Tensor {
+    /// Writes this tensor to the `.npy` file `path` chunk by chunk ([`save_npy`]).
+    ///
+    /// # Errors
+    /// As [`save_npy`].
+    pub fn to_npy(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_npy(self, path)
+    }
+}
