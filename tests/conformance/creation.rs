@@ -661,3 +661,44 @@ pub fn external_in_place(cx: &mut Cx) -> Result<()> {
     }
     Ok(())
 }
+
+/// A result written to a `.npy` file chunk by chunk and read back from it chunk by chunk is
+/// bit-identical to the result executed in memory, on every backend and chunking.
+pub fn npy_round_trip(cx: &mut Cx) -> Result<()> {
+    let token: u64 = cx.rng().gen();
+    let dir = std::env::temp_dir().join(format!("tessera-conformance-npy-{token:016x}"));
+    std::fs::create_dir(&dir).map_err(tessera::Error::from)?;
+    let out = (|| -> Result<()> {
+        for dt in [DType::I32, DType::F32, DType::F64] {
+            for shape in [&[13usize, 7][..], &[6, 5, 7], &[11]] {
+                let h = cx.host(shape, Dom::Range(-1e3, 1e3), dt);
+                let what = format!("npy round trip of x * 2 + 1, {shape:?} {dt}");
+                let path = dir.join("r.npy");
+                let expr = |x: Tensor| (x * 2.0 + 1.0).astype(dt);
+                let Some(want) =
+                    cx.skip_unsupported(&what, expr(cx.tensor(&h, 0)?).and_then(|t| t.execute()))?
+                else {
+                    continue;
+                };
+                expr(cx.tensor(&h, 0)?)?.to_npy(&path)?;
+                let back = cx.ch.apply(tessera::io::load_npy(&cx.s, &path, None)?, 1)?;
+                let got = back.execute()?;
+                cx.assert_bit_identical(&what, &got, &want);
+                let names: Vec<_> = std::fs::read_dir(&dir)
+                    .map_err(tessera::Error::from)?
+                    .map(|e| e.map(|e| e.file_name()))
+                    .collect::<std::io::Result<_>>()
+                    .map_err(tessera::Error::from)?;
+                assert_eq!(
+                    names.len(),
+                    1,
+                    "{what}: only the file, no temporary left [{}]",
+                    cx.tag()
+                );
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}

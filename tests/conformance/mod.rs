@@ -68,7 +68,7 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@chunked session;
                 // creation
                 arange, arange_numpy_bits, linspace, eye, full_zeros_ones, from_vec_and_array,
-                from_external, external_in_place,
+                from_external, external_in_place, npy_round_trip,
                 // random
                 random_same_seed_any_chunking, random_ranges, random_moments, random_draws_differ,
                 randint_bounds,
