@@ -233,7 +233,7 @@ fn bad_files_are_errors_naming_the_file() {
     let c = dir.path("complex.npy");
     numpy_file(&c, "<c16", false, &[2], &[0u8; 32]);
     let (_, kind, msg) = file_err(load_npy(&s, &c, None));
-    assert_eq!(kind, FileError::Malformed);
+    assert_eq!(kind, FileError::Unsupported);
     assert!(msg.contains("<c16"), "{msg}");
     // Truncated data: the header says more than the file holds.
     let t = dir.path("short.npy");

@@ -91,6 +91,12 @@ fn to_py(e: Error) -> PyErr {
         Error::Unsupported { .. } => PyNotImplementedError::new_err(msg),
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
         Error::Io(_) => PyOSError::new_err(msg),
+        Error::File { kind, .. } => match kind {
+            tessera::FileError::NotFound => pyo3::exceptions::PyFileNotFoundError::new_err(msg),
+            tessera::FileError::Malformed => PyValueError::new_err(msg),
+            tessera::FileError::Io => PyOSError::new_err(msg),
+            tessera::FileError::Unsupported => PyTypeError::new_err(msg),
+        },
         Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         _ => PyRuntimeError::new_err(msg),
     }
@@ -747,6 +753,54 @@ fn execute_many<'py>(
     out.into_iter().map(|a| kept_to_py(py, a)).collect()
 }
 
+/// A tensor over the `.npy` file `path`, read chunk by chunk when a run needs it.
+#[pyfunction]
+#[pyo3(signature = (path, chunk=None))]
+fn load_npy(path: std::path::PathBuf, chunk: Option<Vec<usize>>) -> PyResult<PyTensor> {
+    let s = sess()?;
+    wrap(tessera::io::load_npy(&s, &path, chunk.as_deref()))
+}
+
+/// A tensor over a raw binary file: `shape` elements of `dtype` in C order from `offset`.
+#[pyfunction]
+#[pyo3(signature = (path, dtype, shape, offset, big_endian, chunk=None))]
+fn from_raw(
+    path: std::path::PathBuf,
+    dtype: &str,
+    shape: Vec<usize>,
+    offset: u64,
+    big_endian: bool,
+    chunk: Option<Vec<usize>>,
+) -> PyResult<PyTensor> {
+    let s = sess()?;
+    wrap(tessera::io::from_raw(
+        &s,
+        &path,
+        dtype_of(dtype)?,
+        &shape,
+        offset,
+        big_endian,
+        chunk.as_deref(),
+    ))
+}
+
+/// Writes `t` to the `.npy` (or, with `raw`, headerless) file `path` chunk by chunk (the GIL
+/// released; Ctrl-C stops it and leaves no file).
+#[pyfunction]
+fn save_file(
+    py: Python<'_>,
+    t: &Bound<'_, PyTensor>,
+    path: std::path::PathBuf,
+    raw: bool,
+) -> PyResult<()> {
+    check_fork()?;
+    let t = t.get().t.clone();
+    run_detached(py, move || match raw {
+        false => tessera::io::save_npy(&t, &path),
+        true => tessera::io::save_raw(&t, &path),
+    })
+}
+
 /// Switches to a backend ("auto", "cpu", "wgpu", "cuda"). Tensors of the previous session stay
 /// valid on their own but cannot be mixed with new ones.
 #[pyfunction]
@@ -917,6 +971,9 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(broadcast_arrays, m)?)?;
     m.add_function(wrap_pyfunction!(meshgrid, m)?)?;
     m.add_function(wrap_pyfunction!(execute_many, m)?)?;
+    m.add_function(wrap_pyfunction!(load_npy, m)?)?;
+    m.add_function(wrap_pyfunction!(from_raw, m)?)?;
+    m.add_function(wrap_pyfunction!(save_file, m)?)?;
     m.add_function(wrap_pyfunction!(set_backend, m)?)?;
     m.add_function(wrap_pyfunction!(backend_name, m)?)?;
     m.add_function(wrap_pyfunction!(backends, m)?)?;

@@ -97,6 +97,21 @@ class Tensor:
             self._value = v
         return v
 
+    def to_npy(self, file):
+        """Writes this tensor to the ``.npy`` file ``file`` chunk by chunk (as ``ts.save``)."""
+        from ._io import save
+
+        return save(file, self)
+
+    def tofile(self, fid, sep="", format="%s"):
+        """numpy's ``tofile``: the raw data, C order, this machine's byte order, chunk by chunk
+        (text output, ``sep`` other than '', is not supported)."""
+        if sep != "":
+            raise NotImplementedError("tofile: text output (sep != '') is not supported")
+        from ._io import tofile
+
+        return tofile(self, fid)
+
     def to_numpy(self):
         """The value as a numpy array (runs the graph if needed)."""
         if self._value is not None:

@@ -211,6 +211,8 @@ pub enum FileError {
     Malformed,
     /// Reading or writing it failed (permissions, a full disk, a device error).
     Io,
+    /// It holds a dtype or layout Tessera does not read (complex numbers, structured dtypes).
+    Unsupported,
 }
 
 impl Error {
@@ -230,7 +232,13 @@ impl Error {
             std::io::ErrorKind::UnexpectedEof => FileError::Malformed,
             _ => FileError::Io,
         };
-        Error::file(path, kind, format!("{what}: {e}"))
+        let why = match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                "the file ends before the data (cut short?)".into()
+            }
+            _ => e.to_string(),
+        };
+        Error::file(path, kind, format!("{what}: {why}"))
     }
 }
 

@@ -363,12 +363,12 @@ fn with_chunks(t: Tensor, chunks: Option<&[usize]>) -> Result<Tensor> {
     }
 }
 
-/// A `.npy` file being written chunk by chunk: a temporary file beside the target (created
-/// new, never an existing file), renamed onto the target by [`NpyWriter::finish`] once every
-/// chunk is written and synced. Dropped unfinished (a failed or interrupted run), it removes
-/// the temporary file it created, and the target is untouched.
+/// A `.npy` or raw file being written chunk by chunk: a temporary file beside the target
+/// (created new, never an existing file), renamed onto the target by [`FileWriter::finish`]
+/// once every chunk is written and synced. Dropped unfinished (a failed or interrupted run),
+/// it removes the temporary file it created, and the target is untouched.
 #[derive(Debug)]
-pub struct NpyWriter {
+pub struct FileWriter {
     target: PathBuf,
     tmp: PathBuf,
     file: File,
@@ -376,15 +376,35 @@ pub struct NpyWriter {
     dtype: DType,
     data_offset: u64,
     finished: bool,
+    kind: &'static str,
 }
 
-impl NpyWriter {
+impl FileWriter {
     /// Creates the temporary file for a `.npy` array of `shape` and `dtype` at `target` and
     /// writes its header.
     ///
     /// # Errors
     /// An unwritable folder, a full disk ([`Error::File`] naming the target).
-    pub fn create(target: &Path, shape: &[usize], dtype: DType) -> Result<NpyWriter> {
+    pub fn create_npy(target: &Path, shape: &[usize], dtype: DType) -> Result<FileWriter> {
+        Self::create(target, shape, dtype, npy::header_bytes(dtype, shape), "npy")
+    }
+
+    /// Creates the temporary file for the raw data of `shape` and `dtype` at `target` (C
+    /// order, this machine's byte order, bools as one byte; numpy's `tofile`).
+    ///
+    /// # Errors
+    /// As [`FileWriter::create_npy`].
+    pub fn create_raw(target: &Path, shape: &[usize], dtype: DType) -> Result<FileWriter> {
+        Self::create(target, shape, dtype, Vec::new(), "raw")
+    }
+
+    fn create(
+        target: &Path,
+        shape: &[usize],
+        dtype: DType,
+        header: Vec<u8>,
+        kind: &'static str,
+    ) -> Result<FileWriter> {
         use std::io::Write;
         let bytes = checked_bytes(target, shape, dtype)?;
         let name = target
@@ -406,7 +426,7 @@ impl NpyWriter {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::file_io(target, "creating a temporary file beside it", &e))?;
-        let mut w = NpyWriter {
+        let mut w = FileWriter {
             target: target.to_path_buf(),
             tmp,
             file: file
@@ -416,8 +436,8 @@ impl NpyWriter {
             dtype,
             data_offset: 0,
             finished: false,
+            kind,
         };
-        let header = npy::header_bytes(dtype, shape);
         w.data_offset = header.len() as u64;
         file.write_all(&header)
             .and_then(|()| file.set_len(w.data_offset + bytes))
@@ -453,7 +473,7 @@ impl NpyWriter {
     }
 }
 
-impl Drop for NpyWriter {
+impl Drop for FileWriter {
     fn drop(&mut self) {
         if !self.finished {
             // The temporary file is ours: created new (O_EXCL) under a random name.
@@ -462,9 +482,9 @@ impl Drop for NpyWriter {
     }
 }
 
-impl crate::external::ChunkSink for NpyWriter {
+impl crate::external::ChunkSink for FileWriter {
     fn write(&self, region: &Region, data: &HostArray) -> Result<()> {
-        check_region("to_npy", region, &self.shape)?;
+        check_region(self.kind, region, &self.shape)?;
         if data.dtype() != self.dtype {
             return Err(Error::file(
                 &self.target,
@@ -493,7 +513,7 @@ impl crate::external::ChunkSink for NpyWriter {
         })
     }
     fn describe(&self) -> String {
-        format!("npy file {}", self.target.display())
+        format!("{} file {}", self.kind, self.target.display())
     }
 }
 
@@ -504,10 +524,29 @@ impl crate::external::ChunkSink for NpyWriter {
 /// Graph, backend and write errors; on any of them nothing is left at `path` (an existing
 /// file there is kept as it was) and the temporary file is removed.
 pub fn save_npy(t: &Tensor, path: impl AsRef<Path>) -> Result<()> {
-    let w = Arc::new(NpyWriter::create(path.as_ref(), t.shape(), t.dtype())?);
+    write_file(
+        t,
+        FileWriter::create_npy(path.as_ref(), t.shape(), t.dtype())?,
+    )
+}
+
+/// Writes `t`'s raw data (C order, this machine's byte order) to `path` chunk by chunk, as
+/// numpy's `tofile`; as [`save_npy`] otherwise.
+///
+/// # Errors
+/// As [`save_npy`].
+pub fn save_raw(t: &Tensor, path: impl AsRef<Path>) -> Result<()> {
+    write_file(
+        t,
+        FileWriter::create_raw(path.as_ref(), t.shape(), t.dtype())?,
+    )
+}
+
+fn write_file(t: &Tensor, w: FileWriter) -> Result<()> {
+    let w = Arc::new(w);
     t.session().write_to(t, w.clone())?;
     let w = Arc::try_unwrap(w)
-        .map_err(|_| Error::invalid("to_npy", "the writer is still referenced after the run"))?;
+        .map_err(|_| Error::invalid("write", "the writer is still referenced after the run"))?;
     w.finish()
 }
 
@@ -518,5 +557,13 @@ impl Tensor {
     /// As [`save_npy`].
     pub fn to_npy(&self, path: impl AsRef<Path>) -> Result<()> {
         save_npy(self, path)
+    }
+
+    /// Writes this tensor's raw data to `path` chunk by chunk ([`save_raw`]).
+    ///
+    /// # Errors
+    /// As [`save_npy`].
+    pub fn to_raw(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_raw(self, path)
     }
 }

@@ -1,0 +1,142 @@
+"""ts.load / ts.save / ts.fromfile / tofile: files numpy writes are read by Tessera chunk by
+chunk and files Tessera writes chunk by chunk are read by numpy, bit for bit; errors are
+numpy's exceptions naming the file; a failed write leaves no file behind."""
+
+import os
+
+import numpy as np
+import pytest
+
+import tessera as ts
+
+DTYPES = ["bool", "int32", "int64", "float32", "float64"]
+
+
+def _data(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape) * 1e3
+    return (a > 0) if dtype == "bool" else a.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F", "big"])
+@pytest.mark.parametrize("chunk", [None, 7, (5, 30)])
+def test_numpy_files_read_chunk_by_chunk(tmp_path, dtype, layout, chunk):
+    a = _data((40, 30), dtype, 1)
+    if layout == "F":
+        a = np.asfortranarray(a)
+    elif layout == "big" and dtype != "bool":
+        a = a.astype(a.dtype.newbyteorder(">"))
+    p = tmp_path / "a.npy"
+    np.save(p, a)
+    t = ts.load(p, chunk_size=chunk)
+    assert t.shape == a.shape and t.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(t.to_numpy(), a)
+    if dtype != "bool":
+        want = ((a.astype(np.float64) + 1) * 2).sum(axis=0)
+        np.testing.assert_allclose(((t + 1) * 2).sum(axis=0).to_numpy(), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (0,), (1000,), (17, 3, 11)])
+def test_tensors_saved_chunk_by_chunk_read_by_numpy(tmp_path, dtype, shape):
+    a = _data(shape, dtype, 2)
+    t = ts.asarray(a, chunk_size=4)
+    ts.save(tmp_path / "t", t)  # numpy appends .npy
+    assert os.listdir(tmp_path) == ["t.npy"]
+    got = np.load(tmp_path / "t.npy")
+    assert got.dtype == a.dtype and got.shape == a.shape
+    np.testing.assert_array_equal(got, a)
+    # A numpy array goes through numpy; a tensor method writes the same file.
+    t.to_npy(tmp_path / "u.npy")
+    assert (tmp_path / "u.npy").read_bytes() == (tmp_path / "t.npy").read_bytes()
+
+
+def test_expressions_over_files_and_file_to_file(tmp_path):
+    rng = np.random.default_rng(3)
+    a = rng.random((500, 300))
+    np.save(tmp_path / "a.npy", a)
+    x = ts.load(tmp_path / "a.npy", chunk_size=(128, 300))
+    ts.save(tmp_path / "b.npy", (x - x.mean(axis=0)) / x.std(axis=0))
+    want = (a - a.mean(axis=0)) / a.std(axis=0)
+    np.testing.assert_allclose(np.load(tmp_path / "b.npy"), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["int32", ">i4", "float64", ">f8", "bool"])
+def test_fromfile_and_tofile_match_numpy(tmp_path, dtype):
+    a = _data((24,), "bool" if dtype == "bool" else np.dtype(dtype).newbyteorder("=").name, 4)
+    p = tmp_path / "r.bin"
+    a.astype(dtype).tofile(p)
+    np.testing.assert_array_equal(ts.fromfile(p, dtype=dtype).to_numpy(), np.fromfile(p, dtype=dtype))
+    np.testing.assert_array_equal(
+        ts.fromfile(p, dtype=dtype, count=5, offset=np.dtype(dtype).itemsize * 3).to_numpy(),
+        np.fromfile(p, dtype=dtype, count=5, offset=np.dtype(dtype).itemsize * 3),
+    )
+    t = ts.fromfile(p, dtype=dtype, shape=(4, 6), chunk_size=(3, 4))
+    np.testing.assert_array_equal(t.to_numpy(), np.fromfile(p, dtype=dtype).reshape(4, 6))
+    t.tofile(tmp_path / "s.bin")  # file to file, chunk by chunk
+    native = np.dtype(dtype).newbyteorder("=")
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "s.bin", dtype=native), a.astype(native))
+
+
+def test_errors_are_numpys_and_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.npy"):
+        ts.load(tmp_path / "missing.npy")
+    (tmp_path / "junk.npy").write_bytes(b"not an array at all")
+    with pytest.raises(ValueError, match="junk.npy"):
+        ts.load(tmp_path / "junk.npy")
+    np.save(tmp_path / "c.npy", np.ones(3, dtype=np.complex128))
+    with pytest.raises(TypeError, match="c.npy"):
+        ts.load(tmp_path / "c.npy")
+    np.save(tmp_path / "short.npy", np.ones((100, 10)))
+    with open(tmp_path / "short.npy", "r+b") as f:
+        f.truncate(128 + 8 * 999)
+    with pytest.raises(ValueError, match="truncated"):
+        ts.load(tmp_path / "short.npy")
+    with pytest.raises(FileNotFoundError, match="no-folder"):
+        ts.save(tmp_path / "no-folder" / "x.npy", ts.ones(3))
+    with pytest.raises(NotImplementedError):
+        ts.fromfile(tmp_path / "short.npy", sep=" ")
+
+
+def test_a_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    np.save(tmp_path / "src.npy", np.ones((200, 50), dtype=np.float32))
+    x = ts.load(tmp_path / "src.npy", chunk_size=(20, 50))
+    with open(tmp_path / "src.npy", "r+b") as f:  # cut short after it was opened
+        f.truncate(128 + 4 * 5000)
+    (tmp_path / "out.npy").write_bytes(b"previous contents")
+    with pytest.raises(ValueError, match="src.npy.*chunk.*ends before"):
+        ts.save(tmp_path / "out.npy", (x + 1) * 2)
+    assert (tmp_path / "out.npy").read_bytes() == b"previous contents"
+    assert sorted(os.listdir(tmp_path)) == ["out.npy", "src.npy"]
+
+
+def _peak_rss_reset():
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+
+def test_a_result_larger_than_its_chunks_is_never_whole_in_memory(tmp_path):
+    n = 25_000_000  # 200 MB of float64
+    x = ts.random.default_rng(5).random(n, chunk_size=1_000_000)
+    before = _peak_rss()
+    try:
+        _peak_rss_reset()
+        before = _peak_rss()
+    except OSError:
+        pytest.skip("the peak RSS cannot be reset here (/proc/self/clear_refs)")
+    ts.save(tmp_path / "big.npy", (x + 1) * 2)
+    grown = _peak_rss() - before
+    assert grown < 100 << 20, f"writing a 200 MB result grew the peak RSS by {grown} bytes"
+    assert os.path.getsize(tmp_path / "big.npy") == 128 + 8 * n
+    y = np.load(tmp_path / "big.npy", mmap_mode="r")
+    assert 1.99 < float(y[:1000].min()) and float(y[:1000].max()) < 4.0
+    np.testing.assert_array_equal(y[-5:], ((x + 1) * 2)[-5:].to_numpy())
