@@ -55,6 +55,14 @@ enum Cmd {
         /// Print execution statistics (tiers, links, spills, kernel and copy time per device).
         #[arg(long)]
         stats: bool,
+        /// Read the input from a .npy file instead of drawing it (add-mul-sum: a vector,
+        /// std-expr: a square matrix); --n is then the file's size.
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+        /// Write the array the workload reduces to this .npy file, chunk by chunk
+        /// (add-mul-sum: (x + 1) * 2; std-expr: a.dot(a.T)), then reduce the written file.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
         #[command(flatten)]
         memory: MemoryArgs,
     },
@@ -394,6 +402,8 @@ fn real_main() -> Result<(), String> {
             backend,
             seed,
             stats,
+            input,
+            output,
             memory,
         } => {
             let mut s = tessera::session(&backend).map_err(|e| e.to_string())?;
@@ -405,6 +415,16 @@ fn real_main() -> Result<(), String> {
             }
             s.set_memory(memory.config()?);
             let chunk = chunk.map(|c| parse_count(&c)).transpose()?;
+            if input.is_some() || output.is_some() {
+                return run_files(
+                    &s,
+                    &workload,
+                    input.as_deref(),
+                    output.as_deref(),
+                    chunk,
+                    stats,
+                );
+            }
             if workload == "all" {
                 // The headline workloads at sizes that suit a workstation.
                 for (w, n) in [
@@ -419,6 +439,64 @@ fn real_main() -> Result<(), String> {
             run_one(&s, &workload, parse_count(&n)?, chunk, seed, stats)
         }
     }
+}
+
+/// A headline workload over a .npy input and/or into a .npy output.
+fn run_files(
+    s: &tessera::Session,
+    workload: &str,
+    input: Option<&std::path::Path>,
+    output: Option<&std::path::Path>,
+    chunk: Option<usize>,
+    stats: bool,
+) -> Result<(), String> {
+    let e = |e: tessera::Error| e.to_string();
+    let t0 = Instant::now();
+    let (n, value) = match workload {
+        "add-mul-sum" => {
+            let x = match input {
+                Some(p) => {
+                    tessera::io::load_npy(s, p, chunk.map(|c| vec![c]).as_deref()).map_err(e)?
+                }
+                None => return Err("add-mul-sum --output needs --input (a .npy vector)".into()),
+            };
+            if x.ndim() != 1 {
+                return Err(format!(
+                    "add-mul-sum: the input has shape {:?}, not a vector",
+                    x.shape()
+                ));
+            }
+            (
+                x.shape()[0],
+                workloads::add_mul_sum_over(&x, output).map_err(e)?,
+            )
+        }
+        "std-expr" => {
+            let a = match input {
+                Some(p) => {
+                    tessera::io::load_npy(s, p, Some(&[chunk.unwrap_or(1000)])).map_err(e)?
+                }
+                None => return Err("std-expr --output needs --input (a square .npy matrix)".into()),
+            };
+            if a.ndim() != 2 || a.shape()[0] != a.shape()[1] {
+                return Err(format!(
+                    "std-expr: the input has shape {:?}, not a square matrix",
+                    a.shape()
+                ));
+            }
+            (
+                a.shape()[0],
+                workloads::std_expr_over(&a, output).map_err(e)?,
+            )
+        }
+        w => {
+            return Err(format!(
+                "--input/--output: workload {w} reads no array (add-mul-sum, std-expr)"
+            ))
+        }
+    };
+    report(s, workload, n, value, t0, stats);
+    Ok(())
 }
 
 fn run_one(
@@ -447,6 +525,11 @@ fn run_one(
         }
     }
     .map_err(|e| e.to_string())?;
+    report(s, workload, n, value, t0, stats);
+    Ok(())
+}
+
+fn report(s: &tessera::Session, workload: &str, n: usize, value: f64, t0: Instant, stats: bool) {
     let dt = t0.elapsed();
     println!(
         "{workload} n={n} backend={}: {value} in {:.3} s",
@@ -471,7 +554,6 @@ fn run_one(
             print!("{}", tessera::format_memory_stats(m));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -34,3 +34,40 @@ pub fn add_mul_sum(s: &Session, n: usize, chunk: usize, seed: u64) -> Result<f64
         .with_chunks(&[chunk])?;
     ((x + 1.0) * 2.0).sum(Axes::All, false)?.item()
 }
+
+/// `((x + 1) * 2).sum()` over a tensor (a file, say); with `output`, `(x + 1) * 2` is first
+/// written there chunk by chunk (`.npy`) and the sum is taken over the written file.
+///
+/// # Errors
+/// Graph, backend and file errors.
+pub fn add_mul_sum_over(x: &Tensor, output: Option<&std::path::Path>) -> Result<f64> {
+    let y = (x + 1.0) * 2.0;
+    match output {
+        Some(p) => {
+            y.to_npy(p)?;
+            let chunks = x.chunk_hint();
+            crate::io::load_npy(x.session(), p, chunks.as_deref())?
+                .sum(Axes::All, false)?
+                .item()
+        }
+        None => y.sum(Axes::All, false)?.item(),
+    }
+}
+
+/// The seed expression over a tensor (a file, say); with `output`, `a.dot(a.T)` is first
+/// written there chunk by chunk (`.npy`) and the expression reads the written file.
+///
+/// # Errors
+/// Graph, backend and file errors.
+pub fn std_expr_over(a: &Tensor, output: Option<&std::path::Path>) -> Result<f64> {
+    match output {
+        Some(p) => {
+            let g = a.dot(&a.T()?)?;
+            g.to_npy(p)?;
+            let chunks = a.chunk_hint();
+            let g = crate::io::load_npy(a.session(), p, chunks.as_deref())?;
+            (g - a).std(Axes::All, false, 0)?.item()
+        }
+        None => std_expr(a),
+    }
+}

@@ -160,3 +160,63 @@ fn byte_sizes_accept_the_count_syntax() {
         );
     }
 }
+
+#[test]
+fn run_reads_and_writes_npy_files() {
+    let seed: u64 = rand::random();
+    let dir = std::env::temp_dir().join(format!("tessera-cli-io-{seed:016x}"));
+    std::fs::create_dir(&dir).unwrap();
+    let s = tessera::cpu_session();
+    // x[i] = i % 7 as f32: ((x + 1) * 2).sum() is exact in f32 for this size.
+    let n = 10_000usize;
+    let x: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+    let input = dir.join("x.npy");
+    s.from_vec(x.clone(), &[n]).unwrap().to_npy(&input).unwrap();
+    let want: f64 = x.iter().map(|&v| ((v + 1.0) * 2.0) as f64).sum();
+    let (i, o) = (input.to_str().unwrap(), dir.join("y.npy"));
+    let out = ran(&[
+        "run",
+        "add-mul-sum",
+        "--backend",
+        "cpu",
+        "--chunk",
+        "999",
+        "--input",
+        i,
+    ]);
+    assert!(out.contains(&format!(": {want} in")), "{out}");
+    let out = ran(&[
+        "run",
+        "add-mul-sum",
+        "--backend",
+        "cpu",
+        "--input",
+        i,
+        "--output",
+        o.to_str().unwrap(),
+    ]);
+    assert!(out.contains(&format!(": {want} in")), "{out}");
+    let y = tessera::io::load_npy(&s, &o, None)
+        .unwrap()
+        .to_array::<f32>()
+        .unwrap();
+    assert!(y.iter().zip(&x).all(|(&y, &x)| y == (x + 1.0) * 2.0));
+    refused(
+        &["run", "pi", "--output", o.to_str().unwrap()],
+        "reads no array",
+    );
+    refused(
+        &["run", "std-expr", "--backend", "cpu", "--input", i],
+        "not a square matrix",
+    );
+    refused(
+        &[
+            "run",
+            "add-mul-sum",
+            "--input",
+            dir.join("none.npy").to_str().unwrap(),
+        ],
+        "none.npy",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
