@@ -350,3 +350,51 @@ fn a_result_larger_than_the_host_budget_is_written_chunk_by_chunk() {
         "header and data, nothing else"
     );
 }
+
+#[test]
+fn file_chunks_evicted_under_a_budget_are_read_again_not_spilled() {
+    let dir = Dir::new("reread");
+    let s = cpu_session();
+    let n = 2_000_000usize; // 16 MB of float64 in 16 chunks of 1 MB
+    let mut rng = StdRng::seed_from_u64(seed());
+    let h = random_host(&mut rng, &[n], DType::F64);
+    let path = dir.path("x.npy");
+    s.from_host(h.clone()).to_npy(&path).unwrap();
+    let want: f64 = match &h {
+        HostArray::F64(a) => {
+            a.iter().map(|v| v * 2.0).sum::<f64>() + a.iter().map(|v| v * 3.0).sum::<f64>()
+        }
+        _ => unreachable!(),
+    };
+    // Each chunk of x is read by two reductions; under a 4 MiB budget per tier its chunks cannot
+    // all stay between their uses, and there is no disk budget to spill them to.
+    s.set_memory(Some(MemoryConfig {
+        device_bytes: Some(4 << 20),
+        host_bytes: Some(4 << 20),
+        disk_bytes: Some(0),
+        ..MemoryConfig::default()
+    }));
+    let x = load_npy(&s, &path, Some(&[125_000])).unwrap();
+    let a = (&x * 2.0).sum(tessera::Axes::All, false).unwrap();
+    let b = (&x * 3.0).sum(tessera::Axes::All, false).unwrap();
+    let got = s.execute_many(&[&a, &b]).unwrap();
+    let sum = |v: &HostArray| match v {
+        HostArray::F64(a) => a.iter().sum::<f64>(),
+        _ => unreachable!(),
+    };
+    let total = sum(&got[0]) + sum(&got[1]);
+    assert!((total - want).abs() <= 1e-9 * want.abs(), "{total} {want}");
+    let st = s.last_stats();
+    let mem = st.memory.expect("scheduled");
+    assert_eq!(mem.spills, 0, "file chunks are read again, never spilled");
+    let reads = st
+        .per_op
+        .iter()
+        .find(|(k, _)| k == "external")
+        .map_or(0, |(_, v)| *v);
+    assert!(
+        reads > 16,
+        "the file's 16 chunks were read {reads} times: some twice"
+    );
+    assert!(mem.peak_of(tessera::Tier::Host) <= 4 << 20);
+}

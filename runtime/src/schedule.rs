@@ -424,9 +424,14 @@ impl Sim<'_> {
         }
         Ok(())
     }
+    /// A chunk read from data outside Tessera (a file, a numpy buffer): evicting its last copy
+    /// costs no spill write, since running its source again reads it back.
+    fn rereadable(&self, c: u32) -> bool {
+        matches!(self.cg.nodes[c as usize].op, ChunkOp::External { .. })
+    }
     fn evict(&mut self, c: u32, tier: usize, pinned: &[u32]) -> Result<()> {
         let elsewhere = self.locs[c as usize].iter().any(|l| l.tier != tier);
-        if !elsewhere {
+        if !elsewhere && !self.rereadable(c) {
             let down = match tier {
                 0 => 1,
                 1 => {
@@ -471,6 +476,19 @@ impl Sim<'_> {
         let peer = (2..2 + self.ndev).find(|&t| self.has(c, t));
         if let Some(p) = peer {
             self.copy(c, p, dt, pinned)?;
+        } else if self.locs[c as usize].is_empty() && self.rereadable(c) {
+            // Evicted without a spill: its source runs again, on this device.
+            let bytes = self.bytes[c as usize];
+            self.reserve(dt, bytes, pinned)?;
+            let deps: SmallVec<[u32; 1]> = self.last_free[dt].into_iter().collect();
+            let s = self.emit(
+                Step::Run {
+                    node: ChunkId(c),
+                    dev: dt - 2,
+                },
+                &deps,
+            );
+            self.add_copy(c, dt, s);
         } else {
             if !self.has(c, 0) {
                 if !self.has(c, 1) {
