@@ -398,3 +398,282 @@ fn file_chunks_evicted_under_a_budget_are_read_again_not_spilled() {
     );
     assert!(mem.peak_of(tessera::Tier::Host) <= 4 << 20);
 }
+
+mod zarr {
+    use super::*;
+    use tessera::io::{from_zarr, ZarrCompressor, ZarrOptions};
+
+    fn options() -> Vec<(&'static str, ZarrOptions)> {
+        let o = ZarrOptions::default;
+        vec![
+            ("v3 zstd", o()),
+            (
+                "v3 gzip",
+                ZarrOptions {
+                    compressor: ZarrCompressor::Gzip(5),
+                    ..o()
+                },
+            ),
+            (
+                "v3 raw + crc32c",
+                ZarrOptions {
+                    compressor: ZarrCompressor::None,
+                    checksum: true,
+                    ..o()
+                },
+            ),
+            (
+                "v3 zstd + crc32c",
+                ZarrOptions {
+                    checksum: true,
+                    ..o()
+                },
+            ),
+            ("v2 zstd", ZarrOptions { version: 2, ..o() }),
+            (
+                "v2 gzip",
+                ZarrOptions {
+                    version: 2,
+                    compressor: ZarrCompressor::Gzip(1),
+                    ..o()
+                },
+            ),
+            (
+                "v2 raw",
+                ZarrOptions {
+                    version: 2,
+                    compressor: ZarrCompressor::None,
+                    ..o()
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn zarr_round_trips_are_bit_identical() {
+        let mut rng = StdRng::seed_from_u64(seed());
+        let dir = Dir::new("zarr-roundtrip");
+        let s = cpu_session();
+        for dt in DTYPES {
+            for (shape, chunks, read) in [
+                (vec![37usize, 23], vec![10usize, 7], None),
+                (vec![37, 23], vec![10, 7], Some(vec![4usize, 23])),
+                (vec![6, 5, 9], vec![4, 2, 3], Some(vec![6, 5, 9])),
+                (vec![1000], vec![333], Some(vec![100])),
+            ] {
+                for (name, mut o) in options() {
+                    let h = random_host(&mut rng, &shape, dt);
+                    let path = dir.path("a.zarr");
+                    let _ = std::fs::remove_dir_all(&path);
+                    o.chunks = Some(chunks.clone());
+                    let t = s.from_host(h.clone()).with_chunks(&[5]).unwrap();
+                    t.to_zarr(&path, &o).unwrap();
+                    let back = from_zarr(&s, &path, read.as_deref()).unwrap();
+                    if read.is_none() {
+                        assert_eq!(
+                            back.chunk_hint(),
+                            Some(chunks.clone()),
+                            "store chunks by default"
+                        );
+                    }
+                    let got = back.execute().unwrap();
+                    assert!(
+                        bits_equal(&got, &h),
+                        "{name} {dt} {shape:?} {chunks:?} {read:?}"
+                    );
+                    assert_eq!(dir.names(), vec!["a.zarr".to_string()], "no temporary left");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sharded_arrays_are_written_shard_by_shard() {
+        let dir = Dir::new("zarr-shards");
+        let s = cpu_session();
+        let mut rng = StdRng::seed_from_u64(seed());
+        let h = random_host(&mut rng, &[100, 70], DType::F64);
+        let o = ZarrOptions {
+            chunks: Some(vec![10, 10]),
+            shards: Some(vec![30, 20]),
+            ..ZarrOptions::default()
+        };
+        let path = dir.path("s.zarr");
+        s.from_host(h.clone()).to_zarr(&path, &o).unwrap();
+        let writes = s
+            .last_stats()
+            .per_op
+            .iter()
+            .find(|(k, _)| k == "write")
+            .map(|(_, v)| *v);
+        assert_eq!(writes, Some(4 * 4), "one write per shard");
+        let got = from_zarr(&s, &path, Some(&[7, 9]))
+            .unwrap()
+            .execute()
+            .unwrap();
+        assert!(bits_equal(&got, &h));
+        // Shards of a shape that is not a whole number of chunks are refused.
+        let bad = ZarrOptions {
+            shards: Some(vec![25, 20]),
+            ..o.clone()
+        };
+        assert!(matches!(
+            s.from_host(h).to_zarr(dir.path("t.zarr"), &bad),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert_eq!(dir.names(), vec!["s.zarr".to_string()]);
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_an_error_naming_it() {
+        let dir = Dir::new("zarr-damaged");
+        let s = cpu_session();
+        let h = HostArray::F64(ndarray::ArrayD::from_shape_fn(
+            ndarray::IxDyn(&[60, 40]),
+            |i| (i[0] * 40 + i[1]) as f64 + 0.5,
+        ));
+        let path = dir.path("d.zarr");
+        let o = ZarrOptions {
+            compressor: ZarrCompressor::None,
+            checksum: true,
+            chunks: Some(vec![30, 20]),
+            ..ZarrOptions::default()
+        };
+        s.from_host(h).to_zarr(&path, &o).unwrap();
+        // Chunk (1, 0) of the v3 default key encoding: c/1/0.
+        let chunk = path.join("c").join("1").join("0");
+        let mut bytes = std::fs::read(&chunk).unwrap();
+        bytes[100] ^= 0x40;
+        std::fs::write(&chunk, &bytes).unwrap();
+        // Read whole, and through Tessera chunks smaller than the store's: both check the sum.
+        for read in [None, Some(&[7usize, 5][..])] {
+            let (p, _, msg) = file_err(from_zarr(&s, &path, read).unwrap().execute());
+            assert_eq!(p, path.to_str().unwrap());
+            assert!(msg.contains("[1, 0]"), "names the store chunk: {msg}");
+        }
+        // A box away from the damaged chunk reads fine.
+        let ok = from_zarr(&s, &path, None)
+            .unwrap()
+            .slice(&[tessera::SliceArg::Range {
+                start: Some(0),
+                stop: Some(30),
+                step: 1,
+            }])
+            .unwrap();
+        assert_eq!(
+            ok.to_array::<f64>().unwrap()[[29, 39]],
+            (29 * 40 + 39) as f64 + 0.5
+        );
+        // Missing metadata, a missing folder, a dtype Tessera lacks.
+        let (_, kind, _) = file_err(from_zarr(&s, dir.path("none.zarr"), None));
+        assert_eq!(kind, FileError::NotFound);
+        std::fs::create_dir(dir.path("empty.zarr")).unwrap();
+        let (_, kind, _) = file_err(from_zarr(&s, dir.path("empty.zarr"), None));
+        assert_eq!(kind, FileError::NotFound);
+        std::fs::remove_file(path.join("zarr.json")).unwrap();
+        let (_, kind, _) = file_err(from_zarr(&s, &path, None));
+        assert_eq!(kind, FileError::NotFound);
+    }
+
+    #[test]
+    fn existing_targets_and_failed_writes() {
+        let dir = Dir::new("zarr-targets");
+        let s = cpu_session();
+        let a = s.from_host(HostArray::F32(ndarray::ArrayD::from_elem(
+            ndarray::IxDyn(&[50, 8]),
+            1.0,
+        )));
+        let b = s.from_host(HostArray::F32(ndarray::ArrayD::from_elem(
+            ndarray::IxDyn(&[50, 8]),
+            2.0,
+        )));
+        let path = dir.path("x.zarr");
+        a.to_zarr(&path, &ZarrOptions::default()).unwrap();
+        // An existing array is kept unless overwrite is asked for.
+        let (_, kind, _) = file_err(b.to_zarr(&path, &ZarrOptions::default()));
+        assert_eq!(kind, FileError::Io);
+        let over = ZarrOptions {
+            overwrite: true,
+            ..ZarrOptions::default()
+        };
+        b.to_zarr(&path, &over).unwrap();
+        let got = from_zarr(&s, &path, None)
+            .unwrap()
+            .to_array::<f32>()
+            .unwrap();
+        assert!(got.iter().all(|&v| v == 2.0));
+        // A folder that is not a Zarr array is never replaced.
+        std::fs::create_dir(dir.path("mine")).unwrap();
+        std::fs::write(dir.path("mine").join("notes.txt"), b"keep").unwrap();
+        assert!(b.to_zarr(dir.path("mine"), &over).is_err());
+        assert_eq!(
+            std::fs::read(dir.path("mine").join("notes.txt")).unwrap(),
+            b"keep"
+        );
+        // A run that fails mid-way leaves the old array and no temporary folder.
+        let src = dir.path("src.npy");
+        a.to_npy(&src).unwrap();
+        let lazy = load_npy(&s, &src, Some(&[10, 8])).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&src)
+            .unwrap()
+            .set_len(128 + 4 * 200)
+            .unwrap();
+        assert!(((&lazy + 1.0) * 2.0).to_zarr(&path, &over).is_err());
+        let got = from_zarr(&s, &path, None)
+            .unwrap()
+            .to_array::<f32>()
+            .unwrap();
+        assert!(got.iter().all(|&v| v == 2.0), "the old array is intact");
+        assert_eq!(
+            dir.names(),
+            vec![
+                "mine".to_string(),
+                "src.npy".to_string(),
+                "x.zarr".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_zarr_array_larger_than_the_host_budget_is_written_and_read_chunk_by_chunk() {
+        let dir = Dir::new("zarr-budget");
+        let s: Session = cpu_session();
+        s.set_memory(Some(MemoryConfig {
+            device_bytes: Some(4 << 20),
+            host_bytes: Some(8 << 20),
+            disk_bytes: Some(0),
+            ..MemoryConfig::default()
+        }));
+        let x = s
+            .random(9)
+            .rand(&[2000, 2000], DType::F64)
+            .with_chunks(&[250, 500])
+            .unwrap();
+        let path = dir.path("big.zarr");
+        ((&x + 1.0) * 2.0)
+            .to_zarr(&path, &ZarrOptions::default())
+            .unwrap();
+        let st = s.last_stats();
+        assert!(st.memory.as_ref().unwrap().peak_of(tessera::Tier::Host) <= 8 << 20);
+        let back = from_zarr(&s, &path, None).unwrap();
+        assert_eq!(
+            back.chunk_hint(),
+            Some(vec![250, 500]),
+            "the tensor's own chunks"
+        );
+        let v = ((&back - &((&x + 1.0) * 2.0)).abs().unwrap())
+            .max(tessera::Axes::All, false)
+            .unwrap()
+            .item()
+            .unwrap();
+        assert_eq!(v, 0.0);
+        let st = s.last_stats();
+        assert_eq!(
+            st.memory.as_ref().unwrap().spills,
+            0,
+            "store chunks are read again, not spilled"
+        );
+    }
+}

@@ -8,6 +8,11 @@
 //! and synced: a failed or interrupted job leaves no file that looks complete.
 
 pub mod npy;
+#[cfg(feature = "zarr")]
+pub mod zarr;
+
+#[cfg(feature = "zarr")]
+pub use zarr::{from_zarr, to_zarr, ZarrArray, ZarrCompressor, ZarrOptions, ZarrWriter};
 
 use crate::array::{HostArray, Region};
 use crate::dtype::DType;
@@ -407,20 +412,7 @@ impl FileWriter {
     ) -> Result<FileWriter> {
         use std::io::Write;
         let bytes = checked_bytes(target, shape, dtype)?;
-        let name = target
-            .file_name()
-            .ok_or_else(|| Error::file(target, FileError::Io, "not a file name"))?
-            .to_string_lossy()
-            .into_owned();
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let token: String = crate::storage::random_token()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let tmp = dir.join(format!(".{name}.tessera-{token}.tmp"));
+        let tmp = temp_beside(target)?;
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -457,19 +449,53 @@ impl FileWriter {
             Error::file_io(&self.target, "renaming the finished file into place", &e)
         })?;
         self.finished = true;
-        // The rename is durable once the folder is synced (best effort: not every file system
-        // lets a folder be opened for it).
         if let Some(dir) = self.target.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+            sync_dir(dir);
         }
         Ok(())
+    }
+}
+
+impl FileWriterFinish for FileWriter {
+    fn finish(self) -> Result<()> {
+        FileWriter::finish(self)
+    }
+}
+
+/// A sink whose result is committed (renamed into place) once every chunk is written.
+pub(crate) trait FileWriterFinish {
+    /// Commits the written result.
+    fn finish(self) -> Result<()>;
+}
+
+/// A new name beside `target` for a temporary file or folder: `.<name>.tessera-<random>.tmp`.
+pub(crate) fn temp_beside(target: &Path) -> Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| Error::file(target, FileError::Io, "not a file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let token: String = crate::storage::random_token()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(dir.join(format!(".{name}.tessera-{token}.tmp")))
+}
+
+/// Syncs a folder, so that a rename in it is durable (best effort: not every file system lets
+/// a folder be opened for it).
+pub(crate) fn sync_dir(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 
@@ -543,6 +569,14 @@ pub fn save_raw(t: &Tensor, path: impl AsRef<Path>) -> Result<()> {
 }
 
 fn write_file(t: &Tensor, w: FileWriter) -> Result<()> {
+    write_with(t, w)
+}
+
+/// Runs `t` with every chunk written to `w` as it finishes, then commits `w`.
+pub(crate) fn write_with<W>(t: &Tensor, w: W) -> Result<()>
+where
+    W: crate::external::ChunkSink + FileWriterFinish + 'static,
+{
     let w = Arc::new(w);
     t.session().write_to(t, w.clone())?;
     let w = Arc::try_unwrap(w)
