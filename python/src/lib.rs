@@ -784,6 +784,55 @@ fn from_raw(
     ))
 }
 
+/// A tensor over the Zarr array (v2 or v3) at `path`, read chunk by chunk (the store's chunks
+/// unless `chunk` says otherwise).
+#[pyfunction]
+#[pyo3(signature = (path, chunk=None))]
+fn from_zarr(path: std::path::PathBuf, chunk: Option<Vec<usize>>) -> PyResult<PyTensor> {
+    let s = sess()?;
+    wrap(tessera::io::from_zarr(&s, &path, chunk.as_deref()))
+}
+
+/// Writes `t` to a Zarr array at `path` chunk by chunk (the GIL released).
+#[pyfunction]
+#[pyo3(signature = (t, path, version, chunks, compressor, level, checksum, shards, overwrite))]
+#[allow(clippy::too_many_arguments)]
+fn to_zarr(
+    py: Python<'_>,
+    t: &Bound<'_, PyTensor>,
+    path: std::path::PathBuf,
+    version: u8,
+    chunks: Option<Vec<usize>>,
+    compressor: &str,
+    level: i32,
+    checksum: bool,
+    shards: Option<Vec<usize>>,
+    overwrite: bool,
+) -> PyResult<()> {
+    use tessera::io::ZarrCompressor;
+    check_fork()?;
+    let compressor = match compressor {
+        "zstd" => ZarrCompressor::Zstd(level),
+        "gzip" => ZarrCompressor::Gzip(level.clamp(0, 9) as u32),
+        "none" => ZarrCompressor::None,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "to_zarr: compressor {other:?} (zstd, gzip or None)"
+            )))
+        }
+    };
+    let o = tessera::io::ZarrOptions {
+        version,
+        chunks,
+        compressor,
+        checksum,
+        shards,
+        overwrite,
+    };
+    let t = t.get().t.clone();
+    run_detached(py, move || tessera::io::to_zarr(&t, &path, &o))
+}
+
 /// Writes `t` to the `.npy` (or, with `raw`, headerless) file `path` chunk by chunk (the GIL
 /// released; Ctrl-C stops it and leaves no file).
 #[pyfunction]
@@ -974,6 +1023,8 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_npy, m)?)?;
     m.add_function(wrap_pyfunction!(from_raw, m)?)?;
     m.add_function(wrap_pyfunction!(save_file, m)?)?;
+    m.add_function(wrap_pyfunction!(from_zarr, m)?)?;
+    m.add_function(wrap_pyfunction!(to_zarr, m)?)?;
     m.add_function(wrap_pyfunction!(set_backend, m)?)?;
     m.add_function(wrap_pyfunction!(backend_name, m)?)?;
     m.add_function(wrap_pyfunction!(backends, m)?)?;

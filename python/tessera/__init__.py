@@ -38,7 +38,7 @@ from ._tensor import Tensor  # noqa: F401
 from ._api import *  # noqa: F401,F403,E402
 from ._api import Device, _device  # noqa: F401
 from ._api import abs, all, any, max, min, pow, round, sum  # noqa: F401,A004
-from ._io import load, save, fromfile  # noqa: F401
+from ._io import load, save, fromfile, from_zarr, to_zarr  # noqa: F401
 from ._config import config, get_config, set_backend, backends, last_stats  # noqa: F401
 from ._info import __array_namespace_info__  # noqa: F401
 from . import random  # noqa: F401

@@ -1,5 +1,5 @@
-"""Arrays on disk: ``load``/``save`` (numpy's ``.npy``) and ``fromfile``/``tofile`` (raw
-binary), read and written chunk by chunk, so an array larger than memory is never whole in
+"""Arrays on disk: ``load``/``save`` (numpy's ``.npy``), ``fromfile``/``tofile`` (raw
+binary) and ``from_zarr``/``to_zarr`` (Zarr v2 and v3 on the local file system), read and written chunk by chunk, so an array larger than memory is never whole in
 memory. A write goes to a temporary file renamed into place once complete: a failed or
 interrupted write leaves no file that looks complete."""
 
@@ -92,3 +92,49 @@ def _from_array(a, chunk_size):
     from ._api import asarray
 
     return asarray(a, chunk_size=chunk_size)
+
+
+def _zarr_path(url, component, what):
+    path = _path(url, what)
+    if path is None:
+        raise TypeError(f"{what}: tessera reads and writes Zarr arrays by path (str or os.PathLike)")
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    if "://" in path:
+        raise NotImplementedError(f"{what}: only local paths are supported, not {path!r}")
+    return os.path.join(path, component) if component else path
+
+
+def from_zarr(url, component=None, *, chunks=None, chunk_size=None):
+    """dask.array.from_zarr: a lazy tensor over the Zarr array (v2 or v3) at ``url`` (a local
+    path; ``component`` a path inside it), read chunk by chunk. Tessera's chunks are the
+    store's chunks unless ``chunks=`` (or ``chunk_size=``) says otherwise. Codecs: zstd,
+    gzip, zlib, crc32c, sharding (blosc is not built in)."""
+    path = _zarr_path(url, component, "from_zarr")
+    t = Tensor(_raw.from_zarr(path))
+    chunks = chunks if chunks is not None else chunk_size
+    return t.rechunk(chunks) if chunks is not None else t
+
+
+def to_zarr(arr, url, component=None, overwrite=False, *, zarr_format=3, chunks=None,
+            compressor="zstd", level=None, checksum=False, shards=None):
+    """dask.array.to_zarr: writes ``arr`` to a Zarr array at ``url`` (a local path) chunk by
+    chunk, each store chunk (or shard) written once as it is computed. The array appears only
+    once complete; an existing Zarr array there is replaced only with ``overwrite=True``.
+    ``zarr_format`` 3 (default) or 2; ``chunks`` the store's chunk shape (default: the tensor's
+    chunks); ``compressor`` 'zstd' (default), 'gzip' or None; ``checksum=True`` adds crc32c
+    (v3); ``shards`` a shard shape holding whole chunks (v3)."""
+    from ._api import asarray
+
+    path = _zarr_path(url, component, "to_zarr")
+    t = arr if isinstance(arr, Tensor) else asarray(arr)
+    if chunks is not None:
+        chunks = [int(c) for c in (chunks if isinstance(chunks, (tuple, list)) else [chunks] * t.ndim)]
+    if shards is not None:
+        shards = [int(c) for c in (shards if isinstance(shards, (tuple, list)) else [shards] * t.ndim)]
+    name = "none" if compressor is None else str(compressor).lower()
+    if level is None:
+        level = 3 if name == "zstd" else 5
+    _raw.to_zarr(t._t, path, int(zarr_format), chunks, name, int(level), bool(checksum), shards,
+                 bool(overwrite))
+    return None

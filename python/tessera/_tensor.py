@@ -103,6 +103,12 @@ class Tensor:
 
         return save(file, self)
 
+    def to_zarr(self, url, component=None, overwrite=False, **kwargs):
+        """Writes this tensor to a Zarr array chunk by chunk (as ``ts.to_zarr``)."""
+        from ._io import to_zarr
+
+        return to_zarr(self, url, component, overwrite, **kwargs)
+
     def tofile(self, fid, sep="", format="%s"):
         """numpy's ``tofile``: the raw data, C order, this machine's byte order, chunk by chunk
         (text output, ``sep`` other than '', is not supported)."""

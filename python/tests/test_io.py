@@ -140,3 +140,52 @@ def test_a_result_larger_than_its_chunks_is_never_whole_in_memory(tmp_path):
     y = np.load(tmp_path / "big.npy", mmap_mode="r")
     assert 1.99 < float(y[:1000].min()) and float(y[:1000].max()) < 4.0
     np.testing.assert_array_equal(y[-5:], ((x + 1) * 2)[-5:].to_numpy())
+
+
+zarr = pytest.importorskip("zarr")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_zarr_python_arrays_read_by_tessera(tmp_path, dtype, fmt):
+    a = _data((45, 31), dtype, 6)
+    z = zarr.create_array(store=str(tmp_path / "a.zarr"), shape=a.shape, chunks=(10, 8), dtype=a.dtype,
+                          zarr_format=fmt)
+    z[...] = a
+    t = ts.from_zarr(tmp_path / "a.zarr")
+    assert t.shape == a.shape and t.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(t.to_numpy(), a)
+    np.testing.assert_array_equal(ts.from_zarr(tmp_path / "a.zarr", chunks=(7, 31))[3:40:2].to_numpy(), a[3:40:2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("opts", [
+    dict(zarr_format=3), dict(zarr_format=3, compressor="gzip", checksum=True),
+    dict(zarr_format=3, compressor=None, shards=(20, 16)), dict(zarr_format=2),
+    dict(zarr_format=2, compressor="gzip"),
+])
+def test_tessera_arrays_read_by_zarr_python(tmp_path, dtype, opts):
+    a = _data((45, 31), dtype, 7)
+    t = ts.asarray(a, chunk_size=(10, 8))
+    ts.to_zarr(t, tmp_path / "b.zarr", chunks=(10, 8), **opts)
+    z = zarr.open_array(str(tmp_path / "b.zarr"), mode="r")
+    assert z.shape == a.shape and z.dtype == a.dtype
+    np.testing.assert_array_equal(z[...], a)
+    assert os.listdir(tmp_path) == ["b.zarr"]
+
+
+def test_zarr_existing_targets_and_errors(tmp_path):
+    a = _data((20, 20), "float64", 8)
+    ts.asarray(a).to_zarr(tmp_path / "c.zarr")
+    with pytest.raises(OSError, match="c.zarr"):
+        ts.to_zarr(ts.asarray(a * 2), tmp_path / "c.zarr")
+    ts.to_zarr(ts.asarray(a * 2), tmp_path / "c.zarr", overwrite=True)
+    np.testing.assert_array_equal(ts.from_zarr(tmp_path / "c.zarr").to_numpy(), a * 2)
+    with pytest.raises(FileNotFoundError, match="missing.zarr"):
+        ts.from_zarr(tmp_path / "missing.zarr")
+    z = zarr.create_array(store=str(tmp_path / "u.zarr"), shape=(4,), chunks=(2,), dtype="uint8")
+    z[...] = np.arange(4, dtype=np.uint8)
+    with pytest.raises(TypeError, match="u.zarr"):
+        ts.from_zarr(tmp_path / "u.zarr")
+    with pytest.raises(NotImplementedError):
+        ts.from_zarr("s3://bucket/x.zarr")
