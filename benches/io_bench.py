@@ -11,6 +11,12 @@ Measured, each in a child process of its own (so that its peak RSS is its own):
      page cache with posix_fadvise before each run), with x = ``ts.load(path)`` for Tessera and
      ``da.from_array(np.load(path, mmap_mode='r'), chunks=...)`` for Dask (threaded scheduler,
      the same chunk size). Time, bytes per second against the disk's, peak RSS.
+  4. zarr read: the same vector as an uncompressed Zarr v3 array (written by Tessera from the
+     .npy file, chunk by chunk), the same expression cold through ``ts.from_zarr`` and
+     ``da.from_zarr``.
+  5. zarr std: ``(a.dot(a.T) - a).std()`` over a --matrix x --matrix float32 Zarr array (zstd,
+     chunks of 1000 x 1000), with ``a.dot(a.T)`` written to Zarr first and read back, Tessera
+     under a host budget of a quarter of the matrix (--budget), Dask with its threaded scheduler.
 NumPy itself is not run: ``(x + 1) * 2`` over a memory map allocates the whole result.
 
 With --gb above the machine's RAM the file cannot sit in the page cache, and neither the file
@@ -90,6 +96,87 @@ print(json.dumps({"seconds": dt, "value": v, "rss": resource.getrusage(resource.
 """
 
 
+ZARR_WRITE = """
+import json, sys, time, resource
+import tessera as ts
+src, dst = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+ts.to_zarr(ts.load(src), dst, compressor=None)
+print(json.dumps({"seconds": time.perf_counter() - t0, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+DROP_TREE = DROP + """
+import os
+def drop_tree(root):
+    for d, _, files in os.walk(root):
+        for f in files:
+            drop(os.path.join(d, f))
+"""
+
+ZARR_READ_TS = DROP_TREE + """
+import json, sys, time, resource
+import tessera as ts
+path = sys.argv[1]
+drop_tree(path)
+t0 = time.perf_counter()
+v = float(((ts.from_zarr(path) + 1) * 2).sum())
+print(json.dumps({"seconds": time.perf_counter() - t0, "value": v, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+ZARR_READ_DASK = DROP_TREE + """
+import json, sys, time, resource
+import dask
+import dask.array as da
+path = sys.argv[1]
+drop_tree(path)
+t0 = time.perf_counter()
+with dask.config.set(scheduler="threads"):
+    v = float(((da.from_zarr(path) + 1) * 2).sum().compute())
+print(json.dumps({"seconds": time.perf_counter() - t0, "value": v, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+MATRIX_WRITE = """
+import sys
+import tessera as ts
+path, n = sys.argv[1], int(sys.argv[2])
+a = ts.random.default_rng(1).random((n, n), dtype="float32", chunk_size=1000)
+ts.to_zarr(a, path, chunks=(1000, 1000))
+print("{}")
+"""
+
+STD_TS = """
+import json, sys, time, resource
+import tessera as ts
+path, out, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.perf_counter()
+with ts.config(host_budget=budget, device_budget=budget // 2):
+    a = ts.from_zarr(path)
+    ts.to_zarr(a.dot(a.T), out)
+    v = float((ts.from_zarr(out) - a).std())
+print(json.dumps({"seconds": time.perf_counter() - t0, "value": v, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+STD_DASK = """
+import json, sys, time, resource
+import dask
+import dask.array as da
+path, out = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+with dask.config.set(scheduler="threads"):
+    a = da.from_zarr(path)
+    a.dot(a.T).to_zarr(out)
+    v = float((da.from_zarr(out) - a).std().compute())
+print(json.dumps({"seconds": time.perf_counter() - t0, "value": v, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def rmtree(path):
+    import shutil
+
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+
+
 def disk_read_bandwidth(path, limit):
     """Bytes per second of `dd iflag=direct` over the first `limit` bytes of `path`."""
     bs = 16 << 20
@@ -108,6 +195,8 @@ def main(argv=None):
     ap.add_argument("--dir", default=tempfile.gettempdir(), help="folder for the file")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--matrix", type=int, default=8000, help="side of the Zarr matrix (0: skip)")
+    ap.add_argument("--no-zarr", action="store_true")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", default="target/bench/io_bench.json")
     a = ap.parse_args(argv)
@@ -120,17 +209,46 @@ def main(argv=None):
         rows["write"] = {"seconds": w["seconds"], "bytes_per_s": size / w["seconds"], "rss": w["rss"]}
         disk = disk_read_bandwidth(path, min(size, 8 << 30))
         rows["disk"] = {"bytes_per_s": disk}
-        for name, code in [("tessera", READ_TS), ("dask", READ_DASK)]:
-            if name == "dask" and a.no_dask:
-                continue
-            best = None
-            for _ in range(a.repeat):
-                r = child(code, path, CHUNK)
-                if best is None or r["seconds"] < best["seconds"]:
-                    best = r
-            best["bytes_per_s"] = size / best["seconds"]
-            best["of_disk"] = best["bytes_per_s"] / disk
-            rows[name] = best
+        def best_of(key, cases, *args):
+            for name, code in cases:
+                if name == "dask" and a.no_dask:
+                    continue
+                best = None
+                for _ in range(a.repeat):
+                    r = child(code, *args)
+                    if best is None or r["seconds"] < best["seconds"]:
+                        best = r
+                rows[f"{key}{name}"] = best
+
+        best_of("", [("tessera", READ_TS), ("dask", READ_DASK)], path, CHUNK)
+        for name in ("tessera", "dask"):
+            if name in rows:
+                rows[name]["bytes_per_s"] = size / rows[name]["seconds"]
+                rows[name]["of_disk"] = rows[name]["bytes_per_s"] / disk
+        if not a.no_zarr:
+            zpath = path[:-4] + ".zarr"
+            zw = child(ZARR_WRITE, path, zpath)
+            rows["zarr write"] = {"seconds": zw["seconds"], "bytes_per_s": size / zw["seconds"], "rss": zw["rss"]}
+            best_of("zarr ", [("tessera", ZARR_READ_TS), ("dask", ZARR_READ_DASK)], zpath)
+            rmtree(zpath)
+            for name in ("zarr tessera", "zarr dask"):
+                if name in rows:
+                    rows[name]["bytes_per_s"] = size / rows[name]["seconds"]
+                    rows[name]["of_disk"] = rows[name]["bytes_per_s"] / disk
+        if not a.no_zarr and a.matrix > 0:
+            mpath = path[:-4] + "-matrix.zarr"
+            child(MATRIX_WRITE, mpath, a.matrix)
+            # A quarter of the matrix, and room for a matmul step of 1000 x 1000 blocks.
+            budget = max(a.matrix * a.matrix * 4 // 4, 48 << 20)
+            for name, code, extra in [("tessera", STD_TS, [budget]), ("dask", STD_DASK, [])]:
+                if name == "dask" and a.no_dask:
+                    continue
+                out = path[:-4] + f"-gram-{name}.zarr"
+                r = child(code, mpath, out, *extra)
+                rmtree(out)
+                rows[f"std {name}"] = r
+            rmtree(mpath)
+            rows["std budget"] = budget
     finally:
         if not a.keep and os.path.exists(path):
             os.remove(path)
@@ -145,10 +263,29 @@ def main(argv=None):
             r = rows[name]
             print(f"{name:24} {r['seconds']:9.2f} {r['bytes_per_s'] / 1e9:7.2f} {r['of_disk']:8.0%} "
                   f"{r['rss'] / 2**20:8.0f} MiB  {r['value']:.6e}")
-    if "dask" in rows:
-        t, d = rows["tessera"], rows["dask"]
-        agree = abs(t["value"] - d["value"]) <= 1e-3 * abs(d["value"])
-        print(f"tessera vs dask: {d['seconds'] / t['seconds']:.2f}x faster, values {'agree' if agree else 'DIFFER'}")
+    if "zarr write" in rows:
+        w = rows["zarr write"]
+        print(f"zarr v3 uncompressed written from the .npy file by Tessera: {w['seconds']:.1f} s, "
+              f"{w['bytes_per_s'] / 1e9:.2f} GB/s")
+        for name in ("zarr tessera", "zarr dask"):
+            if name in rows:
+                r = rows[name]
+                print(f"{name:24} {r['seconds']:9.2f} {r['bytes_per_s'] / 1e9:7.2f} {r['of_disk']:8.0%} "
+                      f"{r['rss'] / 2**20:8.0f} MiB  {r['value']:.6e}")
+    if "std tessera" in rows:
+        n = a.matrix
+        print(f"(a.dot(a.T) - a).std() over a {n} x {n} float32 Zarr array ({n * n * 4 / 1e9:.2f} GB), "
+              f"a.dot(a.T) written to Zarr; Tessera's host budget {rows['std budget'] / 2**20:.0f} MiB")
+        for name in ("std tessera", "std dask"):
+            if name in rows:
+                r = rows[name]
+                print(f"{name:24} {r['seconds']:9.2f} s  peak RSS {r['rss'] / 2**20:8.0f} MiB  {r['value']:.6e}")
+    for a_, b_ in [("tessera", "dask"), ("zarr tessera", "zarr dask"), ("std tessera", "std dask")]:
+        if a_ in rows and b_ in rows:
+            t, d = rows[a_], rows[b_]
+            agree = abs(t["value"] - d["value"]) <= 1e-3 * abs(d["value"])
+            print(f"{a_} vs {b_}: {d['seconds'] / t['seconds']:.2f}x faster, peak RSS "
+                  f"{t['rss'] / 2**20:.0f} vs {d['rss'] / 2**20:.0f} MiB, values {'agree' if agree else 'DIFFER'}")
     os.makedirs(os.path.dirname(a.json) or ".", exist_ok=True)
     with open(a.json, "w") as f:
         json.dump({"gb": a.gb, "n": n, "chunk": CHUNK, "rows": rows}, f, indent=1)

@@ -141,30 +141,26 @@ impl ZarrArray {
 
     /// The bytes (this machine's order) of store chunk `idx`, whole (padded at the edges).
     fn chunk_bytes(&self, idx: &[u64], region: &Region) -> Result<Vec<u8>> {
-        fn typed<T: zarrs::array::ElementOwned + Copy>(
-            a: &Array<FilesystemStore>,
-            idx: &[u64],
-            f: impl Fn(T) -> Vec<u8>,
-        ) -> std::result::Result<Vec<u8>, zarrs::array::ArrayError> {
-            let v: Vec<T> = a.retrieve_chunk(idx)?;
-            Ok(v.into_iter().flat_map(f).collect())
-        }
-        let a = &self.array;
-        let r = match self.dtype {
-            DType::Bool => typed::<bool>(a, idx, |b| vec![b as u8]),
-            DType::I32 => typed::<i32>(a, idx, |v| v.to_ne_bytes().to_vec()),
-            DType::I64 => typed::<i64>(a, idx, |v| v.to_ne_bytes().to_vec()),
-            DType::F32 => typed::<f32>(a, idx, |v| v.to_ne_bytes().to_vec()),
-            DType::F64 => typed::<f64>(a, idx, |v| v.to_ne_bytes().to_vec()),
-        };
-        r.map_err(|e| {
+        let err = |e: &dyn std::fmt::Display| {
             zerr(
                 &self.path,
                 FileError::Malformed,
                 &format!("store chunk {idx:?} (for the box {region:?})"),
                 e,
             )
-        })
+        };
+        let bytes: zarrs::array::ArrayBytes<'_> =
+            self.array.retrieve_chunk(idx).map_err(|e| err(&e))?;
+        let fixed = bytes.into_fixed().map_err(|e| err(&e))?;
+        let n: usize = self.chunk.iter().product();
+        if fixed.len() != n * self.dtype.size() {
+            return Err(err(&format!(
+                "decoded to {} bytes, {} expected",
+                fixed.len(),
+                n * self.dtype.size()
+            )));
+        }
+        Ok(fixed.into_owned())
     }
 }
 
