@@ -189,3 +189,42 @@ def test_zarr_existing_targets_and_errors(tmp_path):
         ts.from_zarr(tmp_path / "u.zarr")
     with pytest.raises(NotImplementedError):
         ts.from_zarr("s3://bucket/x.zarr")
+
+
+_FULL_DISK_CHILD = r"""
+import os, sys
+import numpy as np
+import tessera as ts
+d = sys.argv[1]
+x = ts.random.default_rng(1).random(2_500_000, chunk_size=250_000)  # 20 MB
+for name, write in [("x.npy", lambda p: ts.save(p, x)), ("x.zarr", lambda p: ts.to_zarr(x, p, compressor=None))]:
+    try:
+        write(os.path.join(d, name))
+    except OSError as e:
+        print("error:", name, e)
+    else:
+        print("no error:", name)
+print("left:", sorted(os.listdir(d)))
+"""
+
+
+def test_a_full_disk_is_an_error_and_leaves_nothing(tmp_path):
+    # A 4 MiB tmpfs in a mount namespace of the child's own: the writes run out of space mid-run.
+    import shutil
+    import subprocess
+    import sys
+
+    d = tmp_path / "small"
+    d.mkdir()
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to mount a small tmpfs")
+    script = f'mount -t tmpfs -o size=4m tmpfs "{d}" && exec "{sys.executable}" -c "$0" "{d}"'
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script, _FULL_DISK_CHILD],
+                       capture_output=True, text=True)
+    if r.returncode != 0 and "mount" in r.stderr + r.stdout and "error:" not in r.stdout:
+        pytest.skip(f"a tmpfs cannot be mounted here: {r.stderr.strip()[:200]}")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(l.startswith("error: x.npy") and "x.npy" in l for l in lines), r.stdout
+    assert any(l.startswith("error: x.zarr") and "x.zarr" in l for l in lines), r.stdout
+    assert "left: []" in lines, r.stdout
