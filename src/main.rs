@@ -55,12 +55,14 @@ enum Cmd {
         /// Print execution statistics (tiers, links, spills, kernel and copy time per device).
         #[arg(long)]
         stats: bool,
-        /// Read the input from a .npy file instead of drawing it (add-mul-sum: a vector,
-        /// std-expr: a square matrix); --n is then the file's size.
+        /// Read the input from a .npy file or a Zarr array (a folder, or a name ending in
+        /// .zarr) instead of drawing it (add-mul-sum: a vector, std-expr: a square matrix);
+        /// --n is then the file's size.
         #[arg(long)]
         input: Option<std::path::PathBuf>,
-        /// Write the array the workload reduces to this .npy file, chunk by chunk
-        /// (add-mul-sum: (x + 1) * 2; std-expr: a.dot(a.T)), then reduce the written file.
+        /// Write the array the workload reduces to this .npy file or Zarr array (.zarr), chunk
+        /// by chunk (add-mul-sum: (x + 1) * 2; std-expr: a.dot(a.T)), then reduce the written
+        /// file.
         #[arg(long)]
         output: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -456,7 +458,7 @@ fn run_files(
         "add-mul-sum" => {
             let x = match input {
                 Some(p) => {
-                    tessera::io::load_npy(s, p, chunk.map(|c| vec![c]).as_deref()).map_err(e)?
+                    workloads::read_array(s, p, chunk.map(|c| vec![c]).as_deref()).map_err(e)?
                 }
                 None => return Err("add-mul-sum --output needs --input (a .npy vector)".into()),
             };
@@ -474,7 +476,7 @@ fn run_files(
         "std-expr" => {
             let a = match input {
                 Some(p) => {
-                    tessera::io::load_npy(s, p, Some(&[chunk.unwrap_or(1000)])).map_err(e)?
+                    workloads::read_array(s, p, Some(&[chunk.unwrap_or(1000)])).map_err(e)?
                 }
                 None => return Err("std-expr --output needs --input (a square .npy matrix)".into()),
             };

@@ -36,38 +36,63 @@ pub fn add_mul_sum(s: &Session, n: usize, chunk: usize, seed: u64) -> Result<f64
 }
 
 /// `((x + 1) * 2).sum()` over a tensor (a file, say); with `output`, `(x + 1) * 2` is first
-/// written there chunk by chunk (`.npy`) and the sum is taken over the written file.
+/// written there chunk by chunk (`.npy`, or Zarr for a `.zarr` path) and the sum is taken over the written file.
 ///
 /// # Errors
 /// Graph, backend and file errors.
 pub fn add_mul_sum_over(x: &Tensor, output: Option<&std::path::Path>) -> Result<f64> {
     let y = (x + 1.0) * 2.0;
     match output {
-        Some(p) => {
-            y.to_npy(p)?;
-            let chunks = x.chunk_hint();
-            crate::io::load_npy(x.session(), p, chunks.as_deref())?
-                .sum(Axes::All, false)?
-                .item()
-        }
+        Some(p) => write_and_read(&y, p, x.chunk_hint())?
+            .sum(Axes::All, false)?
+            .item(),
         None => y.sum(Axes::All, false)?.item(),
     }
 }
 
 /// The seed expression over a tensor (a file, say); with `output`, `a.dot(a.T)` is first
-/// written there chunk by chunk (`.npy`) and the expression reads the written file.
+/// written there chunk by chunk (`.npy`, or Zarr for a `.zarr` path) and the expression reads the written file.
 ///
 /// # Errors
 /// Graph, backend and file errors.
 pub fn std_expr_over(a: &Tensor, output: Option<&std::path::Path>) -> Result<f64> {
     match output {
         Some(p) => {
-            let g = a.dot(&a.T()?)?;
-            g.to_npy(p)?;
-            let chunks = a.chunk_hint();
-            let g = crate::io::load_npy(a.session(), p, chunks.as_deref())?;
+            let g = write_and_read(&a.dot(&a.T()?)?, p, a.chunk_hint())?;
             (g - a).std(Axes::All, false, 0)?.item()
         }
         None => std_expr(a),
     }
+}
+
+/// True for a path that names a Zarr array: a folder, or a name ending in `.zarr`.
+pub fn is_zarr(p: &std::path::Path) -> bool {
+    p.is_dir() || p.extension().is_some_and(|e| e == "zarr")
+}
+
+/// Reads the array at `p` (`.npy`, or Zarr for [`is_zarr`] paths), cut into `chunks`.
+///
+/// # Errors
+/// File errors.
+pub fn read_array(s: &Session, p: &std::path::Path, chunks: Option<&[usize]>) -> Result<Tensor> {
+    if is_zarr(p) {
+        crate::io::from_zarr(s, p, chunks)
+    } else {
+        crate::io::load_npy(s, p, chunks)
+    }
+}
+
+/// Writes `t` to `p` chunk by chunk (`.npy`, or Zarr v3 for [`is_zarr`] paths, replacing an
+/// existing Zarr array) and returns the written array, cut into `chunks`.
+fn write_and_read(t: &Tensor, p: &std::path::Path, chunks: Option<Vec<usize>>) -> Result<Tensor> {
+    if is_zarr(p) {
+        let o = crate::io::ZarrOptions {
+            overwrite: true,
+            ..Default::default()
+        };
+        t.to_zarr(p, &o)?;
+    } else {
+        t.to_npy(p)?;
+    }
+    read_array(t.session(), p, chunks.as_deref())
 }

@@ -228,3 +228,13 @@ def test_a_full_disk_is_an_error_and_leaves_nothing(tmp_path):
     assert any(l.startswith("error: x.npy") and "x.npy" in l for l in lines), r.stdout
     assert any(l.startswith("error: x.zarr") and "x.zarr" in l for l in lines), r.stdout
     assert "left: []" in lines, r.stdout
+
+
+def test_a_codec_tessera_lacks_is_a_type_error_naming_it(tmp_path):
+    from zarr.codecs import BloscCodec
+
+    z = zarr.create_array(store=str(tmp_path / "b.zarr"), shape=(8,), chunks=(4,), dtype="float64",
+                          compressors=BloscCodec())
+    z[...] = np.arange(8.0)
+    with pytest.raises(TypeError, match="blosc"):
+        ts.from_zarr(tmp_path / "b.zarr")

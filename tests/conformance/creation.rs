@@ -662,8 +662,9 @@ pub fn external_in_place(cx: &mut Cx) -> Result<()> {
     Ok(())
 }
 
-/// A result written to a `.npy` file chunk by chunk and read back from it chunk by chunk is
-/// bit-identical to the result executed in memory, on every backend and chunking.
+/// A result written to a `.npy` file and to a Zarr array chunk by chunk and read back from them
+/// chunk by chunk is bit-identical to the result executed in memory, on every backend and
+/// chunking.
 pub fn npy_round_trip(cx: &mut Cx) -> Result<()> {
     let token: u64 = cx.rng().gen();
     let dir = std::env::temp_dir().join(format!("tessera-conformance-npy-{token:016x}"));
@@ -684,6 +685,18 @@ pub fn npy_round_trip(cx: &mut Cx) -> Result<()> {
                 let back = cx.ch.apply(tessera::io::load_npy(&cx.s, &path, None)?, 1)?;
                 let got = back.execute()?;
                 cx.assert_bit_identical(&what, &got, &want);
+                std::fs::remove_file(&path).map_err(tessera::Error::from)?;
+                let zpath = dir.join("r.zarr");
+                let o = tessera::io::ZarrOptions {
+                    overwrite: true,
+                    checksum: true,
+                    ..Default::default()
+                };
+                expr(cx.tensor(&h, 0)?)?.to_zarr(&zpath, &o)?;
+                let back = cx
+                    .ch
+                    .apply(tessera::io::from_zarr(&cx.s, &zpath, None)?, 1)?;
+                cx.assert_bit_identical(&format!("{what} (Zarr)"), &back.execute()?, &want);
                 let names: Vec<_> = std::fs::read_dir(&dir)
                     .map_err(tessera::Error::from)?
                     .map(|e| e.map(|e| e.file_name()))

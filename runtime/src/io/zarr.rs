@@ -93,12 +93,22 @@ impl ZarrArray {
             Arc::new(FilesystemStore::new(path).map_err(|e| zerr(path, FileError::Io, "open", e))?);
         let array = Array::open(store, "/").map_err(|e| {
             let has_meta = path.join("zarr.json").exists() || path.join(".zarray").exists();
-            let kind = if has_meta {
-                FileError::Malformed
+            let text = format!("{e} ({e:?})");
+            if !has_meta {
+                zerr(path, FileError::NotFound, "opening the Zarr array", e)
+            } else if text.to_lowercase().contains("unsupported") || text.contains("not supported")
+            {
+                Error::file(
+                    path,
+                    FileError::Unsupported,
+                    format!(
+                        "opening the Zarr array: {e} (Tessera reads the codecs zstd, gzip, zlib, \
+                         crc32c and sharding; blosc is not built in)"
+                    ),
+                )
             } else {
-                FileError::NotFound
-            };
-            zerr(path, kind, "opening the Zarr array", e)
+                zerr(path, FileError::Malformed, "opening the Zarr array", e)
+            }
         })?;
         let version = match array.metadata() {
             ArrayMetadata::V3(_) => 3,
