@@ -172,12 +172,16 @@ fn for_each_run(
     }
 }
 
-fn typed<T: Copy, const N: usize>(
+fn typed<T: bytemuck::Pod, const N: usize>(
     bytes: &[u8],
     big: bool,
     f: impl Fn([u8; N]) -> T,
     g: impl Fn([u8; N]) -> T,
 ) -> Vec<T> {
+    if big == cfg!(target_endian = "big") {
+        // This machine's order: one copy into an aligned vector.
+        return bytemuck::pod_collect_to_vec(bytes);
+    }
     bytes
         .chunks_exact(N)
         .map(|c| {
@@ -217,17 +221,25 @@ fn host_of(bytes: &[u8], dtype: DType, big: bool, shape: &[usize]) -> HostArray 
     }
 }
 
-/// The bytes of a host array in this machine's byte order, row-major (bools as 0 and 1).
-pub fn bytes_of(a: &HostArray) -> Vec<u8> {
-    fn go<T: Copy, const N: usize>(x: &ndarray::ArrayD<T>, f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-        x.iter().flat_map(|&v| f(v)).collect()
+/// The bytes of a host array in this machine's byte order, row-major (bools as 0 and 1):
+/// borrowed from the array itself when it is in standard layout (no copy).
+pub fn bytes_of(a: &HostArray) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    fn go<T: bytemuck::Pod>(x: &ndarray::ArrayD<T>) -> Cow<'_, [u8]> {
+        match x.as_slice() {
+            Some(s) => Cow::Borrowed(bytemuck::cast_slice(s)),
+            None => {
+                let v: Vec<T> = x.iter().copied().collect();
+                Cow::Owned(bytemuck::cast_slice(&v).to_vec())
+            }
+        }
     }
     match a {
-        HostArray::Bool(x) => x.iter().map(|&b| b as u8).collect(),
-        HostArray::I32(x) => go(x, i32::to_ne_bytes),
-        HostArray::I64(x) => go(x, i64::to_ne_bytes),
-        HostArray::F32(x) => go(x, f32::to_ne_bytes),
-        HostArray::F64(x) => go(x, f64::to_ne_bytes),
+        HostArray::Bool(x) => Cow::Owned(x.iter().map(|&b| b as u8).collect()),
+        HostArray::I32(x) => go(x),
+        HostArray::I64(x) => go(x),
+        HostArray::F32(x) => go(x),
+        HostArray::F64(x) => go(x),
     }
 }
 
