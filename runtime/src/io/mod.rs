@@ -52,22 +52,15 @@ fn checked_bytes(path: &Path, shape: &[usize], dtype: DType) -> Result<u64> {
 }
 
 impl FileArray {
-    /// Opens `path` and checks that it holds `offset` bytes then the data of `shape`.
-    #[allow(clippy::too_many_arguments)]
-    fn open(
-        path: &Path,
-        file: File,
-        shape: Vec<usize>,
-        dtype: DType,
-        big_endian: bool,
-        fortran: bool,
-        offset: u64,
-        kind: &'static str,
-    ) -> Result<FileArray> {
-        let need = checked_bytes(path, &shape, dtype)?
+    /// Checks that the file holds `offset` bytes then the data of `shape`.
+    fn checked(self) -> Result<FileArray> {
+        let (path, kind, shape, dtype, offset) =
+            (&self.path, self.kind, &self.shape, self.dtype, self.offset);
+        let need = checked_bytes(path, shape, dtype)?
             .checked_add(offset)
             .ok_or_else(|| Error::file(path, FileError::Malformed, "offset overflows"))?;
-        let have = file
+        let have = self
+            .file
             .metadata()
             .map_err(|e| Error::file_io(path, "stat", &e))?
             .len();
@@ -81,16 +74,7 @@ impl FileArray {
                 ),
             ));
         }
-        Ok(FileArray {
-            path: path.to_path_buf(),
-            file,
-            shape,
-            dtype,
-            big_endian,
-            fortran,
-            offset,
-            kind,
-        })
+        Ok(self)
     }
 
     /// The file it reads.
@@ -330,16 +314,17 @@ fn read_up_to(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
 pub fn load_npy(s: &Session, path: impl AsRef<Path>, chunks: Option<&[usize]>) -> Result<Tensor> {
     let path = path.as_ref();
     let (file, h) = read_npy_header(path)?;
-    let a = FileArray::open(
-        path,
+    let a = FileArray {
+        path: path.to_path_buf(),
         file,
-        h.shape,
-        h.dtype,
-        h.big_endian,
-        h.fortran,
-        h.data_offset,
-        "npy",
-    )?;
+        shape: h.shape,
+        dtype: h.dtype,
+        big_endian: h.big_endian,
+        fortran: h.fortran,
+        offset: h.data_offset,
+        kind: "npy",
+    }
+    .checked()?;
     with_chunks(s.from_external(Arc::new(a)), chunks)
 }
 
@@ -360,16 +345,17 @@ pub fn from_raw(
 ) -> Result<Tensor> {
     let path = path.as_ref();
     let file = open_file(path)?;
-    let a = FileArray::open(
-        path,
+    let a = FileArray {
+        path: path.to_path_buf(),
         file,
-        shape.to_vec(),
+        shape: shape.to_vec(),
         dtype,
-        big_endian && dtype != DType::Bool,
-        false,
+        big_endian: big_endian && dtype != DType::Bool,
+        fortran: false,
         offset,
-        "raw",
-    )?;
+        kind: "raw",
+    }
+    .checked()?;
     with_chunks(s.from_external(Arc::new(a)), chunks)
 }
 
@@ -562,7 +548,7 @@ impl crate::external::ChunkSink for FileWriter {
 /// Graph, backend and write errors; on any of them nothing is left at `path` (an existing
 /// file there is kept as it was) and the temporary file is removed.
 pub fn save_npy(t: &Tensor, path: impl AsRef<Path>) -> Result<()> {
-    write_file(
+    write_with(
         t,
         FileWriter::create_npy(path.as_ref(), t.shape(), t.dtype())?,
     )
@@ -574,14 +560,10 @@ pub fn save_npy(t: &Tensor, path: impl AsRef<Path>) -> Result<()> {
 /// # Errors
 /// As [`save_npy`].
 pub fn save_raw(t: &Tensor, path: impl AsRef<Path>) -> Result<()> {
-    write_file(
+    write_with(
         t,
         FileWriter::create_raw(path.as_ref(), t.shape(), t.dtype())?,
     )
-}
-
-fn write_file(t: &Tensor, w: FileWriter) -> Result<()> {
-    write_with(t, w)
 }
 
 /// Runs `t` with every chunk written to `w` as it finishes, then commits `w`.
