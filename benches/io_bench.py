@@ -230,21 +230,21 @@ def main(argv=None):
                         best = r
                 rows[f"{key}{name}"] = best
 
+        def rate(*names):
+            for name in names:
+                if name in rows:
+                    rows[name]["bytes_per_s"] = size / rows[name]["seconds"]
+                    rows[name]["of_disk"] = rows[name]["bytes_per_s"] / disk
+
         best_of("", [("tessera", READ_TS), ("dask", READ_DASK)], path, CHUNK)
-        for name in ("tessera", "dask"):
-            if name in rows:
-                rows[name]["bytes_per_s"] = size / rows[name]["seconds"]
-                rows[name]["of_disk"] = rows[name]["bytes_per_s"] / disk
+        rate("tessera", "dask")
         if not a.no_zarr:
             zpath = path[:-4] + ".zarr"
             zw = child(ZARR_WRITE, path, zpath)
             rows["zarr write"] = {"seconds": zw["seconds"], "bytes_per_s": size / zw["seconds"], "rss": zw["rss"]}
             best_of("zarr ", [("tessera", ZARR_READ_TS), ("dask", ZARR_READ_DASK)], zpath)
             rmtree(zpath)
-            for name in ("zarr tessera", "zarr dask"):
-                if name in rows:
-                    rows[name]["bytes_per_s"] = size / rows[name]["seconds"]
-                    rows[name]["of_disk"] = rows[name]["bytes_per_s"] / disk
+            rate("zarr tessera", "zarr dask")
         if not a.no_zarr and a.matrix > 0:
             mpath = path[:-4] + "-matrix.zarr"
             child(MATRIX_WRITE, mpath, a.matrix)
@@ -268,20 +268,19 @@ def main(argv=None):
           f"{rows['write']['bytes_per_s'] / 1e9:.2f} GB/s, peak RSS {rows['write']['rss'] / 2**20:.0f} MiB")
     print(f"disk sequential read (dd iflag=direct): {disk / 1e9:.2f} GB/s")
     print(f"{'((x + 1) * 2).sum()':24} {'seconds':>9} {'GB/s':>7} {'of disk':>8} {'peak RSS':>10}  value")
-    for name in ("tessera", "dask"):
-        if name in rows:
-            r = rows[name]
-            print(f"{name:24} {r['seconds']:9.2f} {r['bytes_per_s'] / 1e9:7.2f} {r['of_disk']:8.0%} "
-                  f"{r['rss'] / 2**20:8.0f} MiB  {r['value']:.6e}")
-    if "zarr write" in rows:
-        w = rows["zarr write"]
-        print(f"zarr v3 uncompressed written from the .npy file by Tessera: {w['seconds']:.1f} s, "
-              f"{w['bytes_per_s'] / 1e9:.2f} GB/s")
-        for name in ("zarr tessera", "zarr dask"):
+    def read_rows(*names):
+        for name in names:
             if name in rows:
                 r = rows[name]
                 print(f"{name:24} {r['seconds']:9.2f} {r['bytes_per_s'] / 1e9:7.2f} {r['of_disk']:8.0%} "
                       f"{r['rss'] / 2**20:8.0f} MiB  {r['value']:.6e}")
+
+    read_rows("tessera", "dask")
+    if "zarr write" in rows:
+        w = rows["zarr write"]
+        print(f"zarr v3 uncompressed written from the .npy file by Tessera: {w['seconds']:.1f} s, "
+              f"{w['bytes_per_s'] / 1e9:.2f} GB/s")
+        read_rows("zarr tessera", "zarr dask")
     if "std tessera" in rows:
         n = a.matrix
         print(f"(a.dot(a.T) - a).std() over a {n} x {n} float32 Zarr array ({n * n * 4 / 1e9:.2f} GB), "

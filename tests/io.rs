@@ -66,6 +66,16 @@ fn bits_equal(a: &HostArray, b: &HostArray) -> bool {
     }
 }
 
+/// Device and host budgets, and no disk to spill to.
+fn no_disk(device: u64, host: u64) -> MemoryConfig {
+    MemoryConfig {
+        device_bytes: Some(device),
+        host_bytes: Some(host),
+        disk_bytes: Some(0),
+        ..MemoryConfig::default()
+    }
+}
+
 const DTYPES: [DType; 5] = [DType::Bool, DType::I32, DType::I64, DType::F32, DType::F64];
 
 #[test]
@@ -307,12 +317,7 @@ fn a_result_larger_than_the_host_budget_is_written_chunk_by_chunk() {
     let dir = Dir::new("budget");
     let s: Session = cpu_session();
     // 32 MB of float64 written under an 8 MiB host budget and a 4 MiB device budget.
-    s.set_memory(Some(MemoryConfig {
-        device_bytes: Some(4 << 20),
-        host_bytes: Some(8 << 20),
-        disk_bytes: Some(0),
-        ..MemoryConfig::default()
-    }));
+    s.set_memory(Some(no_disk(4 << 20, 8 << 20)));
     let n = 4_000_000usize;
     let x = s
         .random(3)
@@ -368,12 +373,7 @@ fn file_chunks_evicted_under_a_budget_are_read_again_not_spilled() {
     };
     // Each chunk of x is read by two reductions; under a 4 MiB budget per tier its chunks cannot
     // all stay between their uses, and there is no disk budget to spill them to.
-    s.set_memory(Some(MemoryConfig {
-        device_bytes: Some(4 << 20),
-        host_bytes: Some(4 << 20),
-        disk_bytes: Some(0),
-        ..MemoryConfig::default()
-    }));
+    s.set_memory(Some(no_disk(4 << 20, 4 << 20)));
     let x = load_npy(&s, &path, Some(&[125_000])).unwrap();
     let a = (&x * 2.0).sum(tessera::Axes::All, false).unwrap();
     let b = (&x * 3.0).sum(tessera::Axes::All, false).unwrap();
@@ -640,12 +640,7 @@ mod zarr {
     fn a_zarr_array_larger_than_the_host_budget_is_written_and_read_chunk_by_chunk() {
         let dir = Dir::new("zarr-budget");
         let s: Session = cpu_session();
-        s.set_memory(Some(MemoryConfig {
-            device_bytes: Some(4 << 20),
-            host_bytes: Some(8 << 20),
-            disk_bytes: Some(0),
-            ..MemoryConfig::default()
-        }));
+        s.set_memory(Some(no_disk(4 << 20, 8 << 20)));
         let x = s
             .random(9)
             .rand(&[2000, 2000], DType::F64)
