@@ -111,7 +111,9 @@ import json, sys, time, resource
 import tessera as ts
 src, dst = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
-ts.to_zarr(ts.load(src), dst, compressor=None)
+x = (ts.random.default_rng(0).random(int(src), dtype="float32", chunk_size=1 << 24)
+     if src.isdigit() else ts.load(src))
+ts.to_zarr(x, dst, compressor=None)
 print(json.dumps({"seconds": time.perf_counter() - t0, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
@@ -207,17 +209,28 @@ def main(argv=None):
     ap.add_argument("--no-dask", action="store_true")
     ap.add_argument("--matrix", type=int, default=8000, help="side of the Zarr matrix (0: skip)")
     ap.add_argument("--no-zarr", action="store_true")
+    ap.add_argument("--no-npy", action="store_true",
+                    help="Zarr only: the Zarr vector written from random draws (half the disk space)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--json", default="target/bench/io_bench.json")
     a = ap.parse_args(argv)
     n = int(a.gb * 1e9) // 4
     path = os.path.join(a.dir, f"tessera-io-bench-{os.getpid()}.npy")
     rows = {}
+    size = n * 4
     try:
-        w = child(WRITE, path, n, CHUNK)
-        size = os.path.getsize(path)
-        rows["write"] = {"seconds": w["seconds"], "bytes_per_s": size / w["seconds"], "rss": w["rss"]}
-        disk = disk_read_bandwidth(path, min(size, 8 << 30))
+        if a.no_npy:
+            # The disk's bandwidth over a probe file of 4 GiB written with dd.
+            probe = path + ".probe"
+            subprocess.run(["dd", "if=/dev/zero", f"of={probe}", "bs=16M", "count=256", "oflag=direct"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            disk = disk_read_bandwidth(probe, 4 << 30)
+            os.remove(probe)
+        else:
+            w = child(WRITE, path, n, CHUNK)
+            size = os.path.getsize(path)
+            rows["write"] = {"seconds": w["seconds"], "bytes_per_s": size / w["seconds"], "rss": w["rss"]}
+            disk = disk_read_bandwidth(path, min(size, 8 << 30))
         rows["disk"] = {"bytes_per_s": disk}
         def best_of(key, cases, *args):
             for name, code in cases:
@@ -236,11 +249,12 @@ def main(argv=None):
                     rows[name]["bytes_per_s"] = size / rows[name]["seconds"]
                     rows[name]["of_disk"] = rows[name]["bytes_per_s"] / disk
 
-        best_of("", [("tessera", READ_TS), ("dask", READ_DASK)], path, CHUNK)
-        rate("tessera", "dask")
+        if not a.no_npy:
+            best_of("", [("tessera", READ_TS), ("dask", READ_DASK)], path, CHUNK)
+            rate("tessera", "dask")
         if not a.no_zarr:
             zpath = path[:-4] + ".zarr"
-            zw = child(ZARR_WRITE, path, zpath)
+            zw = child(ZARR_WRITE, n if a.no_npy else path, zpath)
             rows["zarr write"] = {"seconds": zw["seconds"], "bytes_per_s": size / zw["seconds"], "rss": zw["rss"]}
             best_of("zarr ", [("tessera", ZARR_READ_TS), ("dask", ZARR_READ_DASK)], zpath)
             rmtree(zpath)
@@ -264,8 +278,9 @@ def main(argv=None):
             os.remove(path)
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     print(f"file: {size / 1e9:.1f} GB float32 ({n:,} elements), RAM {mem / 2**30:.1f} GiB, chunks of {CHUNK:,}")
-    print(f"write (ts.save of random draws): {rows['write']['seconds']:.1f} s, "
-          f"{rows['write']['bytes_per_s'] / 1e9:.2f} GB/s, peak RSS {rows['write']['rss'] / 2**20:.0f} MiB")
+    if "write" in rows:
+        print(f"write (ts.save of random draws): {rows['write']['seconds']:.1f} s, "
+              f"{rows['write']['bytes_per_s'] / 1e9:.2f} GB/s, peak RSS {rows['write']['rss'] / 2**20:.0f} MiB")
     print(f"disk sequential read (dd iflag=direct): {disk / 1e9:.2f} GB/s")
     print(f"{'((x + 1) * 2).sum()':24} {'seconds':>9} {'GB/s':>7} {'of disk':>8} {'peak RSS':>10}  value")
     def read_rows(*names):
@@ -278,7 +293,8 @@ def main(argv=None):
     read_rows("tessera", "dask")
     if "zarr write" in rows:
         w = rows["zarr write"]
-        print(f"zarr v3 uncompressed written from the .npy file by Tessera: {w['seconds']:.1f} s, "
+        src = "random draws" if a.no_npy else "the .npy file"
+        print(f"zarr v3 uncompressed written from {src} by Tessera: {w['seconds']:.1f} s, "
               f"{w['bytes_per_s'] / 1e9:.2f} GB/s")
         read_rows("zarr tessera", "zarr dask")
     if "std tessera" in rows:

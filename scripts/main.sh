@@ -7,6 +7,7 @@ if ! python3 -c "import numpy" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r benches/requirements.txt \
     || echo "NumPy could not be installed: the table will say so" >&2
 fi
+scripts/ensure_compilers.sh
 cargo run --release -- bench "$@"
 # The Python rows: the same workloads written with `ts` in place of `np`, beside NumPy and the
 # Rust path (benches/python_bench.py), when the package is installed in target/venv.

@@ -89,6 +89,10 @@ fn npy_round_trips_are_bit_identical_at_every_chunking() {
             (vec![37, 23], vec![37, 23], vec![5, 23]),
             (vec![6, 5, 9], vec![4, 2, 3], vec![6, 1, 9]),
             (vec![1000], vec![333], vec![128]),
+            // Runs of many pages, unaligned, longer than one direct-I/O piece (8 MiB) for the
+            // wider dtypes: written partly with O_DIRECT, partly buffered.
+            (vec![3_300_007], vec![1_100_003], vec![1_000_000]),
+            (vec![64, 5003], vec![64, 2500], vec![64, 5003]),
             (vec![], vec![], vec![]),
             (vec![0, 4], vec![1, 4], vec![1, 4]),
         ] {
@@ -429,7 +433,22 @@ mod zarr {
                     ..o()
                 },
             ),
+            (
+                "v3 blosc",
+                ZarrOptions {
+                    compressor: ZarrCompressor::Blosc(5),
+                    ..o()
+                },
+            ),
             ("v2 zstd", ZarrOptions { version: 2, ..o() }),
+            (
+                "v2 blosc",
+                ZarrOptions {
+                    version: 2,
+                    compressor: ZarrCompressor::Blosc(9),
+                    ..o()
+                },
+            ),
             (
                 "v2 gzip",
                 ZarrOptions {

@@ -814,10 +814,11 @@ fn to_zarr(
     let compressor = match compressor {
         "zstd" => ZarrCompressor::Zstd(level),
         "gzip" => ZarrCompressor::Gzip(level.clamp(0, 9) as u32),
+        "blosc" => ZarrCompressor::Blosc(level.clamp(0, 9) as u8),
         "none" => ZarrCompressor::None,
         other => {
             return Err(PyValueError::new_err(format!(
-                "to_zarr: compressor {other:?} (zstd, gzip or None)"
+                "to_zarr: compressor {other:?} (zstd, gzip, blosc or None)"
             )))
         }
     };

@@ -122,7 +122,7 @@ def to_zarr(arr, url, component=None, overwrite=False, *, zarr_format=3, chunks=
     chunk, each store chunk (or shard) written once as it is computed. The array appears only
     once complete; an existing Zarr array there is replaced only with ``overwrite=True``.
     ``zarr_format`` 3 (default) or 2; ``chunks`` the store's chunk shape (default: the tensor's
-    chunks); ``compressor`` 'zstd' (default), 'gzip' or None; ``checksum=True`` adds crc32c
+    chunks); ``compressor`` 'zstd' (default), 'gzip', 'blosc' (lz4, byte shuffle) or None; ``checksum=True`` adds crc32c
     (v3); ``shards`` a shard shape holding whole chunks (v3)."""
     from ._api import asarray
 

@@ -208,33 +208,74 @@ print("left:", sorted(os.listdir(d)))
 """
 
 
-def test_a_full_disk_is_an_error_and_leaves_nothing(tmp_path):
-    # A 4 MiB tmpfs in a mount namespace of the child's own: the writes run out of space mid-run.
+def _write_in_namespace(d, mount):
+    """Runs _FULL_DISK_CHILD on folder d after `mount` (shell) in a mount namespace of the
+    child's own; skips where no namespace or mount can be had."""
     import shutil
     import subprocess
     import sys
 
-    d = tmp_path / "small"
-    d.mkdir()
     if shutil.which("unshare") is None:
-        pytest.skip("no unshare(1) to mount a small tmpfs")
-    script = f'mount -t tmpfs -o size=4m tmpfs "{d}" && exec "{sys.executable}" -c "$0" "{d}"'
+        pytest.skip("no unshare(1) for a mount namespace")
+    script = f'{mount} && exec "{sys.executable}" -c "$0" "{d}"'
     r = subprocess.run(["unshare", "-m", "sh", "-c", script, _FULL_DISK_CHILD],
                        capture_output=True, text=True)
     if r.returncode != 0 and "mount" in r.stderr + r.stdout and "error:" not in r.stdout:
-        pytest.skip(f"a tmpfs cannot be mounted here: {r.stderr.strip()[:200]}")
+        pytest.skip(f"cannot mount here: {r.stderr.strip()[:200]}")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert any(l.startswith("error: x.npy") and "x.npy" in l for l in lines), r.stdout
     assert any(l.startswith("error: x.zarr") and "x.zarr" in l for l in lines), r.stdout
-    assert "left: []" in lines, r.stdout
+    return lines
+
+
+def test_a_full_disk_is_an_error_and_leaves_nothing(tmp_path):
+    # A 4 MiB tmpfs: the writes run out of space mid-run.
+    d = tmp_path / "small"
+    d.mkdir()
+    lines = _write_in_namespace(d, f'mount -t tmpfs -o size=4m tmpfs "{d}"')
+    assert "left: []" in lines
+
+
+def test_an_unwritable_folder_is_an_error_and_changes_nothing(tmp_path):
+    # The folder bound read-only onto itself: even root cannot write there (EROFS).
+    d = tmp_path / "ro"
+    d.mkdir()
+    (d / "keep.txt").write_text("kept")
+    lines = _write_in_namespace(d, f'mount --bind "{d}" "{d}" && mount -o remount,bind,ro "{d}"')
+    assert "left: ['keep.txt']" in lines
+    assert (d / "keep.txt").read_text() == "kept"
+
+
+def test_blosc_arrays_both_ways(tmp_path):
+    import numcodecs
+    from zarr.codecs import BloscCodec
+
+    x = np.random.default_rng(7).standard_normal((40, 30)).astype(np.float32)
+    z = zarr.create_array(store=str(tmp_path / "v3.zarr"), shape=x.shape, chunks=(16, 16),
+                          dtype=x.dtype, compressors=BloscCodec(cname="zstd", shuffle="bitshuffle"))
+    z[...] = x
+    z2 = zarr.create_array(store=str(tmp_path / "v2.zarr"), shape=x.shape, chunks=(16, 8),
+                           dtype=x.dtype, zarr_format=2,
+                           compressors=numcodecs.Blosc(cname="lz4", clevel=5, shuffle=1))
+    z2[...] = x
+    for p in ["v3.zarr", "v2.zarr"]:
+        np.testing.assert_array_equal(np.asarray(ts.from_zarr(tmp_path / p)), x)
+    t = ts.asarray(x, chunk_size=(16, 16))
+    for fmt in (3, 2):
+        out = tmp_path / f"out{fmt}.zarr"
+        ts.to_zarr(t * 2, out, zarr_format=fmt, compressor="blosc", level=5)
+        back = zarr.open_array(str(out), mode="r")
+        np.testing.assert_array_equal(back[...], x * 2)
+        meta = (out / ("zarr.json" if fmt == 3 else ".zarray")).read_text()
+        assert "blosc" in meta
 
 
 def test_a_codec_tessera_lacks_is_a_type_error_naming_it(tmp_path):
-    from zarr.codecs import BloscCodec
+    import numcodecs
 
     z = zarr.create_array(store=str(tmp_path / "b.zarr"), shape=(8,), chunks=(4,), dtype="float64",
-                          compressors=BloscCodec())
+                          zarr_format=2, compressors=numcodecs.BZ2())
     z[...] = np.arange(8.0)
-    with pytest.raises(TypeError, match="blosc"):
+    with pytest.raises(TypeError, match="bz2"):
         ts.from_zarr(tmp_path / "b.zarr")
