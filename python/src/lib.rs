@@ -97,6 +97,16 @@ fn to_py(e: Error) -> PyErr {
             tessera::FileError::Io => PyOSError::new_err(msg),
             tessera::FileError::Unsupported => PyTypeError::new_err(msg),
         },
+        Error::LinAlg { .. } => Python::attach(|py| {
+            match py
+                .import("numpy.linalg")
+                .and_then(|m| m.getattr("LinAlgError"))
+                .and_then(|c| c.call1((msg.clone(),)))
+            {
+                Ok(inst) => PyErr::from_value(inst),
+                Err(_) => PyValueError::new_err(msg),
+            }
+        }),
         Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         _ => PyRuntimeError::new_err(msg),
     }

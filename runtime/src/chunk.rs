@@ -192,6 +192,8 @@ pub enum ChunkOp {
         /// When true a third input is added (the running sum over K).
         accumulate: bool,
     },
+    /// A dense kernel on every matrix of the chunk (the last two axes whole).
+    Dense(crate::linalg::DenseOp),
 }
 
 /// User data a fused kernel reads in place, whole: a constant, or an external array whose
@@ -302,6 +304,7 @@ impl ChunkOp {
             ChunkOp::Assemble { .. } => "assemble",
             ChunkOp::ReshapeGather { .. } => "reshape_gather",
             ChunkOp::MatMul { .. } => "matmul",
+            ChunkOp::Dense(d) => d.name(),
             ChunkOp::Fused { .. } => "fused",
         }
     }

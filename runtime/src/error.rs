@@ -150,6 +150,16 @@ pub enum Error {
         /// Which kind of failure.
         kind: FileError,
     },
+    /// A matrix a linear-algebra kernel cannot factor or solve (numpy's `LinAlgError`): a
+    /// singular matrix for `solve`/`inv`, one that is not positive definite for `cholesky`,
+    /// an SVD or eigensolver that does not converge.
+    #[error("{op}: {msg}")]
+    LinAlg {
+        /// The operation.
+        op: String,
+        /// What went wrong.
+        msg: String,
+    },
     /// A panic inside a run (a kernel, a copy, the executor itself), caught and stopped there:
     /// the run is abandoned, the session stays usable.
     #[error("{op} panicked: {message}")]

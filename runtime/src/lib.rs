@@ -16,6 +16,7 @@ pub mod graph;
 pub mod hostpool;
 pub mod io;
 pub mod ir;
+pub mod linalg;
 pub mod op;
 pub mod philox;
 pub mod schedule;
@@ -34,5 +35,5 @@ pub use hostpool::PooledAlloc;
 pub use session::{Config, Generator, Session};
 pub use storage::{MemoryConfig, Order};
 pub use tensor::{
-    all, broadcast_shapes, concatenate, s, stack, where_, Axes, Operand, SliceArg, Tensor,
+    all, broadcast_shapes, concatenate, s, stack, where_, Axes, Lstsq, Operand, SliceArg, Tensor,
 };

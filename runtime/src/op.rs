@@ -518,6 +518,9 @@ pub enum Op {
     },
     /// Batched matrix product of two arrays of the same ndim (>= 2), batch dims broadcast.
     MatMul,
+    /// A dense kernel over the last two axes (factorizations, solves), batched over the
+    /// leading ones; several results are packed into one array ([`crate::linalg`]).
+    Dense(crate::linalg::DenseOp),
     /// Change the chunking; the target chunk shape is the node's chunk hint.
     Rechunk,
 }
@@ -530,6 +533,7 @@ impl Op {
             Op::Binary(b) => b.name().to_string(),
             Op::Reduce { op, .. } => op.name().to_string(),
             Op::ArgReduce { op, .. } => format!("{op:?}").to_lowercase(),
+            Op::Dense(d) => d.name().to_string(),
             o => format!("{o:?}")
                 .split([' ', '{', '('])
                 .next()

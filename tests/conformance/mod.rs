@@ -15,6 +15,7 @@ pub mod reference;
 mod creation;
 mod elementwise;
 mod errors;
+mod factor;
 mod linalg;
 mod manipulation;
 mod misc;
@@ -27,6 +28,7 @@ pub mod cases {
     pub use super::creation::*;
     pub use super::elementwise::*;
     pub use super::errors::*;
+    pub use super::factor::*;
     pub use super::linalg::*;
     pub use super::manipulation::*;
     pub use super::misc::*;
@@ -96,7 +98,8 @@ macro_rules! conformance_suite {
                 meshgrid_cases, diff, vecdot_count_nonzero,
                 // linear algebra
                 matmul_2d, matmul_batched, matmul_vector, matmul_int, dot, tensordot_axes,
-                tensordot_n,
+                tensordot_n, qr_factors, svd_factors, eigh_factors, cholesky_solve_inv_det,
+                linalg_composites,
                 // zero-size arrays, eager mode
                 zero_size_reductions, zero_size_movement, zero_size_elementwise, eager_matches_lazy,
                 // large arrays, column-major inputs, several outputs at once
@@ -121,7 +124,7 @@ macro_rules! conformance_suite {
                 reshape_gather_reads_only_overlapping_chunks,
                 integer_min_floor_divide, zero_length_axes_chunked, error_overflowing_shapes,
                 error_hostile_sizes, error_zero_chunk_extent, error_messages_name_the_call,
-                error_manipulation,
+                error_manipulation, linalg_errors,
             );
         }
     };

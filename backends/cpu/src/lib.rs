@@ -7,6 +7,7 @@ mod elementwise;
 mod fused;
 mod gemm;
 pub mod jit;
+pub mod linalg;
 mod memory;
 mod movement;
 mod reduce;
@@ -193,6 +194,10 @@ impl Backend for CpuBackend {
             ChunkOp::MatMul { accumulate } => {
                 let acc = if *accumulate { Some(x(2)) } else { None };
                 one(gemm::matmul(x(0), x(1), acc, shape)?)
+            }
+            ChunkOp::Dense(d) => {
+                let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+                one(linalg::dense(*d, &ins, shape)?)
             }
         })
     }

@@ -246,6 +246,7 @@ impl CudaBackend {
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }
             | ChunkOp::Write { .. }
+            | ChunkOp::Dense(_)
             | ChunkOp::ReduceCombine { .. }
             | ChunkOp::ReduceFinal { .. }
             | ChunkOp::ArgCombine { .. }

@@ -290,6 +290,7 @@ impl Backend for WgpuBackend {
             ChunkOp::Constant { .. }
             | ChunkOp::External { .. }
             | ChunkOp::Write { .. }
+            | ChunkOp::Dense(_)
             | ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }

@@ -4,6 +4,7 @@
 
 mod elementwise;
 mod linalg;
+pub use linalg::Lstsq;
 mod manipulation;
 mod movement;
 mod reduction;

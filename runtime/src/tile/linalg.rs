@@ -5,6 +5,7 @@ use super::{region_size, union_grid, Tiler};
 use crate::chunk::{grid_boxes, ChunkId, ChunkOp, Tiled};
 use crate::dtype::DType;
 use crate::error::Result;
+use crate::linalg::DenseOp;
 
 impl Tiler<'_> {
     pub(super) fn matmul(
@@ -79,5 +80,35 @@ impl Tiler<'_> {
             chunks.push(acc.expect("at least one K chunk"));
         }
         Ok(Tiled { grid, chunks })
+    }
+}
+
+impl Tiler<'_> {
+    /// A dense kernel: each operand's last two axes made whole (one matrix per chunk), its
+    /// batch axes chunked as the first operand's; one kernel per batch chunk.
+    pub(super) fn dense(
+        &mut self,
+        op: DenseOp,
+        inputs: &[Tiled],
+        in_shapes: &[Vec<usize>],
+        in_dtypes: &[DType],
+        shape: &[usize],
+        dtype: DType,
+    ) -> Result<Tiled> {
+        let nd = in_shapes[0].len();
+        let batch: Vec<Vec<usize>> = inputs[0].grid[..nd - 2].to_vec();
+        let mut ins = Vec::with_capacity(inputs.len());
+        for ((t, s), &dt) in inputs.iter().zip(in_shapes).zip(in_dtypes) {
+            let mut g = batch.clone();
+            g.extend(s[nd - 2..].iter().map(|&d| vec![d]));
+            ins.push(self.rechunk(t, &g, dt)?);
+        }
+        let mut grid = batch;
+        grid.extend(shape[nd - 2..].iter().map(|&d| vec![d]));
+        self.per_chunk(grid, dtype, |idx, _| {
+            let mut at: Vec<usize> = idx[..nd - 2].to_vec();
+            at.extend([0, 0]);
+            (ChunkOp::Dense(op), ins.iter().map(|t| t.at(&at)).collect())
+        })
     }
 }

@@ -530,6 +530,7 @@ impl<'g> Tiler<'g> {
             Op::Slice { axes } => self.slice(&inputs[0], axes, dtype),
             Op::Concat { axis } => self.concat(&inputs, &in_shapes, *axis, &shape, dtype),
             Op::MatMul => self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype),
+            Op::Dense(d) => self.dense(*d, &inputs, &in_shapes, &in_dtypes, &shape, dtype),
             Op::Rechunk => {
                 let grid = self.source_grid(id)?;
                 self.rechunk(&inputs[0], &grid, dtype)
