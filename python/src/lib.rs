@@ -466,6 +466,49 @@ impl PyTensor {
     fn tensordot(&self, other: &PyTensor, a: Vec<isize>, b: Vec<isize>) -> PyResult<PyTensor> {
         wrap(self.t.tensordot(&other.t, &a, &b))
     }
+    /// The dense linear-algebra kernels by numpy's name: a list of result tensors (Q, R;
+    /// U, S, Vh; w, V; sign, logabsdet; or one). `other` is the right-hand side of solves;
+    /// `flag` is `complete` (qr), `full_matrices` (svd), `upper` (cholesky); `tol` the
+    /// cutoff (pinv, matrix_rank); `n` the power (matrix_power) or offset (diagonal, trace).
+    #[pyo3(signature = (name, other=None, flag=false, tol=None, n=0))]
+    fn linalg(
+        &self,
+        name: &str,
+        other: Option<&PyTensor>,
+        flag: bool,
+        tol: Option<f64>,
+        n: i64,
+    ) -> PyResult<Vec<PyTensor>> {
+        let t = &self.t;
+        let rhs = || {
+            other.map(|o| &o.t).ok_or_else(|| {
+                PyValueError::new_err(format!("linalg.{name} needs a second operand"))
+            })
+        };
+        let v: Vec<tessera::Tensor> = match name {
+            "qr" => t.qr(flag).map(|(q, r)| vec![q, r]),
+            "svd" => t.svd(flag).map(|(u, s, vh)| vec![u, s, vh]),
+            "svdvals" => t.svdvals().map(|x| vec![x]),
+            "cholesky" => t.cholesky(flag).map(|x| vec![x]),
+            "eigh" => t.eigh().map(|(w, v)| vec![w, v]),
+            "eigvalsh" => t.eigvalsh().map(|x| vec![x]),
+            "solve" => t.solve(rhs()?).map(|x| vec![x]),
+            "inv" => t.inv().map(|x| vec![x]),
+            "det" => t.det().map(|x| vec![x]),
+            "slogdet" => t.slogdet().map(|(s, l)| vec![s, l]),
+            "pinv" => t.pinv(tol).map(|x| vec![x]),
+            "matrix_rank" => t.matrix_rank(tol).map(|x| vec![x]),
+            "lstsq" => t
+                .lstsq(rhs()?, tol)
+                .map(|l| vec![l.x, l.residuals, l.rank, l.s]),
+            "matrix_power" => t.matrix_power(n).map(|x| vec![x]),
+            "diagonal" => t.diagonal(n).map(|x| vec![x]),
+            "trace" => t.trace(n).map(|x| vec![x]),
+            _ => return Err(PyValueError::new_err(format!("no linalg function {name}"))),
+        }
+        .map_err(to_py)?;
+        Ok(v.into_iter().map(|t| PyTensor { t }).collect())
+    }
     fn with_chunks(&self, chunk: Vec<usize>) -> PyResult<PyTensor> {
         wrap(self.t.with_chunks(&chunk))
     }

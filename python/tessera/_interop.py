@@ -141,16 +141,23 @@ _HANDLED = {
     np.inner: lambda a, b: _api.inner(a, b),
     np.meshgrid: lambda *xi, indexing="xy", **kw: _api.meshgrid(*xi, indexing=indexing),
     np.result_type: lambda *a: _api._dtypes.result_type(*a),
-    np.linalg.norm: lambda x, ord=None, axis=None, keepdims=False: _norm(x, ord, axis, keepdims),
+    np.linalg.norm: lambda x, ord=None, axis=None, keepdims=False: _linalg().norm(x, ord, axis, keepdims),
 }
 
 
-def _norm(x, ord, axis, keepdims):
+def _linalg():
     from . import linalg
 
-    if ord is None:
-        return linalg.vector_norm(x, axis=axis, keepdims=keepdims)
-    raise TypeError(f"tessera does not implement numpy.linalg.norm with ord={ord!r}")
+    return linalg
+
+
+# numpy.linalg's functions on tensors run Tessera's (same names, numpy's signatures).
+for _name in """qr svd cholesky eigh eigvalsh solve inv det slogdet pinv matrix_rank lstsq
+matrix_power cross matrix_norm vector_norm svdvals diagonal trace""".split():
+    _f = getattr(np.linalg, _name, None)
+    if _f is not None:
+        _HANDLED[_f] = (lambda n: lambda *a, **k: getattr(_linalg(), n)(*a, **k))(_name)
+del _name, _f
 
 
 def array_function(func, types, args, kwargs):

@@ -141,3 +141,35 @@ fn null_backend_plans_but_refuses_to_run() {
         "{err}"
     );
 }
+
+#[test]
+fn tall_skinny_qr_and_svd_run_as_a_tree_over_row_blocks() {
+    let s = null();
+    // 40 row blocks of 1000 x 8: leaves, then a tree of fan-in 16 (3 + 1 nodes above them).
+    let a = s
+        .ones(&[40_000, 8], DType::F64)
+        .with_chunks(&[1000, 8])
+        .unwrap();
+    let (q, r) = a.qr(false).unwrap();
+    let (cg, tiled) = s.plan(&[&q, &r]).unwrap();
+    assert_eq!(count(&cg, "qr"), 40 + 3 + 1);
+    assert!(
+        cg.nodes
+            .iter()
+            .all(|n| n.shape.iter().product::<usize>() <= (1000 + 8) * 8),
+        "no chunk holds the whole matrix"
+    );
+    assert_eq!(tiled[0].grid[0], vec![1000; 40], "Q keeps the row blocks");
+    assert_eq!(tiled[1].chunks.len(), 1);
+    let (u, sv, vt) = a.svd(false).unwrap();
+    let (cg, tiled) = s.plan(&[&u, &sv, &vt]).unwrap();
+    assert_eq!(count(&cg, "svd"), 1, "one SVD, of the final R");
+    assert_eq!(tiled[0].grid[0], vec![1000; 40]);
+    let (cg, _) = s.plan(&[&a.svdvals().unwrap()]).unwrap();
+    assert_eq!(count(&cg, "svdvals"), 1);
+    assert_eq!(count(&cg, "matmul"), 0, "singular values alone need no Q");
+    // A matrix in one chunk calls the kernel once.
+    let b = s.ones(&[300, 8], DType::F64);
+    let (cg, _) = s.plan(&[&b.qr(false).unwrap().0]).unwrap();
+    assert_eq!(count(&cg, "qr"), 1);
+}

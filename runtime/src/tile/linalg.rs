@@ -96,6 +96,9 @@ impl Tiler<'_> {
         dtype: DType,
     ) -> Result<Tiled> {
         let nd = in_shapes[0].len();
+        if let Some(t) = self.tsqr(op, &inputs[0], &in_shapes[0], in_dtypes[0], dtype)? {
+            return Ok(t);
+        }
         let batch: Vec<Vec<usize>> = inputs[0].grid[..nd - 2].to_vec();
         let mut ins = Vec::with_capacity(inputs.len());
         for ((t, s), &dt) in inputs.iter().zip(in_shapes).zip(in_dtypes) {
@@ -110,5 +113,194 @@ impl Tiler<'_> {
             at.extend([0, 0]);
             (ChunkOp::Dense(op), ins.iter().map(|t| t.at(&at)).collect())
         })
+    }
+}
+
+/// A node of the TSQR tree: its packed QR chunk, its row count and its `k` (rows of its R).
+#[derive(Clone, Copy)]
+struct TreeNode {
+    packed: ChunkId,
+    rows: usize,
+    k: usize,
+}
+
+impl Tiler<'_> {
+    /// Tall-skinny QR (and the SVD on top of it) for a 2-D matrix whose rows span several
+    /// chunks: a QR per row block, the R factors stacked and factored again up a tree, Q as
+    /// each block's Q times the product of the tree's Q blocks on its path; the SVD is that of
+    /// the final small R, with its U folded into the top of the tree. `None` when the op or
+    /// the input's chunking does not call for it (the matrix then goes whole to one kernel).
+    fn tsqr(
+        &mut self,
+        op: DenseOp,
+        a: &Tiled,
+        shape: &[usize],
+        in_dtype: DType,
+        dtype: DType,
+    ) -> Result<Option<Tiled>> {
+        let wanted = matches!(
+            op,
+            DenseOp::Qr { complete: false } | DenseOp::Svd { full: false } | DenseOp::SvdVals
+        );
+        if !wanted || shape.len() != 2 || a.grid[0].len() < 2 || shape[0] < shape[1] {
+            return Ok(None);
+        }
+        let (m, n) = (shape[0], shape[1]);
+        let a = self.rechunk(a, &[a.grid[0].clone(), vec![n]], in_dtype)?;
+        let qr = DenseOp::Qr { complete: false };
+        // Leaves: one QR per row block.
+        let mut leaves = Vec::with_capacity(a.chunks.len());
+        for (i, &rows) in a.grid[0].iter().enumerate() {
+            let k = rows.min(n);
+            let packed = self.push(
+                ChunkOp::Dense(qr),
+                vec![a.at(&[i, 0])],
+                vec![rows + k, n],
+                dtype,
+            );
+            leaves.push(TreeNode { packed, rows, k });
+        }
+        // Fan-in: as many stacked R factors as fit one chunk, 2 to 16.
+        let es = dtype.size().max(1);
+        let fan = (self.chunk_bytes / (n * n * es).max(1)).clamp(2, 16);
+        // Up the tree: groups of `fan` nodes' R factors stacked and factored.
+        let mut levels: Vec<Vec<TreeNode>> = vec![leaves];
+        while levels.last().map_or(0, Vec::len) > 1 {
+            let below = levels.last().expect("a level").clone();
+            let mut up = Vec::new();
+            for group in below.chunks(fan) {
+                let rows: usize = group.iter().map(|c| c.k).sum();
+                let mut pieces = Vec::with_capacity(group.len());
+                let mut off = 0;
+                for c in group {
+                    pieces.push((vec![(c.rows, c.rows + c.k), (0, n)], vec![off, 0]));
+                    off += c.k;
+                }
+                let ins: Vec<ChunkId> = group.iter().map(|c| c.packed).collect();
+                let stacked = self.push(ChunkOp::Assemble { pieces }, ins, vec![rows, n], dtype);
+                let k = rows.min(n);
+                let packed = self.push(ChunkOp::Dense(qr), vec![stacked], vec![rows + k, n], dtype);
+                up.push(TreeNode { packed, rows, k });
+            }
+            levels.push(up);
+        }
+        let root = levels.last().expect("a level")[0];
+        let k = root.k;
+        let r = self.push(
+            ChunkOp::Slice {
+                region: vec![(root.rows, root.rows + k), (0, n)],
+                steps: vec![1, 1],
+            },
+            vec![root.packed],
+            vec![k, n],
+            dtype,
+        );
+        if op == DenseOp::SvdVals {
+            let s = self.push(ChunkOp::Dense(op), vec![r], vec![k], dtype);
+            return Ok(Some(Tiled {
+                grid: vec![vec![k]],
+                chunks: vec![s],
+            }));
+        }
+        // The SVD of R: R = U_r S V^T, so A = (Q U_r) S V^T.
+        let (top, svd_tail) = if op == (DenseOp::Svd { full: false }) {
+            let packed = self.push(
+                ChunkOp::Dense(DenseOp::Svd { full: false }),
+                vec![r],
+                vec![k + 1 + k, n],
+                dtype,
+            );
+            let cut = |t: &mut Self, r0: usize, rows: usize, cols: usize| {
+                t.push(
+                    ChunkOp::Slice {
+                        region: vec![(r0, r0 + rows), (0, cols)],
+                        steps: vec![1, 1],
+                    },
+                    vec![packed],
+                    vec![rows, cols],
+                    dtype,
+                )
+            };
+            let u_r = cut(self, 0, k, k);
+            let s_row = cut(self, k, 1, n);
+            let vt = cut(self, k + 1, k, n);
+            (Some(u_r), Some((s_row, vt)))
+        } else {
+            (None, None)
+        };
+        // Down the tree: `t[c]` is the (k_c x k) factor that node c's Q is multiplied by.
+        let mut factor: Vec<Option<ChunkId>> = vec![top];
+        for lv in (0..levels.len() - 1).rev() {
+            let parents = &levels[lv + 1];
+            let mut next = Vec::with_capacity(levels[lv].len());
+            for (p, group) in levels[lv].chunks(fan).enumerate() {
+                let parent = parents[p];
+                let mut off = 0;
+                for c in group {
+                    // Rows of the parent's Q that belong to child c.
+                    let slice = self.push(
+                        ChunkOp::Slice {
+                            region: vec![(off, off + c.k), (0, parent.k)],
+                            steps: vec![1, 1],
+                        },
+                        vec![parent.packed],
+                        vec![c.k, parent.k],
+                        dtype,
+                    );
+                    off += c.k;
+                    let f = match factor[p] {
+                        None => slice,
+                        Some(t) => self.push(
+                            ChunkOp::MatMul { accumulate: false },
+                            vec![slice, t],
+                            vec![c.k, k],
+                            dtype,
+                        ),
+                    };
+                    next.push(Some(f));
+                }
+            }
+            factor = next;
+        }
+        // Each block's Q (its leaf's Q) times its factor.
+        let mut chunks = Vec::with_capacity(levels[0].len() + 3);
+        for (leaf, f) in levels[0].iter().zip(&factor) {
+            let q = self.push(
+                ChunkOp::Slice {
+                    region: vec![(0, leaf.rows), (0, leaf.k)],
+                    steps: vec![1, 1],
+                },
+                vec![leaf.packed],
+                vec![leaf.rows, leaf.k],
+                dtype,
+            );
+            chunks.push(match f {
+                None => q,
+                Some(f) => self.push(
+                    ChunkOp::MatMul { accumulate: false },
+                    vec![q, *f],
+                    vec![leaf.rows, k],
+                    dtype,
+                ),
+            });
+        }
+        let mut rows = a.grid[0].clone();
+        match svd_tail {
+            None => {
+                chunks.push(r);
+                rows.push(k);
+            }
+            Some((s_row, vt)) => {
+                chunks.push(s_row);
+                chunks.push(vt);
+                rows.extend([1, k]);
+            }
+        }
+        debug_assert_eq!(rows.iter().sum::<usize>(), op.out_shape(&[shape])?[0]);
+        let _ = m;
+        Ok(Some(Tiled {
+            grid: vec![rows, vec![n]],
+            chunks,
+        }))
     }
 }
