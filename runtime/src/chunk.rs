@@ -194,6 +194,12 @@ pub enum ChunkOp {
     },
     /// A dense kernel on every matrix of the chunk (the last two axes whole).
     Dense(crate::linalg::DenseOp),
+    /// `out = a a^T (+ acc)` of a 2-D chunk: the symmetric product of a Gram matrix's diagonal
+    /// block (half the flops of the general product).
+    Syrk {
+        /// When true a second input is added (the running sum over K).
+        accumulate: bool,
+    },
 }
 
 /// User data a fused kernel reads in place, whole: a constant, or an external array whose
@@ -305,6 +311,7 @@ impl ChunkOp {
             ChunkOp::ReshapeGather { .. } => "reshape_gather",
             ChunkOp::MatMul { .. } => "matmul",
             ChunkOp::Dense(d) => d.name(),
+            ChunkOp::Syrk { .. } => "syrk",
             ChunkOp::Fused { .. } => "fused",
         }
     }

@@ -168,8 +168,50 @@ fn tall_skinny_qr_and_svd_run_as_a_tree_over_row_blocks() {
     let (cg, _) = s.plan(&[&a.svdvals().unwrap()]).unwrap();
     assert_eq!(count(&cg, "svdvals"), 1);
     assert_eq!(count(&cg, "matmul"), 0, "singular values alone need no Q");
+    // A wide matrix with chunked columns: through its transpose, the same tree.
+    let w = s
+        .ones(&[8, 40_000], DType::F64)
+        .with_chunks(&[8, 1000])
+        .unwrap();
+    let (u, sv, vt) = w.svd(false).unwrap();
+    assert_eq!(
+        (u.shape(), vt.shape()),
+        (&[8usize, 8][..], &[8usize, 40_000][..])
+    );
+    let (cg, _) = s.plan(&[&u, &sv, &vt]).unwrap();
+    assert_eq!(count(&cg, "qr"), 40 + 3 + 1);
     // A matrix in one chunk calls the kernel once.
     let b = s.ones(&[300, 8], DType::F64);
     let (cg, _) = s.plan(&[&b.qr(false).unwrap().0]).unwrap();
     assert_eq!(count(&cg, "qr"), 1);
+}
+
+#[test]
+fn a_gram_matrix_is_a_symmetric_product() {
+    let s = null();
+    let a = s
+        .ones(&[3000, 2000], DType::F32)
+        .with_chunks(&[1000, 1000])
+        .unwrap();
+    let g = a.dot(&a.matrix_transpose().unwrap()).unwrap();
+    let (cg, tiled) = s.plan(&[&g]).unwrap();
+    assert_eq!(tiled[0].grid, vec![vec![1000; 3], vec![1000; 3]]);
+    // 3 diagonal blocks of 2 K steps each; 3 blocks below the diagonal, 2 K steps each;
+    // the 3 above the diagonal mirrored.
+    assert_eq!(count(&cg, "syrk"), 3 * 2);
+    assert_eq!(count(&cg, "matmul"), 3 * 2);
+    let b = s
+        .random(2)
+        .rand(&[3000, 2000], DType::F32)
+        .with_chunks(&[1000, 1000])
+        .unwrap();
+    let (cg, _) = s
+        .plan(&[&a.dot(&b.matrix_transpose().unwrap()).unwrap()])
+        .unwrap();
+    assert_eq!(
+        count(&cg, "syrk"),
+        0,
+        "a different right operand is a general product"
+    );
+    assert_eq!(count(&cg, "matmul"), 9 * 2);
 }

@@ -202,3 +202,37 @@ pub fn tensordot_n(cx: &mut Cx) -> Result<()> {
     }
     Ok(())
 }
+
+/// `a @ a.T` (a Gram matrix, tiled as a symmetric product: lower blocks, symmetric diagonal
+/// blocks, mirrored upper blocks) for uneven M and K grids, every dtype; the result is
+/// exactly symmetric.
+pub fn gram_matrix(cx: &mut Cx) -> Result<()> {
+    for dt in [F32, F64, I32, I64, Bool] {
+        for shape in [[13usize, 11], [7, 20], [1, 5], [9, 1]] {
+            let dom = match dt {
+                Bool => Dom::Bool(0.3),
+                I32 | I64 => Dom::Int(-10, 10),
+                _ => Dom::Range(-2.0, 2.0),
+            };
+            let a = cx.host(&shape, dom, dt);
+            let av = values(&a);
+            let mut want = r::matmul(&av, &av.t().to_owned());
+            if dt == Bool {
+                want.mapv_inplace(|v| r::b(v != 0.0));
+            }
+            let what = format!("gram({dt} {shape:?})");
+            let build = |t: &[Tensor]| t[0].matmul(&t[0].matrix_transpose()?);
+            cx.approx(
+                &what,
+                &[&a],
+                build,
+                dt,
+                &want,
+                Tol::accumulated(dt, shape[1], 4.0),
+            )?;
+            let got = values(&cx.eval(cx.ch, &[&a], &build)?);
+            assert_eq!(got, got.t(), "{what}: symmetric [{}]", cx.tag());
+        }
+    }
+    Ok(())
+}

@@ -98,7 +98,7 @@ macro_rules! conformance_suite {
                 meshgrid_cases, diff, vecdot_count_nonzero,
                 // linear algebra
                 matmul_2d, matmul_batched, matmul_vector, matmul_int, dot, tensordot_axes,
-                tensordot_n, qr_factors, svd_factors, eigh_factors, cholesky_solve_inv_det,
+                tensordot_n, gram_matrix, qr_factors, svd_factors, eigh_factors, cholesky_solve_inv_det,
                 linalg_composites,
                 // zero-size arrays, eager mode
                 zero_size_reductions, zero_size_movement, zero_size_elementwise, eager_matches_lazy,

@@ -195,6 +195,10 @@ impl Backend for CpuBackend {
                 let acc = if *accumulate { Some(x(2)) } else { None };
                 one(gemm::matmul(x(0), x(1), acc, shape)?)
             }
+            ChunkOp::Syrk { accumulate } => {
+                let acc = if *accumulate { Some(x(1)) } else { None };
+                one(gemm::syrk(x(0), acc)?)
+            }
             ChunkOp::Dense(d) => {
                 let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
                 one(linalg::dense(*d, &ins, shape)?)

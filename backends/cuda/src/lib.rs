@@ -360,6 +360,15 @@ impl CudaBackend {
                     None => return self.on_host(dev, node, inputs),
                 }
             }
+            // cuBLAS GEMM with the transpose (SYRK's half of the flops is left for later).
+            ChunkOp::Syrk { accumulate } => {
+                let acc = if *accumulate { Some(x(1)) } else { None };
+                let at = ops::transpose(&cx, x(0), &[1, 0])?;
+                match ops::matmul(&cx, node, x(0), &at, acc)? {
+                    Some(c) => vec![c],
+                    None => return self.on_host(dev, node, inputs),
+                }
+            }
         };
         Ok(CudaChunk { lane: dev, fields })
     }

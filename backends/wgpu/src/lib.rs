@@ -392,6 +392,12 @@ impl Backend for WgpuBackend {
                 let acc = if *accumulate { Some(x(2)) } else { None };
                 one(ops::matmul(gpu, node, x(0), x(1), acc)?)
             }
+            // The general product with the transpose: no symmetric kernel on this backend.
+            ChunkOp::Syrk { accumulate } => {
+                let acc = if *accumulate { Some(x(1)) } else { None };
+                let at = ops::transpose(gpu, x(0), &[1, 0])?;
+                one(ops::matmul(gpu, node, x(0), &at, acc)?)
+            }
         })
     }
 }

@@ -206,6 +206,14 @@ impl Tensor {
     /// # Errors
     /// Fewer than two axes; at run time `LinAlg` for non-finite input.
     pub fn svd(&self, full_matrices: bool) -> Result<(Tensor, Tensor, Tensor)> {
+        // A wide matrix through its transpose, which is tall (and so factored by TSQR when its
+        // columns, the transpose's rows, span several chunks): A^T = U' S V'^T gives
+        // A = V' S U'^T.
+        let sh = self.tn()?.shape.clone();
+        if sh.len() == 2 && sh[0] < sh[1] {
+            let (u, s_, vh) = self.matrix_transpose()?.svd(full_matrices)?;
+            return Ok((vh.matrix_transpose()?, s_, u.matrix_transpose()?));
+        }
         let op = DenseOp::Svd {
             full: full_matrices,
         };
@@ -220,6 +228,10 @@ impl Tensor {
     /// # Errors
     /// As [`Tensor::svd`].
     pub fn svdvals(&self) -> Result<Tensor> {
+        let sh = self.tn()?.shape.clone();
+        if sh.len() == 2 && sh[0] < sh[1] {
+            return self.matrix_transpose()?.svdvals();
+        }
         self.dense(DenseOp::SvdVals, &[])
     }
 

@@ -2,7 +2,7 @@
 //! as its product's inputs exist.
 
 use super::{region_size, union_grid, Tiler};
-use crate::chunk::{grid_boxes, ChunkId, ChunkOp, Tiled};
+use crate::chunk::{grid_boxes, ChunkId, ChunkInputs, ChunkOp, Tiled};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::linalg::DenseOp;
@@ -302,5 +302,101 @@ impl Tiler<'_> {
             grid: vec![rows, vec![n]],
             chunks,
         }))
+    }
+}
+
+impl Tiler<'_> {
+    /// True when a matmul's operands are `a` and `a.T` (2-D): a Gram matrix, symmetric.
+    pub(super) fn is_gram(&self, inputs: &[crate::graph::NodeId]) -> bool {
+        let g = self.graph;
+        let (a, b) = (g.node(inputs[0]), g.node(inputs[1]));
+        a.shape.len() == 2
+            && matches!(&b.op, crate::op::Op::Transpose { perm } if perm == &[1, 0])
+            && b.inputs.first() == Some(&inputs[0])
+    }
+
+    /// `a @ a.T` as NumPy computes it (a symmetric rank-k update): the blocks below the
+    /// diagonal are general products accumulated along K, the diagonal blocks symmetric
+    /// products (half the flops), the blocks above the diagonal transposes of those below.
+    pub(super) fn syrk(&mut self, a: &Tiled, dtype: DType) -> Result<Tiled> {
+        let (gm, gk) = (a.grid[0].clone(), a.grid[1].clone());
+        let grid = vec![gm.clone(), gm.clone()];
+        self.reserve_grid(&grid, gk.len() + 1)?;
+        let nb = gm.len();
+        // a's blocks transposed, made once each where a block below the diagonal needs them.
+        let mut at: Vec<Vec<Option<ChunkId>>> = vec![vec![None; gk.len()]; nb];
+        let mut out: Vec<Option<ChunkId>> = vec![None; nb * nb];
+        for i in 0..nb {
+            for j in 0..=i {
+                let mut acc: Option<ChunkId> = None;
+                for (p, &kp) in gk.iter().enumerate() {
+                    let ai = a.at(&[i, p]);
+                    acc = Some(if i == j {
+                        let mut ins = vec![ai];
+                        ins.extend(acc);
+                        self.push(
+                            ChunkOp::Syrk {
+                                accumulate: acc.is_some(),
+                            },
+                            ins,
+                            vec![gm[i], gm[i]],
+                            dtype,
+                        )
+                    } else {
+                        let t = match at[j][p] {
+                            Some(t) => t,
+                            None => {
+                                let t = self.push(
+                                    ChunkOp::Transpose { perm: vec![1, 0] },
+                                    vec![a.at(&[j, p])],
+                                    vec![kp, gm[j]],
+                                    dtype,
+                                );
+                                at[j][p] = Some(t);
+                                t
+                            }
+                        };
+                        let mut ins = vec![ai, t];
+                        ins.extend(acc);
+                        self.push(
+                            ChunkOp::MatMul {
+                                accumulate: acc.is_some(),
+                            },
+                            ins,
+                            vec![gm[i], gm[j]],
+                            dtype,
+                        )
+                    });
+                }
+                let c = match acc {
+                    Some(c) => c,
+                    // K is empty: zeros, as the general product gives.
+                    None => self.push(
+                        ChunkOp::Full {
+                            value: crate::dtype::Scalar::Int(0),
+                        },
+                        ChunkInputs::new(),
+                        vec![gm[i], gm[j]],
+                        dtype,
+                    ),
+                };
+                out[i * nb + j] = Some(c);
+            }
+        }
+        for i in 0..nb {
+            for j in i + 1..nb {
+                let below = out[j * nb + i].expect("tiled above");
+                out[i * nb + j] = Some(self.push(
+                    ChunkOp::Transpose { perm: vec![1, 0] },
+                    vec![below],
+                    vec![gm[i], gm[j]],
+                    dtype,
+                ));
+            }
+        }
+        Ok(Tiled {
+            grid,
+            chunks: out.into_iter().map(|c| c.expect("every block")).collect(),
+        })
     }
 }

@@ -529,6 +529,7 @@ impl<'g> Tiler<'g> {
             Op::BroadcastTo => self.broadcast_to(&inputs[0], &in_shapes[0], &shape, dtype),
             Op::Slice { axes } => self.slice(&inputs[0], axes, dtype),
             Op::Concat { axis } => self.concat(&inputs, &in_shapes, *axis, &shape, dtype),
+            Op::MatMul if self.is_gram(&node.inputs) => self.syrk(&inputs[0], dtype),
             Op::MatMul => self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype),
             Op::Dense(d) => self.dense(*d, &inputs, &in_shapes, &in_dtypes, &shape, dtype),
             Op::Rechunk => {
