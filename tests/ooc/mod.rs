@@ -29,6 +29,7 @@ macro_rules! ooc_suite {
             $crate::ooc_suite!(@cases backend;
                 spills_through_host_to_disk_bit_identical,
                 matmul_job_under_tight_budgets_bit_identical,
+                tall_svd_under_tight_budgets,
                 four_devices_share_the_work,
                 depth_first_lowers_peak_memory,
                 corrupted_spill_file_is_recomputed,
@@ -177,6 +178,69 @@ pub fn matmul_job_under_tight_budgets_bit_identical(f: Factory) {
     assert_eq!(got, want);
     assert_within_budgets(&m);
     assert!(m.spills > 0, "{m:?}");
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// A tall-skinny SVD (TSQR over 64 row blocks) under budgets far below its data: the
+/// reconstruction `U S Vt` equals the input and the singular values equal the in-memory run's
+/// (to rounding), every tier within its budget.
+pub fn tall_svd_under_tight_budgets(f: Factory) {
+    let Some(b) = f(1) else { return };
+    let seed = seed();
+    let (m, n) = (8192usize, 16usize); // 1 MiB of f64 in 64 row blocks of 16 KiB
+    let data = (m * n * 8) as u64;
+    let job = |s: &Session| {
+        let a = s
+            .random(seed)
+            .rand(&[m, n], DType::F64)
+            .with_chunks(&[128, n])
+            .unwrap();
+        let (u, sv, vt) = a.svd(false).unwrap();
+        let rec = u
+            .mul(&sv.expand_dims(0).unwrap())
+            .unwrap()
+            .matmul(&vt)
+            .unwrap();
+        let err = rec
+            .sub(&a)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max(Axes::All, false)
+            .unwrap();
+        // Both numbers in one scalar pass: the error, and the singular values' sum.
+        (err, sv.sum(Axes::All, false).unwrap())
+    };
+    let s0 = Session::new(b.clone());
+    let (e0, t0) = job(&s0);
+    let (e0, t0) = (e0.item().unwrap(), t0.item().unwrap());
+    let root = spill_root("tall-svd");
+    let s = Session::new(b);
+    s.set_memory(Some(MemoryConfig {
+        device_bytes: Some(data / 8),
+        host_bytes: Some(data / 4),
+        spill_dir: Some(root.clone()),
+        ..Default::default()
+    }));
+    let (e, t) = job(&s);
+    // The reconstruction needs every block's Q until the tree's top is done: the run that
+    // must spill.
+    let err = e.item().unwrap();
+    let m_stats = s.last_stats().memory.expect("scheduled run");
+    let got = t.item().unwrap();
+    assert!(
+        e0 < 1e-12 && err < 1e-12,
+        "reconstruction error {e0:e} / {err:e}"
+    );
+    assert!(
+        (got - t0).abs() <= 1e-12 * t0,
+        "singular values {got} vs {t0} in memory"
+    );
+    assert_within_budgets(&m_stats);
+    assert!(
+        m_stats.spills > 0,
+        "the leaves' Q factors do not fit: {m_stats:?}"
+    );
     let _ = std::fs::remove_dir_all(root);
 }
 

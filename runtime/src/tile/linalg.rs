@@ -171,12 +171,23 @@ impl Tiler<'_> {
             for group in below.chunks(fan) {
                 let rows: usize = group.iter().map(|c| c.k).sum();
                 let mut pieces = Vec::with_capacity(group.len());
+                let mut ins = Vec::with_capacity(group.len());
                 let mut off = 0;
                 for c in group {
-                    pieces.push((vec![(c.rows, c.rows + c.k), (0, n)], vec![off, 0]));
+                    // Each R cut out of its packed QR first, so that stacking them holds only
+                    // the small R factors in memory, not the blocks' Q factors too.
+                    ins.push(self.push(
+                        ChunkOp::Slice {
+                            region: vec![(c.rows, c.rows + c.k), (0, n)],
+                            steps: vec![1, 1],
+                        },
+                        vec![c.packed],
+                        vec![c.k, n],
+                        dtype,
+                    ));
+                    pieces.push((vec![(0, c.k), (0, n)], vec![off, 0]));
                     off += c.k;
                 }
-                let ins: Vec<ChunkId> = group.iter().map(|c| c.packed).collect();
                 let stacked = self.push(ChunkOp::Assemble { pieces }, ins, vec![rows, n], dtype);
                 let k = rows.min(n);
                 let packed = self.push(ChunkOp::Dense(qr), vec![stacked], vec![rows + k, n], dtype);
