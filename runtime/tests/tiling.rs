@@ -145,6 +145,8 @@ fn null_backend_plans_but_refuses_to_run() {
 #[test]
 fn tall_skinny_qr_and_svd_run_as_a_tree_over_row_blocks() {
     let s = null();
+    // 2.5 MB of f64, more than one chunk's budget.
+    s.set_chunk_bytes(1 << 20).unwrap();
     // 40 row blocks of 1000 x 8: leaves, then a tree of fan-in 16 (3 + 1 nodes above them).
     let a = s
         .ones(&[40_000, 8], DType::F64)
@@ -180,8 +182,8 @@ fn tall_skinny_qr_and_svd_run_as_a_tree_over_row_blocks() {
     );
     let (cg, _) = s.plan(&[&u, &sv, &vt]).unwrap();
     assert_eq!(count(&cg, "qr"), 40 + 3 + 1);
-    // A matrix in one chunk calls the kernel once.
-    let b = s.ones(&[300, 8], DType::F64);
+    // A matrix within one chunk's budget calls the kernel once, however it is chunked.
+    let b = s.ones(&[300, 8], DType::F64).with_chunks(&[30, 8]).unwrap();
     let (cg, _) = s.plan(&[&b.qr(false).unwrap().0]).unwrap();
     assert_eq!(count(&cg, "qr"), 1);
 }

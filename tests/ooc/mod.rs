@@ -211,11 +211,14 @@ pub fn tall_svd_under_tight_budgets(f: Factory) {
         // Both numbers in one scalar pass: the error, and the singular values' sum.
         (err, sv.sum(Axes::All, false).unwrap())
     };
+    // Chunks of 64 KiB: the matrix is more than one chunk, so it goes through TSQR.
     let s0 = Session::new(b.clone());
+    s0.set_chunk_bytes(64 << 10).unwrap();
     let (e0, t0) = job(&s0);
     let (e0, t0) = (e0.item().unwrap(), t0.item().unwrap());
     let root = spill_root("tall-svd");
     let s = Session::new(b);
+    s.set_chunk_bytes(64 << 10).unwrap();
     s.set_memory(Some(MemoryConfig {
         device_bytes: Some(data / 8),
         host_bytes: Some(data / 4),

@@ -146,6 +146,12 @@ impl Tiler<'_> {
             return Ok(None);
         }
         let (m, n) = (shape[0], shape[1]);
+        // A matrix that fits one chunk's budget goes whole to the dense kernel: one call,
+        // and its small singular values carry no extra rounding from a tree.
+        let bytes = m.saturating_mul(n).saturating_mul(dtype.size());
+        if bytes <= self.chunk_bytes {
+            return Ok(None);
+        }
         let a = self.rechunk(a, &[a.grid[0].clone(), vec![n]], in_dtype)?;
         let qr = DenseOp::Qr { complete: false };
         // Leaves: one QR per row block.
@@ -308,7 +314,6 @@ impl Tiler<'_> {
             }
         }
         debug_assert_eq!(rows.iter().sum::<usize>(), op.out_shape(&[shape])?[0]);
-        let _ = m;
         Ok(Some(Tiled {
             grid: vec![rows, vec![n]],
             chunks,
