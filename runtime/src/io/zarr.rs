@@ -89,8 +89,15 @@ impl ZarrArray {
                 "no Zarr array here (not a folder)",
             ));
         }
-        let store =
-            Arc::new(FilesystemStore::new(path).map_err(|e| zerr(path, FileError::Io, "open", e))?);
+        // Chunk files are read with direct I/O where the file system takes it (a probe read
+        // of the metadata file through O_DIRECT): through the page cache, reads of large chunk
+        // files stopped at 40% of the disk's bandwidth; direct, they reach it.
+        let mut so = FilesystemStoreOptions::default();
+        so.direct_io(direct_read_works(path));
+        let store = Arc::new(
+            FilesystemStore::new_with_options(path, so)
+                .map_err(|e| zerr(path, FileError::Io, "open", e))?,
+        );
         let array = Array::open(store, "/").map_err(|e| {
             let has_meta = path.join("zarr.json").exists() || path.join(".zarray").exists();
             let text = format!("{e} ({e:?})");
@@ -373,6 +380,33 @@ fn direct_io_works(dir: &Path) -> bool {
         // The probe is ours: created new (O_EXCL) in a folder we created.
         let _ = std::fs::remove_file(&probe);
         ok
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
+/// Whether the metadata file in `dir` can be read with `O_DIRECT` (one aligned page).
+fn direct_read_works(dir: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        const PAGE: usize = 4096;
+        ["zarr.json", ".zarray"].iter().any(|m| {
+            let Ok(mut f) = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(dir.join(m))
+            else {
+                return false;
+            };
+            let mut buf = vec![0u8; 2 * PAGE];
+            let start = buf.as_ptr().align_offset(PAGE);
+            start < PAGE && f.read(&mut buf[start..start + PAGE]).is_ok()
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {
