@@ -68,22 +68,20 @@ def svdvals(x, /):
     return _k(x, "svdvals")[0]
 
 
-def eigh(x, /, UPLO="L"):
+def _lower(x, UPLO):
+    """x with the triangle UPLO names in its lower half (the kernels read the lower one)."""
     if UPLO not in ("L", "U"):
         raise ValueError("UPLO argument must be 'L' or 'U'")
     x = _t(x)
-    if UPLO == "U":
-        x = matrix_transpose(x)
-    return EighResult(*_k(x, "eigh"))
+    return matrix_transpose(x) if UPLO == "U" else x
+
+
+def eigh(x, /, UPLO="L"):
+    return EighResult(*_k(_lower(x, UPLO), "eigh"))
 
 
 def eigvalsh(x, /, UPLO="L"):
-    if UPLO not in ("L", "U"):
-        raise ValueError("UPLO argument must be 'L' or 'U'")
-    x = _t(x)
-    if UPLO == "U":
-        x = matrix_transpose(x)
-    return _k(x, "eigvalsh")[0]
+    return _k(_lower(x, UPLO), "eigvalsh")[0]
 
 
 def solve(x1, x2, /):
