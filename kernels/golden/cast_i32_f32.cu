@@ -9,8 +9,51 @@ extern "C" __global__ void __launch_bounds__(256) tessera_k8e4a5debaade4268(
     unsigned long long load_off0) {
     in0 += load_off0;
     const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;
-    for (unsigned long long e64 = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
-         e64 < n; e64 += stride) {
+    const unsigned long long gid = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
+    const unsigned long long n4 = ((((unsigned long long)(out0) & 15ull) == 0ull) && (((unsigned long long)(in0) & 15ull) == 0ull)) ? n >> 2 : 0ull;
+    for (unsigned long long t = gid; t < n4; t += stride) {
+        const unsigned int eb = (unsigned int)(t << 2);
+        float r0, r1, r2, r3;
+        const int4 L0 = *(const int4*)(in0 + eb);
+        {
+            const unsigned int e = eb + 0u;
+            (void)e;
+            const int v0 = L0.x;
+            const float v1 = (float)(v0);
+            const float v2 = 3.0f;
+            const float v3 = __fdiv_rn(v1, v2);
+            r0 = v3;
+        }
+        {
+            const unsigned int e = eb + 1u;
+            (void)e;
+            const int v0 = L0.y;
+            const float v1 = (float)(v0);
+            const float v2 = 3.0f;
+            const float v3 = __fdiv_rn(v1, v2);
+            r1 = v3;
+        }
+        {
+            const unsigned int e = eb + 2u;
+            (void)e;
+            const int v0 = L0.z;
+            const float v1 = (float)(v0);
+            const float v2 = 3.0f;
+            const float v3 = __fdiv_rn(v1, v2);
+            r2 = v3;
+        }
+        {
+            const unsigned int e = eb + 3u;
+            (void)e;
+            const int v0 = L0.w;
+            const float v1 = (float)(v0);
+            const float v2 = 3.0f;
+            const float v3 = __fdiv_rn(v1, v2);
+            r3 = v3;
+        }
+        *(float4*)(out0 + eb) = make_float4(r0, r1, r2, r3);
+    }
+    for (unsigned long long e64 = (n4 << 2) + gid; e64 < n; e64 += stride) {
         const unsigned int e = (unsigned int)e64;
         const int v0 = in0[e];
         const float v1 = (float)(v0);

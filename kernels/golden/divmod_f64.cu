@@ -48,8 +48,59 @@ extern "C" __global__ void __launch_bounds__(256) tessera_kd3420cbb7c4580a6(
     in0 += load_off0;
     in1 += load_off1;
     const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;
-    for (unsigned long long e64 = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
-         e64 < n; e64 += stride) {
+    const unsigned long long gid = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
+    const unsigned long long n4 = ((((unsigned long long)(out0) & 15ull) == 0ull) && (((unsigned long long)(in0) & 15ull) == 0ull) && (((unsigned long long)(in1) & 15ull) == 0ull)) ? n >> 2 : 0ull;
+    for (unsigned long long t = gid; t < n4; t += stride) {
+        const unsigned int eb = (unsigned int)(t << 2);
+        double r0, r1, r2, r3;
+        const double2 L0a = ((const double2*)(in0 + eb))[0];
+        const double2 L0b = ((const double2*)(in0 + eb))[1];
+        const double2 L1a = ((const double2*)(in1 + eb))[0];
+        const double2 L1b = ((const double2*)(in1 + eb))[1];
+        {
+            const unsigned int e = eb + 0u;
+            (void)e;
+            const double v0 = L0a.x;
+            const double v1 = L1a.x;
+            const double v2 = tk_divmod_f64(v0, v1).q;
+            const double v3 = tk_divmod_f64(v0, v1).r;
+            const double v4 = __dadd_rn(v2, v3);
+            r0 = v4;
+        }
+        {
+            const unsigned int e = eb + 1u;
+            (void)e;
+            const double v0 = L0a.y;
+            const double v1 = L1a.y;
+            const double v2 = tk_divmod_f64(v0, v1).q;
+            const double v3 = tk_divmod_f64(v0, v1).r;
+            const double v4 = __dadd_rn(v2, v3);
+            r1 = v4;
+        }
+        {
+            const unsigned int e = eb + 2u;
+            (void)e;
+            const double v0 = L0b.x;
+            const double v1 = L1b.x;
+            const double v2 = tk_divmod_f64(v0, v1).q;
+            const double v3 = tk_divmod_f64(v0, v1).r;
+            const double v4 = __dadd_rn(v2, v3);
+            r2 = v4;
+        }
+        {
+            const unsigned int e = eb + 3u;
+            (void)e;
+            const double v0 = L0b.y;
+            const double v1 = L1b.y;
+            const double v2 = tk_divmod_f64(v0, v1).q;
+            const double v3 = tk_divmod_f64(v0, v1).r;
+            const double v4 = __dadd_rn(v2, v3);
+            r3 = v4;
+        }
+        ((double2*)(out0 + eb))[0] = make_double2(r0, r1);
+        ((double2*)(out0 + eb))[1] = make_double2(r2, r3);
+    }
+    for (unsigned long long e64 = (n4 << 2) + gid; e64 < n; e64 += stride) {
         const unsigned int e = (unsigned int)e64;
         const double v0 = in0[e];
         const double v1 = in1[e];

@@ -56,8 +56,64 @@ extern "C" __global__ void __launch_bounds__(256) tessera_k6ab6df51cfeae2fe(
     in0 += load_off0;
     in1 += load_off1;
     const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;
-    for (unsigned long long e64 = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
-         e64 < n; e64 += stride) {
+    const unsigned long long gid = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
+    const unsigned long long n4 = ((((unsigned long long)(out0) & 15ull) == 0ull) && (((unsigned long long)(in0) & 15ull) == 0ull) && (((unsigned long long)(in1) & 15ull) == 0ull)) ? n >> 2 : 0ull;
+    for (unsigned long long t = gid; t < n4; t += stride) {
+        const unsigned int eb = (unsigned int)(t << 2);
+        int r0, r1, r2, r3;
+        const int4 L0 = *(const int4*)(in0 + eb);
+        const int4 L1 = *(const int4*)(in1 + eb);
+        {
+            const unsigned int e = eb + 0u;
+            (void)e;
+            const int v0 = L0.x;
+            const int v1 = L1.x;
+            const int v2 = tk_floordiv_i32(v0, v1);
+            const int v3 = tk_mod_i32(v0, v1);
+            const int v4 = 65536;
+            const int v5 = tk_mul_i32(v2, v4);
+            const int v6 = tk_add_i32(v5, v3);
+            r0 = v6;
+        }
+        {
+            const unsigned int e = eb + 1u;
+            (void)e;
+            const int v0 = L0.y;
+            const int v1 = L1.y;
+            const int v2 = tk_floordiv_i32(v0, v1);
+            const int v3 = tk_mod_i32(v0, v1);
+            const int v4 = 65536;
+            const int v5 = tk_mul_i32(v2, v4);
+            const int v6 = tk_add_i32(v5, v3);
+            r1 = v6;
+        }
+        {
+            const unsigned int e = eb + 2u;
+            (void)e;
+            const int v0 = L0.z;
+            const int v1 = L1.z;
+            const int v2 = tk_floordiv_i32(v0, v1);
+            const int v3 = tk_mod_i32(v0, v1);
+            const int v4 = 65536;
+            const int v5 = tk_mul_i32(v2, v4);
+            const int v6 = tk_add_i32(v5, v3);
+            r2 = v6;
+        }
+        {
+            const unsigned int e = eb + 3u;
+            (void)e;
+            const int v0 = L0.w;
+            const int v1 = L1.w;
+            const int v2 = tk_floordiv_i32(v0, v1);
+            const int v3 = tk_mod_i32(v0, v1);
+            const int v4 = 65536;
+            const int v5 = tk_mul_i32(v2, v4);
+            const int v6 = tk_add_i32(v5, v3);
+            r3 = v6;
+        }
+        *(int4*)(out0 + eb) = make_int4(r0, r1, r2, r3);
+    }
+    for (unsigned long long e64 = (n4 << 2) + gid; e64 < n; e64 += stride) {
         const unsigned int e = (unsigned int)e64;
         const int v0 = in0[e];
         const int v1 = in1[e];

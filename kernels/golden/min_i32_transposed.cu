@@ -15,7 +15,35 @@ extern "C" __global__ void __launch_bounds__(256) tessera_k1b83e78b7b37e359(
     const unsigned int row = (unsigned int)row64;
     const unsigned int kb0 = row * 16u;
     int acc = 2147483647;
-    for (unsigned int r = lid; r < 16u; r += 256u) {
+    const unsigned int e4 = ((((unsigned long long)(in0 + kb0) & 15ull) == 0ull)) ? 16u : 0u;
+    for (unsigned int rb = (unsigned int)lid * 4u; rb < e4; rb += 1024u) {
+        const int4 L0 = *(const int4*)(in0 + kb0 + rb);
+        {
+            const unsigned int r = rb + 0u;
+            (void)r;
+            const int v0 = L0.x;
+            acc = (v0 < acc ? v0 : acc);
+        }
+        {
+            const unsigned int r = rb + 1u;
+            (void)r;
+            const int v0 = L0.y;
+            acc = (v0 < acc ? v0 : acc);
+        }
+        {
+            const unsigned int r = rb + 2u;
+            (void)r;
+            const int v0 = L0.z;
+            acc = (v0 < acc ? v0 : acc);
+        }
+        {
+            const unsigned int r = rb + 3u;
+            (void)r;
+            const int v0 = L0.w;
+            acc = (v0 < acc ? v0 : acc);
+        }
+    }
+    for (unsigned int r = e4 + lid; r < 16u; r += 256u) {
         const int v0 = in0[kb0 + r];
         acc = (v0 < acc ? v0 : acc);
     }

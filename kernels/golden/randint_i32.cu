@@ -42,8 +42,8 @@ extern "C" __global__ void __launch_bounds__(256) tessera_kda387c5d4961b7f7(
     unsigned long long stream0,
     unsigned long long base0) {
     const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;
-    for (unsigned long long e64 = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
-         e64 < n; e64 += stride) {
+    const unsigned long long gid = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
+    for (unsigned long long e64 = gid; e64 < n; e64 += stride) {
         const unsigned int e = (unsigned int)e64;
         const unsigned long long g0 = base0 + ((unsigned long long)e / 10ull) * 20ull + ((unsigned long long)e % 10ull);
         const tk_u4 w0 = tk_philox(g0 >> 1, stream0, seed0);

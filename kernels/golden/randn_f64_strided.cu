@@ -48,8 +48,8 @@ extern "C" __global__ void __launch_bounds__(256) tessera_k2f63fcd59a480f9d(
     unsigned long long stream0,
     unsigned long long base0) {
     const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;
-    for (unsigned long long e64 = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
-         e64 < n; e64 += stride) {
+    const unsigned long long gid = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
+    for (unsigned long long e64 = gid; e64 < n; e64 += stride) {
         const unsigned int e = (unsigned int)e64;
         const tk_u4 w0 = tk_philox(base0 + ((unsigned long long)e / 10ull) * 20ull + ((unsigned long long)e % 10ull), stream0, seed0);
         const double v0 = tk_normal_f64(w0.x, w0.y, w0.z, w0.w);

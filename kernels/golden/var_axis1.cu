@@ -18,7 +18,51 @@ extern "C" __global__ void __launch_bounds__(256) tessera_k81c6a9452a8e60b6(
     const unsigned int row = (unsigned int)row64;
     const unsigned int kb0 = row * 100u;
     double acc_n = 0.0, acc_mean = 0.0, acc_m2 = 0.0;
-    for (unsigned int r = lid; r < 100u; r += 256u) {
+    const unsigned int e4 = ((((unsigned long long)(in0 + kb0) & 15ull) == 0ull)) ? 100u : 0u;
+    for (unsigned int rb = (unsigned int)lid * 4u; rb < e4; rb += 1024u) {
+        const float4 L0 = *(const float4*)(in0 + kb0 + rb);
+        {
+            const unsigned int r = rb + 0u;
+            (void)r;
+            const float v0 = L0.x;
+            const double x = (double)v0;
+            acc_n += 1.0;
+            const double dx = x - acc_mean;
+            acc_mean += dx / acc_n;
+            acc_m2 += dx * (x - acc_mean);
+        }
+        {
+            const unsigned int r = rb + 1u;
+            (void)r;
+            const float v0 = L0.y;
+            const double x = (double)v0;
+            acc_n += 1.0;
+            const double dx = x - acc_mean;
+            acc_mean += dx / acc_n;
+            acc_m2 += dx * (x - acc_mean);
+        }
+        {
+            const unsigned int r = rb + 2u;
+            (void)r;
+            const float v0 = L0.z;
+            const double x = (double)v0;
+            acc_n += 1.0;
+            const double dx = x - acc_mean;
+            acc_mean += dx / acc_n;
+            acc_m2 += dx * (x - acc_mean);
+        }
+        {
+            const unsigned int r = rb + 3u;
+            (void)r;
+            const float v0 = L0.w;
+            const double x = (double)v0;
+            acc_n += 1.0;
+            const double dx = x - acc_mean;
+            acc_mean += dx / acc_n;
+            acc_m2 += dx * (x - acc_mean);
+        }
+    }
+    for (unsigned int r = e4 + lid; r < 100u; r += 256u) {
         const float v0 = in0[kb0 + r];
         const double x = (double)v0;
         acc_n += 1.0;

@@ -16,8 +16,80 @@ extern "C" __global__ void __launch_bounds__(256) tessera_ka899c7aaa1fc81d5(
     in0 += load_off0;
     in1 += load_off1;
     const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;
-    for (unsigned long long e64 = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
-         e64 < n; e64 += stride) {
+    const unsigned long long gid = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;
+    const unsigned long long n4 = ((((unsigned long long)(out0) & 15ull) == 0ull) && (((unsigned long long)(in0) & 15ull) == 0ull) && (((unsigned long long)(in1) & 15ull) == 0ull)) ? n >> 2 : 0ull;
+    for (unsigned long long t = gid; t < n4; t += stride) {
+        const unsigned int eb = (unsigned int)(t << 2);
+        float r0, r1, r2, r3;
+        const float4 L0 = *(const float4*)(in0 + eb);
+        const float4 L1 = *(const float4*)(in1 + eb);
+        {
+            const unsigned int e = eb + 0u;
+            (void)e;
+            const float v0 = L0.x;
+            const float v1 = L1.x;
+            const bool v2 = (v0 > v1);
+            const float v3 = 0.5f;
+            const bool v4 = (v0 != v3);
+            const bool v5 = ((v2 != 0) && (v4 != 0));
+            const bool v6 = tk_isnan_f32(v0);
+            const bool v7 = ((v5 != 0) || (v6 != 0));
+            const float v8 = -1.0f;
+            const float v9 = __fmul_rn(v1, v8);
+            const float v10 = v7 ? v0 : v9;
+            r0 = v10;
+        }
+        {
+            const unsigned int e = eb + 1u;
+            (void)e;
+            const float v0 = L0.y;
+            const float v1 = L1.y;
+            const bool v2 = (v0 > v1);
+            const float v3 = 0.5f;
+            const bool v4 = (v0 != v3);
+            const bool v5 = ((v2 != 0) && (v4 != 0));
+            const bool v6 = tk_isnan_f32(v0);
+            const bool v7 = ((v5 != 0) || (v6 != 0));
+            const float v8 = -1.0f;
+            const float v9 = __fmul_rn(v1, v8);
+            const float v10 = v7 ? v0 : v9;
+            r1 = v10;
+        }
+        {
+            const unsigned int e = eb + 2u;
+            (void)e;
+            const float v0 = L0.z;
+            const float v1 = L1.z;
+            const bool v2 = (v0 > v1);
+            const float v3 = 0.5f;
+            const bool v4 = (v0 != v3);
+            const bool v5 = ((v2 != 0) && (v4 != 0));
+            const bool v6 = tk_isnan_f32(v0);
+            const bool v7 = ((v5 != 0) || (v6 != 0));
+            const float v8 = -1.0f;
+            const float v9 = __fmul_rn(v1, v8);
+            const float v10 = v7 ? v0 : v9;
+            r2 = v10;
+        }
+        {
+            const unsigned int e = eb + 3u;
+            (void)e;
+            const float v0 = L0.w;
+            const float v1 = L1.w;
+            const bool v2 = (v0 > v1);
+            const float v3 = 0.5f;
+            const bool v4 = (v0 != v3);
+            const bool v5 = ((v2 != 0) && (v4 != 0));
+            const bool v6 = tk_isnan_f32(v0);
+            const bool v7 = ((v5 != 0) || (v6 != 0));
+            const float v8 = -1.0f;
+            const float v9 = __fmul_rn(v1, v8);
+            const float v10 = v7 ? v0 : v9;
+            r3 = v10;
+        }
+        *(float4*)(out0 + eb) = make_float4(r0, r1, r2, r3);
+    }
+    for (unsigned long long e64 = (n4 << 2) + gid; e64 < n; e64 += stride) {
         const unsigned int e = (unsigned int)e64;
         const float v0 = in0[e];
         const float v1 = in1[e];

@@ -21,21 +21,30 @@
 //! - Launch: `blockDim = (256, 1, 1)`, no dynamic shared memory.
 //!   Elementwise: a grid-stride loop, element `e = (blockIdx.y * gridDim.x + blockIdx.x) * 256 +
 //!   threadIdx.x`, stride `gridDim.x * gridDim.y * 256`: any grid is correct (e.g.
-//!   `min(ceil(n / 256), 32 * SMs)` blocks).
+//!   `min(ceil(n / (256 * elements_per_thread)), 32 * SMs)` blocks). Where an input is
+//!   contiguous or a draw has unit global stride, a first loop takes groups of 4 consecutive
+//!   elements per thread (group `t` = elements `4t .. 4t + 3`): 16-byte vector loads and stores
+//!   (`float4`, `int4`, two `double2`/`longlong2`; `uchar4` for bool) and the group's draws
+//!   from one shared Philox call per counter; it runs only when every pointer it reads or
+//!   writes as a vector is aligned for it (checked at run time; no alignment promise in the
+//!   ABI), and the scalar loop takes the tail (`n % 4`) or everything otherwise.
 //!   Reductions: one block per output row (row = flat index over the kept axes = flat index into
 //!   `out_shape()`), `row = blockIdx.y * gridDim.x + blockIdx.x`; launch at least `rows` blocks
-//!   (extra blocks return). Threads stride over the reduced extent, then a shared-memory tree;
+//!   (extra blocks return). Threads stride over the reduced extent (in groups of 4 elements as
+//!   below where the row is read contiguously or drawn with unit stride), then a shared-memory tree;
 //!   var/std merge Welford states by Chan's formula; arg keeps the lowest index on ties and the
 //!   first NaN; min/max propagate NaN. Float sum/prod/mean/var/std accumulate in f64, integer
 //!   sum/prod in wrapping i64 (`tile::partial_dtype`).
 //! - Random draws: element `g` of a draw taking `k` Philox words (`philox::words_per_value`)
 //!   runs Philox4x32-10 (`__umulhi`) on counter `g / (4 / k)` and uses words
 //!   `(g % (4 / k)) * k ..`, the recipe of `runtime/src/philox.rs`.
+//!   In a 4-element group (elementwise or a reduction's row) starting at global index `gb`,
+//!   the `k` calls on counters `gb / (4 / k) ..` (one more when `gb` is not a multiple of
+//!   `4 / k`) serve all 4 elements: one call per counter, not one per element.
 //! - Indices are 32-bit when the index space and every input offset fit (< 2^32 - 1024), else
 //!   64-bit; random global indices are always 64-bit.
 //!
-//! Not done yet: 16-byte vector loads (`float4`) for contiguous f32 inputs (they would need a
-//! 16-byte alignment promise in the ABI and a scalar tail), and warp-shuffle reduction trees.
+//! Not done yet: warp-shuffle reduction trees.
 //!
 //! [`output_dtypes`]: crate::output_dtypes
 //! [`pack_params`]: crate::pack_params
@@ -144,12 +153,67 @@ enum Space<'p> {
     Reduce(&'p RedPlan),
 }
 
+/// Elements each thread of an elementwise kernel handles per step of its grid-stride loop:
+/// 4 where the kernel reads or draws in groups of 4 (a grid of `ceil(n / 1024)` blocks then
+/// covers `n`), else 1. Any grid is correct; this only sizes it.
+pub fn elements_per_thread(ir: &KernelIr) -> usize {
+    match Gen::new(ir) {
+        Ok(g) if ir.reduce.is_none() && g.vec_plan().is_some() => 4,
+        _ => 1,
+    }
+}
+
 struct Gen<'a> {
     p: Plan<'a>,
     helpers: BTreeMap<String, String>,
     /// Index type and its literal suffix.
     idx: &'static str,
     suf: &'static str,
+    /// While rendering lane `j` of a 4-element group: `j` and the group's plan.
+    lane: Option<(usize, VecPlan)>,
+}
+
+/// What a 4-element group shares (see `Gen::vec_plan`).
+#[derive(Clone)]
+struct VecPlan {
+    /// Inputs read as vectors.
+    inputs: Vec<usize>,
+    /// Random instructions whose Philox calls the 4 elements share.
+    draws: Vec<usize>,
+}
+
+/// The vector type holding 4 elements of `d` (in `pieces` loads) and the alignment its loads
+/// need, in bytes.
+fn vec4(d: DType) -> (&'static str, usize, usize) {
+    match d {
+        DType::F32 => ("float4", 1, 16),
+        DType::I32 => ("int4", 1, 16),
+        DType::Bool => ("uchar4", 1, 4),
+        DType::F64 => ("double2", 2, 16),
+        DType::I64 => ("longlong2", 2, 16),
+    }
+}
+
+/// Whether pointer expression `p` to elements of `d` is aligned for `vec4(d)` accesses.
+fn align_cond(p: &str, d: DType) -> String {
+    format!(
+        "(((unsigned long long)({p}) & {}ull) == 0ull)",
+        vec4(d).2 - 1
+    )
+}
+
+/// Lane `j`'s element of the vector load of input `i`.
+fn lane_elem(i: usize, j: usize, d: DType) -> String {
+    let c = if vec4(d).1 == 1 {
+        format!("L{i}.{}", ["x", "y", "z", "w"][j])
+    } else {
+        format!("L{i}{}.{}", ["a", "b"][j / 2], ["x", "y"][j % 2])
+    };
+    if d == DType::Bool {
+        format!("{c} != 0")
+    } else {
+        c
+    }
 }
 
 impl<'a> Gen<'a> {
@@ -165,6 +229,7 @@ impl<'a> Gen<'a> {
             helpers: BTreeMap::new(),
             idx,
             suf,
+            lane: None,
         })
     }
 
@@ -269,22 +334,196 @@ impl<'a> Gen<'a> {
 
     fn elementwise(&mut self) -> Result<String> {
         let ir = self.p.ir;
-        let idx = self.idx;
-        let mut s = String::new();
-        s.push_str("    const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;\n");
-        s.push_str("    for (unsigned long long e64 = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;\n");
-        s.push_str("         e64 < n; e64 += stride) {\n");
-        let _ = writeln!(s, "        const {idx} e = ({idx})e64;");
-        self.insts(&mut s, "        ", &Space::Elementwise)?;
+        let (idx, suf) = (self.idx, self.suf);
         let res = ir.result;
         let val = if self.dtype(res) == DType::Bool {
             format!("(unsigned char)(v{res} ? 1 : 0)")
         } else {
             format!("v{res}")
         };
+        let mut s = String::new();
+        s.push_str("    const unsigned long long stride = (unsigned long long)gridDim.x * gridDim.y * 256ull;\n");
+        s.push_str("    const unsigned long long gid = ((unsigned long long)blockIdx.y * gridDim.x + blockIdx.x) * 256ull + threadIdx.x;\n");
+        let mut first = "gid";
+        if let Some(vp) = self.vec_plan() {
+            // Groups of 4 consecutive elements while every vector access is aligned; the
+            // scalar loop below takes the rest (and everything when a pointer is not).
+            let out = self.p.outputs[0];
+            let mut conds = vec![align_cond("out0", out)];
+            conds.extend(
+                vp.inputs
+                    .iter()
+                    .map(|&i| align_cond(&format!("in{i}"), ir.inputs[i].dtype)),
+            );
+            let _ = writeln!(
+                s,
+                "    const unsigned long long n4 = ({}) ? n >> 2 : 0ull;",
+                conds.join(" && ")
+            );
+            s.push_str("    for (unsigned long long t = gid; t < n4; t += stride) {\n");
+            let _ = writeln!(s, "        const {idx} eb = ({idx})(t << 2);");
+            let ty = bty(out);
+            let _ = writeln!(s, "        {ty} r0, r1, r2, r3;");
+            let load_at = |_: usize| "eb".to_string();
+            let g_at = |_: usize, p: u32| format!("base{p} + (unsigned long long)eb");
+            let tail = |j: usize| vec![format!("r{j} = {val};")];
+            self.group(
+                &mut s,
+                "        ",
+                &vp,
+                &Space::Elementwise,
+                ("e", "eb", suf),
+                &load_at,
+                &g_at,
+                &tail,
+            )?;
+            let (vt, pieces, _) = vec4(out);
+            if pieces == 1 {
+                let _ = writeln!(
+                    s,
+                    "        *({vt}*)(out0 + eb) = make_{vt}(r0, r1, r2, r3);"
+                );
+            } else {
+                let _ = writeln!(s, "        (({vt}*)(out0 + eb))[0] = make_{vt}(r0, r1);");
+                let _ = writeln!(s, "        (({vt}*)(out0 + eb))[1] = make_{vt}(r2, r3);");
+            }
+            s.push_str("    }\n");
+            first = "(n4 << 2) + gid";
+        }
+        let _ = writeln!(
+            s,
+            "    for (unsigned long long e64 = {first}; e64 < n; e64 += stride) {{"
+        );
+        let _ = writeln!(s, "        const {idx} e = ({idx})e64;");
+        self.insts(&mut s, "        ", &Space::Elementwise)?;
         let _ = writeln!(s, "        out0[e] = {val};");
         s.push_str("    }\n");
         Ok(s)
+    }
+
+    /// The 4-elements-per-thread plan, or None when no input and no draw gains from it: the
+    /// inputs with unit stride over the loop's axes (read as 16-byte vectors; bool as 4 bytes)
+    /// and the draws with unit global stride taking fewer than 4 Philox words a value (the 4
+    /// elements share one or two Philox calls instead of one call each).
+    fn vec_plan(&self) -> Option<VecPlan> {
+        let ir = self.p.ir;
+        let axes: Vec<usize> = match &self.p.red {
+            None => (0..ir.shape.len()).collect(),
+            Some(r) => r.axes.clone(),
+        };
+        let unit = |w: &[u64]| lin_form(&axes, &ir.shape, w) == LinForm::Scaled(1);
+        let mut inputs = Vec::new();
+        let mut draws = Vec::new();
+        for (k, inst) in ir.insts.iter().enumerate() {
+            match &inst.kind {
+                InstKind::Load(i) => {
+                    let i = *i as usize;
+                    if !inputs.contains(&i) && unit(&self.load_weights(i)) {
+                        inputs.push(i);
+                    }
+                }
+                InstKind::Random { dist, gstrides, .. }
+                    if unit(gstrides) && words_per_value(*dist, inst.dtype) < 4 =>
+                {
+                    draws.push(k);
+                }
+                _ => {}
+            }
+        }
+        (!inputs.is_empty() || !draws.is_empty()).then_some(VecPlan { inputs, draws })
+    }
+
+    /// Emits one group of 4 consecutive elements: the vector loads (input `i` at
+    /// `in{i} + load_at(i)`), the Philox calls the group's draws share (draw `k` of slot `p`
+    /// starting at global index `g_at(k, p)`), then the 4 lanes, each in a scope of its own
+    /// with `var = base + j`, its values, and `tail(j)`.
+    #[allow(clippy::too_many_arguments)]
+    fn group(
+        &mut self,
+        s: &mut String,
+        ind: &str,
+        vp: &VecPlan,
+        space: &Space,
+        (var, base, suf): (&str, &str, &str),
+        load_at: &dyn Fn(usize) -> String,
+        g_at: &dyn Fn(usize, u32) -> String,
+        tail: &dyn Fn(usize) -> Vec<String>,
+    ) -> Result<()> {
+        let ir = self.p.ir;
+        for &i in &vp.inputs {
+            let (vt, pieces, _) = vec4(ir.inputs[i].dtype);
+            let at = format!("in{i} + {}", load_at(i));
+            if pieces == 1 {
+                let _ = writeln!(s, "{ind}const {vt} L{i} = *(const {vt}*)({at});");
+            } else {
+                let _ = writeln!(s, "{ind}const {vt} L{i}a = ((const {vt}*)({at}))[0];");
+                let _ = writeln!(s, "{ind}const {vt} L{i}b = ((const {vt}*)({at}))[1];");
+            }
+        }
+        for &k in &vp.draws {
+            let inst = &ir.insts[k];
+            let InstKind::Random { dist, param, .. } = &inst.kind else {
+                unreachable!("vec_plan lists draws only")
+            };
+            self.need("philox", None);
+            self.need("words", None);
+            let kw = words_per_value(*dist, inst.dtype);
+            let per = 4 / kw;
+            let p = *param;
+            // Element `gb + j` uses words `kw * (o + j) ..` of the calls on counters
+            // `c, c + 1, ..`: `kw` calls when `gb` is a multiple of `per`, one more otherwise.
+            let _ = writeln!(s, "{ind}const unsigned long long gb{k} = {};", g_at(k, p));
+            let _ = writeln!(
+                s,
+                "{ind}const unsigned int o{k} = (unsigned int)gb{k} & {}u;",
+                per - 1
+            );
+            let _ = writeln!(
+                s,
+                "{ind}const unsigned long long c{k} = gb{k} >> {};",
+                per.trailing_zeros()
+            );
+            for m in 0..kw {
+                let _ = writeln!(
+                    s,
+                    "{ind}const tk_u4 w{k}_{m} = tk_philox(c{k} + {m}ull, stream{p}, seed{p});"
+                );
+            }
+            let _ = writeln!(s, "{ind}tk_u4 w{k}_{kw} = w{k}_{};", kw - 1);
+            let _ = writeln!(
+                s,
+                "{ind}if (o{k} != 0u) w{k}_{kw} = tk_philox(c{k} + {kw}ull, stream{p}, seed{p});"
+            );
+            let calls = (0..=kw)
+                .map(|m| format!("w{k}_{m}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            for j in 0..4 {
+                for w in 0..kw {
+                    let _ = writeln!(
+                        s,
+                        "{ind}const unsigned int q{k}_{j}_{w} = tk_word{}({calls}, (o{k} + {j}u) * {kw}u + {w}u);",
+                        kw + 1
+                    );
+                }
+            }
+        }
+        let idx = self.idx;
+        for j in 0..4 {
+            let _ = writeln!(s, "{ind}{{");
+            let inner = format!("{ind}    ");
+            let _ = writeln!(s, "{inner}const {idx} {var} = {base} + {j}{suf};");
+            let _ = writeln!(s, "{inner}(void){var};");
+            self.lane = Some((j, vp.clone()));
+            let r = self.insts(s, &inner, space);
+            self.lane = None;
+            r?;
+            for l in tail(j) {
+                let _ = writeln!(s, "{inner}{l}");
+            }
+            let _ = writeln!(s, "{ind}}}");
+        }
+        Ok(())
     }
 
     fn load_weights(&self, k: usize) -> Vec<u64> {
@@ -314,6 +553,20 @@ impl<'a> Gen<'a> {
         }
     }
 
+    /// Whether the current lane reads input `i` from its group's vector load.
+    fn lane_reads(&self, i: usize) -> bool {
+        self.lane
+            .as_ref()
+            .is_some_and(|(_, vp)| vp.inputs.contains(&i))
+    }
+
+    /// Whether the current lane takes draw `k`'s words from its group's shared Philox calls.
+    fn lane_draws(&self, k: usize) -> bool {
+        self.lane
+            .as_ref()
+            .is_some_and(|(_, vp)| vp.draws.contains(&k))
+    }
+
     fn insts(&mut self, s: &mut String, ind: &str, space: &Space) -> Result<()> {
         let ir = self.p.ir;
         let nd = ir.shape.len();
@@ -322,6 +575,22 @@ impl<'a> Gen<'a> {
         for (k, inst) in ir.insts.iter().enumerate() {
             let ty = vty(inst.dtype);
             let expr = match &inst.kind {
+                InstKind::Load(i) if self.lane_reads(*i as usize) => {
+                    let j = self.lane.as_ref().expect("in a lane").0;
+                    lane_elem(*i as usize, j, inst.dtype)
+                }
+                InstKind::Random { dist, .. } if self.lane_draws(k) => {
+                    let j = self.lane.as_ref().expect("in a lane").0;
+                    let kw = words_per_value(*dist, inst.dtype) as usize;
+                    let ws = [0, 1, 2, 3].map(|w| {
+                        if w < kw {
+                            format!("q{k}_{j}_{w}")
+                        } else {
+                            "0u".to_string()
+                        }
+                    });
+                    self.random(*dist, inst.dtype, &ws)
+                }
                 InstKind::Load(i) => {
                     let i = *i as usize;
                     let w = self.load_weights(i);
@@ -770,9 +1039,70 @@ impl<'a> Gen<'a> {
         for l in &acc.init {
             let _ = writeln!(s, "    {l}");
         }
+        let mut first = "lid";
+        if let Some(vp) = self.vec_plan() {
+            // Each thread takes groups of 4 consecutive elements of the row while the row's
+            // vector reads are aligned, then the scalar loop takes the rest.
+            let has_kb = |i: usize| {
+                lin_form(&r.kept, &ir.shape, &self.load_weights(i)) != LinForm::Scaled(0)
+            };
+            let conds: Vec<String> = vp
+                .inputs
+                .iter()
+                .map(|&i| {
+                    let p = if has_kb(i) {
+                        format!("in{i} + kb{i}")
+                    } else {
+                        format!("in{i}")
+                    };
+                    align_cond(&p, ir.inputs[i].dtype)
+                })
+                .collect();
+            let e4 = r.extent / 4 * 4;
+            if conds.is_empty() {
+                let _ = writeln!(s, "    const {idx} e4 = {e4}{suf};");
+            } else {
+                let _ = writeln!(
+                    s,
+                    "    const {idx} e4 = ({}) ? {e4}{suf} : 0{suf};",
+                    conds.join(" && ")
+                );
+            }
+            let _ = writeln!(
+                s,
+                "    for ({idx} rb = ({idx})lid * 4{suf}; rb < e4; rb += 1024{suf}) {{"
+            );
+            let kbs: Vec<bool> = (0..ir.inputs.len()).map(has_kb).collect();
+            let load_at = |i: usize| {
+                if kbs[i] {
+                    format!("kb{i} + rb")
+                } else {
+                    "rb".to_string()
+                }
+            };
+            let g_at = |k: usize, _: u32| format!("kg{k} + (unsigned long long)rb");
+            let update: Vec<String> = acc
+                .update
+                .iter()
+                .map(|l| l.replace("$v", &format!("v{}", ir.result)))
+                .collect();
+            let tail = |_: usize| update.clone();
+            self.group(
+                &mut s,
+                "        ",
+                &vp,
+                &Space::Reduce(r),
+                ("r", "rb", suf),
+                &load_at,
+                &g_at,
+                &tail,
+            )?;
+            s.push_str("    }\n");
+            first = "e4 + lid";
+        }
         let _ = writeln!(
             s,
-            "    for ({idx} r = lid; r < {}{suf}; r += 256{suf}) {{",
+            "    for ({idx} r = {first}; r < {}{suf}; r += 256{suf}) {{",
             r.extent
         );
         self.insts(&mut s, "        ", &Space::Reduce(r))?;

@@ -39,6 +39,21 @@ static __device__ __forceinline__ tk_u4 tk_philox(unsigned long long g, unsigned
 }",
     ),
     (
+        "words",
+        &["u4"],
+        "// Word q of the concatenated outputs of consecutive Philox calls (a 4-element group's
+// shared draws): selects, no indexed array, so nothing goes to local memory.
+static __device__ __forceinline__ unsigned int tk_word(tk_u4 w, unsigned int i) {
+    return i == 0u ? w.x : i == 1u ? w.y : i == 2u ? w.z : w.w;
+}
+static __device__ __forceinline__ unsigned int tk_word2(tk_u4 a, tk_u4 b, unsigned int q) {
+    return tk_word(q < 4u ? a : b, q & 3u);
+}
+static __device__ __forceinline__ unsigned int tk_word3(tk_u4 a, tk_u4 b, tk_u4 c, unsigned int q) {
+    return tk_word(q < 4u ? a : (q < 8u ? b : c), q & 3u);
+}",
+    ),
+    (
         "u01_f32",
         &[],
         "static __device__ __forceinline__ float tk_u01_f32(unsigned int w) {

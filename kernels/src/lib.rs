@@ -43,7 +43,7 @@ mod wgsl_helpers;
 pub use common::{
     num_random_params, output_dtypes, pack_params, pack_params_u32, uses_f64, WORKGROUP,
 };
-pub use cuda::CudaRenderer;
+pub use cuda::{elements_per_thread, CudaRenderer};
 pub use wgsl::WgslRenderer;
 
 use tessera_runtime::ir::{InstKind, KernelIr, ReduceKind, Renderer};

@@ -15,7 +15,7 @@ use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 use tessera_cpu::CpuBackend;
 use tessera_kernels::lower::{self, Piece};
-use tessera_kernels::{kernel_name, output_dtypes, pack_params, CudaRenderer};
+use tessera_kernels::{elements_per_thread, kernel_name, output_dtypes, pack_params, CudaRenderer};
 use tessera_runtime::chunk::{grid_indices, BoundData, ChunkNode, ChunkOp};
 use tessera_runtime::ir::{KernelIr, KernelParams, ReduceKind, Renderer};
 use tessera_runtime::{Backend, DType, Error, HostArray, Result};
@@ -166,7 +166,11 @@ fn launch_ir(
         .function(cx.ptx, &name, &name, || CudaRenderer.render(ir))?;
     let words = pack_params(ir, params);
     let grid = match &ir.reduce {
-        None => (stride_grid(cx, ir.len()), 1, 1),
+        None => (
+            stride_grid(cx, ir.len().div_ceil(elements_per_thread(ir))),
+            1,
+            1,
+        ),
         Some(_) => {
             let x = out_n.min(i32::MAX as usize);
             (x as u32, out_n.div_ceil(x) as u32, 1)
