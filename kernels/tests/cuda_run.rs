@@ -9,7 +9,8 @@
 mod common;
 mod tools;
 
-use common::{col, run_cpu, span};
+use common::gpu_cases::{compare, host_values, input, tolerance};
+use common::{run_cpu, span};
 
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
@@ -89,103 +90,6 @@ fn download(s: &Arc<CudaStream>, b: &Buf) -> Vec<f64> {
             .map(|v| v as f64)
             .collect(),
         Buf::F64(x) => s.clone_dtoh(x).unwrap(),
-    }
-}
-
-fn host_values(a: &HostArray) -> Vec<f64> {
-    match a {
-        HostArray::Bool(x) => x.iter().map(|&v| v as u8 as f64).collect(),
-        HostArray::I32(x) => x.iter().map(|&v| v as f64).collect(),
-        HostArray::I64(x) => x.iter().map(|&v| v as f64).collect(),
-        HostArray::F32(x) => x.iter().map(|&v| v as f64).collect(),
-        HostArray::F64(x) => x.iter().copied().collect(),
-    }
-}
-
-/// Deterministic test data with the special values every op must handle.
-fn input(d: DType, n: usize, salt: usize) -> HostArray {
-    let r = |i: usize| ((i * 7919 + salt * 104_729) % 2003) as i64 - 1001;
-    match d {
-        DType::Bool => HostArray::Bool(col((0..n).map(|i| r(i) % 3 == 0).collect())),
-        DType::I32 => HostArray::I32(col((0..n)
-            .map(|i| match i % 97 {
-                5 => 0,
-                6 => -1,
-                7 => i32::MIN,
-                _ => (r(i) / 7) as i32,
-            })
-            .collect())),
-        DType::I64 => HostArray::I64(col((0..n).map(|i| r(i) * 1_000_003).collect())),
-        DType::F32 => HostArray::F32(col((0..n)
-            .map(|i| match i % 101 {
-                3 => f32::NAN,
-                4 => f32::INFINITY,
-                5 => f32::NEG_INFINITY,
-                6 => -0.0,
-                7 => 0.5,
-                8 => 0.0,
-                _ => r(i) as f32 / 137.0,
-            })
-            .collect())),
-        DType::F64 => HostArray::F64(col((0..n)
-            .map(|i| match i % 101 {
-                3 => f64::NAN,
-                4 => f64::INFINITY,
-                6 => -0.0,
-                8 => 0.0,
-                9 => 1e300,
-                _ => r(i) as f64 / 13.0,
-            })
-            .collect())),
-    }
-}
-
-/// How closely a kernel must match the CPU.
-#[derive(Clone, Copy)]
-enum Tol {
-    Exact,
-    Rel(f64),
-}
-
-fn tolerance(name: &str) -> Tol {
-    const TRANSCENDENTAL: &[&str] = &[
-        "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arcsin", "arccos", "arctan",
-        "power", "normal",
-    ];
-    // Matrix kernels are named `<kind>_<op>_<dtype>[_<axes>]`.
-    let op = ["unary_", "binary_", "random_"]
-        .iter()
-        .find_map(|p| name.strip_prefix(p))
-        .and_then(|r| r.rsplit_once('_'))
-        .map(|(op, _)| op);
-    let f64_only = name.ends_with("float64") && !name.starts_with("random_normal_float32");
-    match name {
-        "unary_all" | "randn_f32" => Tol::Rel(2e-5),
-        "var_axis1" | "mean_two_axes" | "rand_strided" => Tol::Rel(1e-12),
-        // log/cos in f64: a few ulps apart from the host libm.
-        "randn_f64_strided" => Tol::Rel(1e-14),
-        // CUDA's libdevice and the host libm differ by an ulp or two.
-        _ if op.is_some_and(|o| TRANSCENDENTAL.contains(&o)) => {
-            if f64_only {
-                Tol::Rel(1e-13)
-            } else {
-                Tol::Rel(1e-5)
-            }
-        }
-        // f64 accumulations in another order.
-        _ if [
-            "reduce_sum_",
-            "reduce_prod_",
-            "reduce_mean_",
-            "reduce_var_",
-            "reduce_std_",
-        ]
-        .iter()
-        .any(|p| name.starts_with(p)) =>
-        {
-            Tol::Rel(1e-12)
-        }
-        _ => Tol::Exact,
     }
 }
 
@@ -285,20 +189,7 @@ fn cuda_kernels_match_cpu() {
             let got = download(&stream, o);
             let exp = host_values(w);
             assert_eq!(got.len(), exp.len(), "{name} output {k} length");
-            let mut bad = 0;
-            let mut first = None;
-            for (i, (&g, &e)) in got.iter().zip(&exp).enumerate() {
-                let ok = match tol {
-                    _ if g.is_nan() || e.is_nan() => g.is_nan() && e.is_nan(),
-                    Tol::Exact => g.to_bits() == e.to_bits() || (g == e && g != 0.0),
-                    Tol::Rel(t) => (g - e).abs() <= t * g.abs().max(e.abs()).max(1.0) || g == e,
-                };
-                if !ok {
-                    bad += 1;
-                    first.get_or_insert((i, g, e));
-                }
-            }
-            if let Some((i, g, e)) = first {
+            if let Some((bad, (i, g, e))) = compare(tol, &got, &exp) {
                 failures.push(format!(
                     "{name} output {k}: {bad} of {} differ; first at {i}: gpu {g:e} cpu {e:e}",
                     got.len()

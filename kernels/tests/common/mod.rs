@@ -1,6 +1,8 @@
 //! Hand-built representative kernels shared by the kernel tests.
 #![allow(dead_code)]
 
+pub mod gpu_cases;
+
 use tessera_runtime::dtype::{Scalar, F64};
 use tessera_runtime::ir::{
     row_major_strides, Inst, InstKind, IrInput, IrReduce, KernelIr, ReduceKind, ValueId,
@@ -530,13 +532,18 @@ pub fn matrix() -> Vec<(String, KernelIr)> {
     out
 }
 
-/// Every kernel the CUDA renderer is tested on: the representative ones, the CUDA-only ones
-/// and the op matrix.
+/// Every kernel the CUDA renderer is tested on: the representative ones, the CUDA-only ones,
+/// the op matrix and the contiguous (vectorizable) cases.
 pub fn cuda_all() -> Vec<(String, KernelIr)> {
     all()
         .into_iter()
         .chain(cuda_only())
         .map(|(n, ir)| (n.to_string(), ir))
         .chain(matrix())
+        .chain(
+            gpu_cases::vector_cases()
+                .into_iter()
+                .map(|(n, ir)| (n.to_string(), ir)),
+        )
         .collect()
 }
