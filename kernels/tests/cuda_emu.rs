@@ -25,13 +25,16 @@
 //! - misaligned vector accesses (a fault on the GPU) stop the run: the emulator is built with
 //!   `-fsanitize=alignment` where the compiler has the runtime for it;
 //! - writes past an output's end are found (a poisoned zone after it); gross reads past an
-//!   input's end fault (a guard page after each buffer's 256-byte-rounded end).
+//!   input's end fault (a guard page after each buffer's 256-byte-rounded end);
+//! - the shim counts `make_<vector>` calls per launch: with every pointer aligned (config 0)
+//!   the `vec_` kernels must have taken their 4-element path.
 //!
 //! What is not: warps and their timing (threads of a block run one after another between
 //! barriers, so a race the barriers do not order reads one particular interleaving), the GPU
 //! memory model and caches, warp intrinsics, occupancy and launch limits, and CUDA's math
-//! library: transcendental functions are the host libm's (the same the CPU interpreter uses),
-//! so the ulp differences `cuda_run.rs`'s tolerances allow for are not reproduced here.
+//! library: transcendental functions are the host libm's (mostly what the CPU interpreter
+//! uses), so the ulp differences `cuda_run.rs`'s tolerances allow for are not reproduced here.
+//! Fibers switch with a few lines of x86-64 assembly, elsewhere with ucontext (slower).
 #![cfg(unix)]
 
 mod common;
