@@ -670,3 +670,88 @@ pub fn linalg_errors(cx: &mut Cx) -> Result<()> {
     let _ = &cx.rng();
     Ok(())
 }
+
+/// Cholesky and triangular solves of a matrix cut into a grid of blocks under a chunk budget
+/// smaller than the matrix: the blocked algorithms over the chunk grid run (no chunk holds the
+/// whole matrix: the plan's dense kernels see single blocks), and their results hold the
+/// defining properties in f64 and equal the dense kernel's within tolerance.
+pub fn blocked_cholesky_and_triangular_solves(cx: &mut Cx) -> Result<()> {
+    let before = cx.s.config().chunk_bytes;
+    let r = blocked_cases(cx);
+    cx.s.set_chunk_bytes(before)?;
+    r
+}
+
+fn blocked_cases(cx: &mut Cx) -> Result<()> {
+    let (n, blk, rhs) = (37usize, 12usize, 5usize);
+    for dt in [F32, F64] {
+        let h = spd(cx, &[], n, dt);
+        let a = mats(&values(&h)).remove(0);
+        let bh = random_matrix(cx, &[n, rhs], dt);
+        let b = mats(&values(&bh)).remove(0);
+        // The dense kernel on the whole matrix (one chunk, the default budget).
+        cx.s.set_chunk_bytes(16 << 20)?;
+        let dense_l = mats(&get(&cx.s.from_host(h.clone()).cholesky(false)?)?).remove(0);
+        // Blocks of 12 (the last one 1 wide) and a budget far under the matrix.
+        cx.s.set_chunk_bytes(64)?;
+        let t = cx.s.from_host(h.clone()).with_chunks(&[blk, blk])?;
+        let lt = t.cholesky(false)?;
+        let (cg, _) = cx.s.plan(&[&lt])?;
+        for node in &cg.nodes {
+            if let tessera::chunk::ChunkOp::Dense(op) = &node.op {
+                assert!(
+                    node.shape.iter().all(|&d| d <= blk),
+                    "blocked cholesky ({dt}): a dense kernel over {:?} ({op:?})",
+                    node.shape
+                );
+            }
+        }
+        let l = mats(&get(&lt)?).remove(0);
+        let u = mats(&get(&t.cholesky(true)?)?).remove(0);
+        let what = format!("blocked cholesky {dt} n={n}");
+        for i in 0..n {
+            for j in i + 1..n {
+                assert_eq!(l[[i, j]], 0.0, "{what}: L above its diagonal");
+            }
+        }
+        let tl = tol(dt, n, 2.0 * n as f64);
+        close(&format!("{what}: L L^T"), &l.dot(&l.t()), &a, tl);
+        close(&format!("{what}: upper"), &u, &l.t().to_owned(), 0.0);
+        close(
+            &format!("{what}: against the dense kernel"),
+            &l,
+            &dense_l,
+            tl,
+        );
+        // Triangular solves with L (lower) and U = L^T (upper), either transposed.
+        let bt = cx.s.from_host(bh.clone()).with_chunks(&[blk, 2])?;
+        for lower in [true, false] {
+            let tri = if lower { &l } else { &u };
+            let th = super::to_host(&tri.clone().into_dyn(), dt);
+            let tt = cx.s.from_host(th).with_chunks(&[blk, blk])?;
+            for trans in [false, true] {
+                let xt = tt.solve_triangular(&bt, lower, trans, true)?;
+                let (cg, _) = cx.s.plan(&[&xt])?;
+                assert!(
+                    cg.nodes.iter().all(|nd| !matches!(nd.op, tessera::chunk::ChunkOp::Dense(_))
+                        || nd.shape.iter().all(|&d| d <= blk)),
+                    "blocked solve_triangular ({dt}, lower={lower}, trans={trans}): a whole-matrix kernel"
+                );
+                let x = mats(&get(&xt)?).remove(0);
+                let op_t = if trans {
+                    tri.t().to_owned()
+                } else {
+                    tri.clone()
+                };
+                // L is well conditioned (A = B B^T + n I): the residual is at rounding level.
+                close(
+                    &format!("solve_triangular {dt} lower={lower} trans={trans}: op(T) X = B"),
+                    &op_t.dot(&x),
+                    &b,
+                    tol(dt, n, 4.0 * n as f64),
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -99,6 +99,9 @@ impl Tiler<'_> {
         if let Some(t) = self.tsqr(op, &inputs[0], &in_shapes[0], in_dtypes[0], dtype)? {
             return Ok(t);
         }
+        if let Some(t) = self.blocked(op, inputs, in_shapes, in_dtypes, dtype)? {
+            return Ok(t);
+        }
         let batch: Vec<Vec<usize>> = inputs[0].grid[..nd - 2].to_vec();
         let mut ins = Vec::with_capacity(inputs.len());
         for ((t, s), &dt) in inputs.iter().zip(in_shapes).zip(in_dtypes) {
@@ -182,15 +185,7 @@ impl Tiler<'_> {
                 for c in group {
                     // Each R cut out of its packed QR first, so that stacking them holds only
                     // the small R factors in memory, not the blocks' Q factors too.
-                    ins.push(self.push(
-                        ChunkOp::Slice {
-                            region: vec![(c.rows, c.rows + c.k), (0, n)],
-                            steps: vec![1, 1],
-                        },
-                        vec![c.packed],
-                        vec![c.k, n],
-                        dtype,
-                    ));
+                    ins.push(self.slice2(c.packed, (c.rows, c.rows + c.k), (0, n), dtype));
                     pieces.push((vec![(0, c.k), (0, n)], vec![off, 0]));
                     off += c.k;
                 }
@@ -203,15 +198,7 @@ impl Tiler<'_> {
         }
         let root = levels.last().expect("a level")[0];
         let k = root.k;
-        let r = self.push(
-            ChunkOp::Slice {
-                region: vec![(root.rows, root.rows + k), (0, n)],
-                steps: vec![1, 1],
-            },
-            vec![root.packed],
-            vec![k, n],
-            dtype,
-        );
+        let r = self.slice2(root.packed, (root.rows, root.rows + k), (0, n), dtype);
         if op == DenseOp::SvdVals {
             let s = self.push(ChunkOp::Dense(op), vec![r], vec![k], dtype);
             return Ok(Some(Tiled {
@@ -228,15 +215,7 @@ impl Tiler<'_> {
                 dtype,
             );
             let cut = |t: &mut Self, r0: usize, rows: usize, cols: usize| {
-                t.push(
-                    ChunkOp::Slice {
-                        region: vec![(r0, r0 + rows), (0, cols)],
-                        steps: vec![1, 1],
-                    },
-                    vec![packed],
-                    vec![rows, cols],
-                    dtype,
-                )
+                t.slice2(packed, (r0, r0 + rows), (0, cols), dtype)
             };
             let u_r = cut(self, 0, k, k);
             let s_row = cut(self, k, 1, n);
@@ -255,15 +234,7 @@ impl Tiler<'_> {
                 let mut off = 0;
                 for c in group {
                     // Rows of the parent's Q that belong to child c.
-                    let slice = self.push(
-                        ChunkOp::Slice {
-                            region: vec![(off, off + c.k), (0, parent.k)],
-                            steps: vec![1, 1],
-                        },
-                        vec![parent.packed],
-                        vec![c.k, parent.k],
-                        dtype,
-                    );
+                    let slice = self.slice2(parent.packed, (off, off + c.k), (0, parent.k), dtype);
                     off += c.k;
                     let f = match factor[p] {
                         None => slice,
@@ -282,15 +253,7 @@ impl Tiler<'_> {
         // Each block's Q (its leaf's Q) times its factor.
         let mut chunks = Vec::with_capacity(levels[0].len() + 3);
         for (leaf, f) in levels[0].iter().zip(&factor) {
-            let q = self.push(
-                ChunkOp::Slice {
-                    region: vec![(0, leaf.rows), (0, leaf.k)],
-                    steps: vec![1, 1],
-                },
-                vec![leaf.packed],
-                vec![leaf.rows, leaf.k],
-                dtype,
-            );
+            let q = self.slice2(leaf.packed, (0, leaf.rows), (0, leaf.k), dtype);
             chunks.push(match f {
                 None => q,
                 Some(f) => self.push(
@@ -413,6 +376,276 @@ impl Tiler<'_> {
         Ok(Tiled {
             grid,
             chunks: out.into_iter().map(|c| c.expect("every block")).collect(),
+        })
+    }
+}
+
+impl Tiler<'_> {
+    /// Rows `r0..r1` and columns `c0..c1` of a 2-D chunk.
+    fn slice2(
+        &mut self,
+        src: ChunkId,
+        (r0, r1): (usize, usize),
+        (c0, c1): (usize, usize),
+        dtype: DType,
+    ) -> ChunkId {
+        self.push(
+            ChunkOp::Slice {
+                region: vec![(r0, r1), (c0, c1)],
+                steps: vec![1, 1],
+            },
+            vec![src],
+            vec![r1 - r0, c1 - c0],
+            dtype,
+        )
+    }
+
+    /// The 2-D transpose of a chunk of shape `(rows, cols)`.
+    fn transpose2(&mut self, src: ChunkId, rows: usize, cols: usize, dtype: DType) -> ChunkId {
+        self.push(
+            ChunkOp::Transpose { perm: vec![1, 0] },
+            vec![src],
+            vec![cols, rows],
+            dtype,
+        )
+    }
+
+    /// `x - acc`, elementwise (`acc` absent: `x`).
+    fn minus(
+        &mut self,
+        x: ChunkId,
+        acc: Option<ChunkId>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> ChunkId {
+        match acc {
+            None => x,
+            Some(p) => self.push(
+                ChunkOp::Binary(crate::op::BinaryOp::Sub),
+                vec![x, p],
+                shape,
+                dtype,
+            ),
+        }
+    }
+
+    /// Cholesky factors and triangular solves of one matrix (2-D, no batch axes) larger than
+    /// a chunk, over its chunk grid, so that it never has to be one chunk: a matrix larger than
+    /// memory streams through the Scheduler block by block. `None` for other ops, batches, and
+    /// matrices that fit one chunk or are one chunk already (the dense kernel takes those).
+    fn blocked(
+        &mut self,
+        op: DenseOp,
+        inputs: &[Tiled],
+        in_shapes: &[Vec<usize>],
+        in_dtypes: &[DType],
+        dtype: DType,
+    ) -> Result<Option<Tiled>> {
+        let shape = &in_shapes[0];
+        if shape.len() != 2 || shape[0] != shape[1] {
+            return Ok(None);
+        }
+        let a = &inputs[0];
+        let n = shape[0];
+        let g = union_grid(&[&a.grid[0], &a.grid[1]]);
+        let big = n.saturating_mul(n).saturating_mul(dtype.size()) > self.chunk_bytes;
+        if !big || g.len() < 2 {
+            return Ok(None);
+        }
+        match op {
+            DenseOp::Cholesky { upper } => {
+                let a = self.rechunk(a, &[g.clone(), g.clone()], in_dtypes[0])?;
+                Ok(Some(self.blocked_cholesky(&a, &g, upper, dtype)?))
+            }
+            DenseOp::TriSolve {
+                lower,
+                trans,
+                left: true,
+            } => {
+                let b = &inputs[1];
+                let t = self.rechunk(a, &[g.clone(), g.clone()], in_dtypes[0])?;
+                let bg = vec![g.clone(), b.grid[1].clone()];
+                let b = self.rechunk(b, &bg, in_dtypes[1])?;
+                Ok(Some(
+                    self.blocked_trisolve(&t, &b, &bg, lower, trans, dtype)?,
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Left-looking blocked Cholesky over the square grid `g`: for each block column k,
+    /// `L_kk = chol(A_kk - sum_j L_kj L_kj^T)` and below it
+    /// `L_ik = (A_ik - sum_j L_ij L_kj^T) L_kk^-T` (a triangular solve from the right), j < k;
+    /// the blocks above the diagonal are zeros. `upper`: U = L^T, block by block.
+    fn blocked_cholesky(
+        &mut self,
+        a: &Tiled,
+        g: &[usize],
+        upper: bool,
+        dtype: DType,
+    ) -> Result<Tiled> {
+        let nb = g.len();
+        self.reserve_grid(&[g.to_vec(), g.to_vec()], nb + 2)?;
+        let mut l: Vec<Option<ChunkId>> = vec![None; nb * nb];
+        // L_kj^T, made once where a block below needs it.
+        let mut lt: Vec<Option<ChunkId>> = vec![None; nb * nb];
+        for k in 0..nb {
+            let mut acc = None;
+            for j in 0..k {
+                let mut ins = vec![l[k * nb + j].expect("left of the diagonal")];
+                ins.extend(acc);
+                acc = Some(self.push(
+                    ChunkOp::Syrk {
+                        accumulate: acc.is_some(),
+                    },
+                    ins,
+                    vec![g[k], g[k]],
+                    dtype,
+                ));
+            }
+            let s = self.minus(a.at(&[k, k]), acc, vec![g[k], g[k]], dtype);
+            let lkk = self.push(
+                ChunkOp::Dense(DenseOp::Cholesky { upper: false }),
+                vec![s],
+                vec![g[k], g[k]],
+                dtype,
+            );
+            l[k * nb + k] = Some(lkk);
+            for i in k + 1..nb {
+                let mut acc = None;
+                for j in 0..k {
+                    let t = match lt[k * nb + j] {
+                        Some(t) => t,
+                        None => {
+                            let t =
+                                self.transpose2(l[k * nb + j].expect("done"), g[k], g[j], dtype);
+                            lt[k * nb + j] = Some(t);
+                            t
+                        }
+                    };
+                    let mut ins = vec![l[i * nb + j].expect("done"), t];
+                    ins.extend(acc);
+                    acc = Some(self.push(
+                        ChunkOp::MatMul {
+                            accumulate: acc.is_some(),
+                        },
+                        ins,
+                        vec![g[i], g[k]],
+                        dtype,
+                    ));
+                }
+                let rhs = self.minus(a.at(&[i, k]), acc, vec![g[i], g[k]], dtype);
+                l[i * nb + k] = Some(self.push(
+                    ChunkOp::Dense(DenseOp::TriSolve {
+                        lower: true,
+                        trans: true,
+                        left: false,
+                    }),
+                    vec![lkk, rhs],
+                    vec![g[i], g[k]],
+                    dtype,
+                ));
+            }
+        }
+        let mut chunks = Vec::with_capacity(nb * nb);
+        for i in 0..nb {
+            for j in 0..nb {
+                // U_ij = (L_ji)^T.
+                let (bi, bj) = if upper { (j, i) } else { (i, j) };
+                chunks.push(if bi >= bj {
+                    let c = l[bi * nb + bj].expect("every block on or below the diagonal");
+                    if upper {
+                        self.transpose2(c, g[bi], g[bj], dtype)
+                    } else {
+                        c
+                    }
+                } else {
+                    self.push(
+                        ChunkOp::Full {
+                            value: crate::dtype::Scalar::Int(0),
+                        },
+                        ChunkInputs::new(),
+                        vec![g[i], g[j]],
+                        dtype,
+                    )
+                });
+            }
+        }
+        Ok(Tiled {
+            grid: vec![g.to_vec(), g.to_vec()],
+            chunks,
+        })
+    }
+
+    /// `op(T) X = B` over the grid: `op(T)` is T or T^T, lower when exactly one of `lower` and
+    /// `trans` holds (forward substitution) and upper otherwise (backward):
+    /// `X_i = op(T)_ii^-1 (B_i - sum_j op(T)_ij X_j)` over the blocks already solved, each
+    /// column block of B on its own.
+    fn blocked_trisolve(
+        &mut self,
+        t: &Tiled,
+        b: &Tiled,
+        bg: &[Vec<usize>],
+        lower: bool,
+        trans: bool,
+        dtype: DType,
+    ) -> Result<Tiled> {
+        let (g, gc) = (&bg[0], &bg[1]);
+        let nb = g.len();
+        self.reserve_grid(bg, nb + 1)?;
+        let forward = lower != trans;
+        let order: Vec<usize> = if forward {
+            (0..nb).collect()
+        } else {
+            (0..nb).rev().collect()
+        };
+        // op(T)_ij: T_ij, or T_ji transposed (made once each).
+        let mut opt: Vec<Option<ChunkId>> = vec![None; nb * nb];
+        let mut x: Vec<Option<ChunkId>> = vec![None; nb * gc.len()];
+        for (c, &w) in gc.iter().enumerate() {
+            for (step, &i) in order.iter().enumerate() {
+                let mut acc = None;
+                for &j in &order[..step] {
+                    let tij = match opt[i * nb + j] {
+                        Some(m) => m,
+                        None => {
+                            let m = if trans {
+                                self.transpose2(t.at(&[j, i]), g[j], g[i], dtype)
+                            } else {
+                                t.at(&[i, j])
+                            };
+                            opt[i * nb + j] = Some(m);
+                            m
+                        }
+                    };
+                    let mut ins = vec![tij, x[j * gc.len() + c].expect("solved before")];
+                    ins.extend(acc);
+                    acc = Some(self.push(
+                        ChunkOp::MatMul {
+                            accumulate: acc.is_some(),
+                        },
+                        ins,
+                        vec![g[i], w],
+                        dtype,
+                    ));
+                }
+                let rhs = self.minus(b.at(&[i, c]), acc, vec![g[i], w], dtype);
+                x[i * gc.len() + c] = Some(self.push(
+                    ChunkOp::Dense(DenseOp::TriSolve {
+                        lower,
+                        trans,
+                        left: true,
+                    }),
+                    vec![t.at(&[i, i]), rhs],
+                    vec![g[i], w],
+                    dtype,
+                ));
+            }
+        }
+        Ok(Tiled {
+            grid: bg.to_vec(),
+            chunks: x.into_iter().map(|c| c.expect("every block")).collect(),
         })
     }
 }
