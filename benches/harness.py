@@ -8,6 +8,8 @@ Workloads (the size argument is N):
                inside the timed region in chunks of --pi-chunk points (memory stays bounded)
   std_expr     (a.dot(a.T) - a).std() with a an N x N f32 matrix
   sgemm        N x N f32 matrix product a @ b
+  svd          U, S, Vt = svd(a) of an N x 32 f32 matrix uniform in [0, 1) (full_matrices=False),
+               then the relative reconstruction error |U diag(S) Vt - a|_F / |a|_F (the value)
   limits       machine limits: copy bandwidth over N f32 (bytes read + written / time); on a GPU
                also pinned and pageable host<->device bandwidth and cuBLAS SGEMM GFLOP/s (TF32 off)
 
@@ -63,7 +65,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm"]
+WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm", "svd"]
 BACKENDS = ["numpy", "cupy", "cupy-fused", "cupy-raw", "dask"]
 FUSED_WORKLOADS = {"add_mul", "add_mul_sum", "pi"}
 DEFAULT_SIZES = {
@@ -73,7 +75,9 @@ DEFAULT_SIZES = {
     "pi": [100_000_000],
     "std_expr": [2000],
     "sgemm": [2000],
+    "svd": [1_000_000],
 }
+SVD_COLS = 32
 PATTERN_PERIOD = 1024
 GB = 1e9
 
@@ -498,6 +502,32 @@ def wl_sgemm(be, n, args):
                            note=note))]
 
 
+def wl_svd(be, n, args):
+    """The SVD of a tall-skinny matrix, multiplied back and compared with the input."""
+    xp = be.xp
+    a = be.asarray(np.random.default_rng(args.seed).random((n, SVD_COLS), dtype=np.float32))
+
+    def error(a_):
+        u, s_, vt = xp.linalg.svd(a_, full_matrices=False)
+        d = (u * s_) @ vt - a_
+        return float(xp.sqrt((d * d).sum() / (a_ * a_).sum()))
+
+    if be.name == "dask":
+        da_ = be.wrap(a).rechunk((args.dask_chunk // SVD_COLS, SVD_COLS))
+
+        def run():
+            u, s_, vt = be.da.linalg.svd(da_)
+            d = (u * s_) @ vt - da_
+            return float(be.compute(be.da.sqrt((d * d).sum() / (da_ * da_).sum())))
+        how = "dask.array.linalg.svd (TSQR), row blocks"
+    else:
+        run = lambda: error(a)
+        how = "LAPACK gesdd on the whole matrix" if not be.is_gpu else "cuSOLVER gesvd"
+    return [("svd", Case(run=run, nbytes=4.0 * SVD_COLS * n, flops=None,
+                         note=f"{how}; value = relative reconstruction error; GB/s counts the "
+                              f"input once ({4 * SVD_COLS * n / GB:.2f} GB)"))]
+
+
 def wl_limits(be, n, args):
     xp = be.xp
     src = xp.full(n, 1.0, dtype=xp.float32)
@@ -559,6 +589,7 @@ WORKLOAD_FUNCS = {
     "pi": wl_pi,
     "std_expr": wl_std_expr,
     "sgemm": wl_sgemm,
+    "svd": wl_svd,
 }
 
 
@@ -632,6 +663,12 @@ def check_record(rec, records):
     what, want = ("numpy", ref["value"]) if ref else ("expected", rec["expected"])
     if want is None:
         return None
+    if rec["workload"] == "svd":
+        # Reconstruction errors: both at the f32 rounding level (within 10x of numpy's, or
+        # under 1e-5), not equal.
+        ok = rec["value"] <= max(10 * want, 1e-5)
+        return (f"agrees with {what}" if ok
+                else f"DISAGREES with {what} (error {rec['value']:.3g} vs {want:.3g})")
     if rec["workload"].startswith("pi"):
         # Independent random streams: both estimates carry the binomial error (an exact target
         # carries none).

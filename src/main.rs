@@ -17,7 +17,7 @@ enum Cmd {
     Info,
     /// Benchmark the headline workloads against NumPy (and CuPy where present), same run.
     Bench {
-        /// Comma list of workloads: add_mul, add_mul_sum, pi, std_expr, sgemm.
+        /// Comma list of workloads: add_mul, add_mul_sum, pi, std_expr, sgemm, svd.
         #[arg(long, default_value = "add_mul,add_mul_sum,pi,std_expr,sgemm")]
         workloads: String,
         /// Size override, `workload=N` (repeatable; accepts 2e8).
@@ -26,12 +26,22 @@ enum Cmd {
         /// Backend: auto, cpu, cuda, wgpu.
         #[arg(long, default_value = "auto")]
         backend: String,
-        /// Timed runs after one warm-up.
+        /// Timed runs after the warm-up.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Untimed runs first (module loads, kernel compilation).
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// The harness's backends run beside Tessera (benches/harness.py --backends):
+        /// numpy, cupy, cupy-fused, cupy-raw, dask.
+        #[arg(long, default_value = "numpy,cupy")]
+        baselines: String,
         /// Skip the NumPy/CuPy side.
         #[arg(long)]
         no_python: bool,
+        /// Memory budgets for Tessera's side (the out-of-core sizes).
+        #[command(flatten)]
+        memory: MemoryArgs,
         /// Output folder for results.json.
         #[arg(long, default_value = "target/bench")]
         out: String,
@@ -329,9 +339,13 @@ fn real_main() -> Result<(), String> {
             size,
             backend,
             repeat,
+            warmup,
+            baselines,
             no_python,
+            memory,
             out,
         } => {
+            let budgets = memory.config()?;
             let s = tessera::session(&backend).map_err(|e| e.to_string())?;
             let mem = s
                 .backend()
@@ -359,8 +373,10 @@ fn real_main() -> Result<(), String> {
                 // A fresh session per workload: the graph of the previous one (and the data it
                 // holds) is gone, so each row's peak RSS is its own.
                 let ws = tessera::Session::new(s.backend().clone());
+                ws.set_memory(budgets.clone());
                 rows.push(
-                    tessera::bench::run_workload(&ws, w, n, repeat).map_err(|e| e.to_string())?,
+                    tessera::bench::run_workload(&ws, w, n, warmup, repeat, out.as_ref())
+                        .map_err(|e| e.to_string())?,
                 );
                 bar.inc(1);
             }
@@ -374,7 +390,7 @@ fn real_main() -> Result<(), String> {
                 if bar.is_hidden() {
                     eprintln!("{msg}");
                 }
-                let py = tessera::bench::run_python(&rows, repeat, &out);
+                let py = tessera::bench::run_python(&rows, repeat, &baselines, &out);
                 bar.inc(1);
                 py
             };

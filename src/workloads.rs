@@ -23,6 +23,23 @@ pub fn std_expr(a: &Tensor) -> Result<f64> {
     (a.dot(&a.T()?)? - a).std(Axes::All, false, 0)?.item()
 }
 
+/// Columns of the `svd` workload's tall-skinny matrix.
+pub const SVD_COLS: usize = 32;
+
+/// The `svd` seed workload over a tall-skinny `a`: `U, S, Vt = svd(a)` (reduced), multiplied
+/// back; returns the relative reconstruction error `|U diag(S) Vt - a|_F / |a|_F` (f32
+/// rounding puts it near 1e-7), both sums in one run.
+///
+/// # Errors
+/// Graph or backend errors.
+pub fn svd_error(a: &Tensor) -> Result<f64> {
+    let (u, s, vt) = a.svd(false)?;
+    let d = (u * s).matmul(&vt)? - a;
+    let num = (&d * &d).astype(DType::F64)?.sum(Axes::All, false)?;
+    let den = (a * a).astype(DType::F64)?.sum(Axes::All, false)?;
+    (num / den).sqrt()?.item()
+}
+
 /// `((x + 1) * 2).sum()` over `n` f32 uniform values.
 ///
 /// # Errors
