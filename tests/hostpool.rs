@@ -107,6 +107,45 @@ fn pooled_buffers_are_reused_and_results_stay_exact() {
         "{got} vs {ref_sum}"
     );
 
+    // An out-of-core run caps the pool at a quarter of its host budget while it lasts: blocks
+    // over the cap go back to the system, and the limit is restored after.
+    let limit = hostpool::stats().limit_bytes;
+    {
+        let _cap = hostpool::cap(16 << 20);
+        assert_eq!(hostpool::stats().limit_bytes, 16 << 20);
+        drop(vec![1u8; 24 << 20]);
+        assert!(
+            hostpool::stats().cached_bytes <= 16 << 20,
+            "a capped pool holds at most its cap"
+        );
+    }
+    assert_eq!(hostpool::stats().limit_bytes, limit, "the cap is lifted");
+    let s2 = tessera::cpu_session();
+    s2.set_memory(Some(tessera::MemoryConfig {
+        host_bytes: Some(64 << 20),
+        device_bytes: Some(64 << 20),
+        ..Default::default()
+    }));
+    let y = (s2
+        .random(3)
+        .rand(&[1 << 22], DType::F32)
+        .with_chunks(&[1 << 18])
+        .unwrap()
+        * 2.0)
+        .execute()
+        .unwrap();
+    assert_eq!(y.shape(), &[1 << 22]);
+    assert!(s2.last_stats().memory.is_some(), "a scheduled run");
+    assert!(
+        hostpool::stats().cached_bytes <= limit,
+        "the pool is back under its own limit after the run"
+    );
+    assert_eq!(
+        hostpool::stats().limit_bytes,
+        limit,
+        "the run's cap is lifted"
+    );
+
     hostpool::release();
     assert_eq!(hostpool::stats().cached_bytes, 0);
 }

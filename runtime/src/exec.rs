@@ -860,6 +860,9 @@ pub fn run_scheduled(
         mem.order,
     )?;
     let plan_seconds = t0.elapsed().as_secs_f64();
+    // Blocks the host pool keeps for reuse count against no budget: a quarter of the host
+    // budget at most while the run lasts.
+    let _pool = crate::hostpool::cap(usize::try_from(mem.host_budget() / 4).unwrap_or(usize::MAX));
     run_plan(cg, backend, &plan, &spill, mem, plan_seconds)
 }
 
