@@ -382,7 +382,8 @@ impl Tensor {
     }
 
     /// Least squares through the SVD (`linalg.lstsq`); `rcond` as numpy's (default
-    /// `max(m, n) * eps`).
+    /// `max(m, n) * eps`). A tall matrix cut into row chunks goes through TSQR, so `a` never
+    /// has to be one chunk.
     ///
     /// # Errors
     /// Shapes that do not fit (a 2-D `a`, `b` with as many rows).
@@ -397,12 +398,22 @@ impl Tensor {
         } else {
             b.clone()
         };
-        let p = self.pinv(rcond)?;
-        let x = p.matmul(&bm.astype(p.dtype())?)?;
-        let r = self.astype(p.dtype())?.matmul(&x)?.sub(&bm)?;
+        // x = V diag(1/s) (U^T b) over the singular values above the cutoff: one SVD (TSQR
+        // for a tall matrix in row chunks) serves x, the rank and s, and only U^T b (k x nrhs)
+        // is formed, never the n x m pseudo-inverse.
+        let (u, sv, vh) = self.svd(false)?;
+        let dt = sv.dtype();
+        let cut = self.cutoff(&sv, rcond)?;
+        let keep = sv.gt(&cut)?;
+        let inv = keep.where_(&sv.reciprocal()?, 0.0)?;
+        let utb = u.matrix_transpose()?.matmul(&bm.astype(dt)?)?;
+        let x = vh
+            .matrix_transpose()?
+            .matmul(&utb.mul(&inv.expand_dims(-1)?)?)?;
+        let r = self.astype(dt)?.matmul(&x)?.sub(&bm)?;
         let residuals = r.mul(&r)?.sum(0, false)?;
-        let s_ = self.svdvals()?;
-        let rank = self.matrix_rank(rcond)?;
+        let s_ = sv;
+        let rank = keep.astype(DType::I64)?.sum(-1, false)?;
         let x = if vector { x.squeeze(Some(&[-1]))? } else { x };
         Ok(Lstsq {
             x,
