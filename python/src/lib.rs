@@ -359,6 +359,15 @@ impl PyTensor {
                 .reduce(reduce_of(name)?, axes_of(axis), keepdims, ddof),
         )
     }
+    /// Stable sort (or argsort) along `axis`.
+    #[pyo3(signature = (axis, descending=false, arg=false))]
+    fn sort(&self, axis: isize, descending: bool, arg: bool) -> PyResult<PyTensor> {
+        wrap(if arg {
+            self.t.argsort(axis, descending)
+        } else {
+            self.t.sort(axis, descending)
+        })
+    }
     #[pyo3(signature = (name, axis=None))]
     fn argreduce(&self, name: &str, axis: Option<isize>) -> PyResult<PyTensor> {
         wrap(match name {

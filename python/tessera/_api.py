@@ -631,6 +631,29 @@ def count_nonzero(x, /, *, axis=None, keepdims=False):
     return Tensor(_t(x)._t.count_nonzero(_axes(axis), builtins.bool(keepdims)))
 
 
+# ---- sorting -----------------------------------------------------------------------------
+
+
+def _sort(x, axis, descending, stable, arg):
+    x = _t(x)
+    if x.ndim == 0:
+        from numpy.exceptions import AxisError
+
+        raise AxisError("sort of a 0-d array: it has no axis")
+    # Every sort is stable; stable=False allows any order of equal elements, so it is one too.
+    return Tensor(x._t.sort(operator.index(axis), builtins.bool(descending), arg))
+
+
+def sort(x, /, *, axis=-1, descending=False, stable=True):
+    """The values sorted along `axis` (stable; NaN last, or first when descending)."""
+    return _sort(x, axis, descending, stable, False)
+
+
+def argsort(x, /, *, axis=-1, descending=False, stable=True):
+    """The int64 positions that sort `x` along `axis` (stable)."""
+    return _sort(x, axis, descending, stable, True)
+
+
 def nonzero(x, /):
     raise NotImplementedError("nonzero: a data-dependent shape (issue 19)")
 

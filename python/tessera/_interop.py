@@ -92,6 +92,17 @@ def _arg(name):
     return g
 
 
+def _np_sort(a, axis, kind, order, arg):
+    """numpy.sort/argsort: always stable (any `kind` gives a valid order); axis=None flattens."""
+    if order is not None:
+        raise TypeError("tessera does not implement numpy.sort with order= (structured arrays)")
+    if kind not in (None, "stable", "mergesort", "quicksort", "heapsort"):
+        raise ValueError(f"sort kind must be one of 'quicksort', 'heapsort' or 'stable' (got {kind!r})")
+    if axis is None:
+        a, axis = _api.reshape(a, (-1,)), 0
+    return (_api.argsort if arg else _api.sort)(a, axis=axis)
+
+
 _HANDLED = {
     np.sum: _wrap_axis_fn("sum"),
     np.prod: _wrap_axis_fn("prod"),
@@ -104,6 +115,8 @@ _HANDLED = {
     np.amin: _minmax("min"),
     np.any: _minmax("any"),
     np.all: _minmax("all"),
+    np.sort: lambda a, axis=-1, kind=None, order=None, *, stable=None: _np_sort(a, axis, kind, order, False),
+    np.argsort: lambda a, axis=-1, kind=None, order=None, *, stable=None: _np_sort(a, axis, kind, order, True),
     np.argmax: _arg("argmax"),
     np.argmin: _arg("argmin"),
     np.round: lambda a, decimals=0, out=None: _api.round(a, decimals),

@@ -282,6 +282,20 @@ class Tensor:
 
         return _api.clip(self, min, max)
 
+    def argsort(self, axis=-1, kind=None, order=None, *, stable=None):
+        """numpy's ndarray.argsort (always stable)."""
+        from ._interop import _np_sort
+
+        return _np_sort(self, axis, kind, order, True)
+
+    def sort(self, axis=-1, kind=None, order=None, *, stable=None):
+        """numpy's ndarray.sort: sorts in place (the tensor becomes its sorted values)."""
+        from ._interop import _np_sort
+
+        r = _np_sort(self, axis, kind, order, False)
+        self._t = r._t
+        self._value = None
+
     def __getattr__(self, name):
         # Reductions and the other numpy methods: t.sum(axis=0) is ts.sum(t, axis=0).
         from . import _api

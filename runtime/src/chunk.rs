@@ -194,6 +194,16 @@ pub enum ChunkOp {
     },
     /// A dense kernel on every matrix of the chunk (the last two axes whole).
     Dense(crate::linalg::DenseOp),
+    /// A stable sort (or argsort) of every lane along `axis`, which the chunk holds whole
+    /// (see [`crate::op::Op::Sort`]).
+    Sort {
+        /// The axis.
+        axis: usize,
+        /// Largest first.
+        descending: bool,
+        /// Positions (int64) rather than values.
+        arg: bool,
+    },
     /// `out = a a^T (+ acc)` of a 2-D chunk: the symmetric product of a Gram matrix's diagonal
     /// block (half the flops of the general product).
     Syrk {
@@ -311,6 +321,8 @@ impl ChunkOp {
             ChunkOp::ReshapeGather { .. } => "reshape_gather",
             ChunkOp::MatMul { .. } => "matmul",
             ChunkOp::Dense(d) => d.name(),
+            ChunkOp::Sort { arg: true, .. } => "argsort",
+            ChunkOp::Sort { arg: false, .. } => "sort",
             ChunkOp::Syrk { .. } => "syrk",
             ChunkOp::Fused { .. } => "fused",
         }

@@ -523,6 +523,16 @@ pub enum Op {
     Dense(crate::linalg::DenseOp),
     /// Change the chunking; the target chunk shape is the node's chunk hint.
     Rechunk,
+    /// Stable sort along one axis (NaN after every number; `descending` reverses that order,
+    /// equal elements keeping their input order); with `arg` the int64 positions instead.
+    Sort {
+        /// The axis.
+        axis: usize,
+        /// Largest first.
+        descending: bool,
+        /// The positions (argsort) rather than the values.
+        arg: bool,
+    },
 }
 
 impl Op {
@@ -534,6 +544,8 @@ impl Op {
             Op::Reduce { op, .. } => op.name().to_string(),
             Op::ArgReduce { op, .. } => format!("{op:?}").to_lowercase(),
             Op::Dense(d) => d.name().to_string(),
+            Op::Sort { arg: true, .. } => "argsort".to_string(),
+            Op::Sort { arg: false, .. } => "sort".to_string(),
             o => format!("{o:?}")
                 .split([' ', '{', '('])
                 .next()

@@ -22,6 +22,7 @@ mod misc;
 mod movement;
 mod random;
 mod reduction;
+mod sorting;
 
 /// Test bodies by name, as the suite macro refers to them.
 pub mod cases {
@@ -35,6 +36,7 @@ pub mod cases {
     pub use super::movement::*;
     pub use super::random::*;
     pub use super::reduction::*;
+    pub use super::sorting::*;
 }
 
 use ndarray::{ArrayD, Dimension, IxDyn};
@@ -89,6 +91,8 @@ macro_rules! conformance_suite {
                 weak_scalar_kinds, clip_promotes_once, bool_int_ops_dtype,
                 // reductions
                 sum, prod, mean, var, std_dev, min, max, any, all, argmin, argmax, reduce_of_expression,
+                // sorting
+                sort_argsort, sort_in_expressions,
                 // movement
                 reshape, transpose, transpose_t, swapaxes, expand_dims_squeeze, broadcast_to,
                 slice_steps, slice_negative_steps, slice_index_newaxis_ellipsis, slice_empty,
@@ -114,6 +118,7 @@ macro_rules! conformance_suite {
                 error_bad_reshape, error_unsupported_dtype, error_index_out_of_bounds,
                 error_empty_reduction, error_invalid_arguments, error_deferred_in_operators,
                 error_session_mismatch,
+                sort_errors,
                 graph_json_round_trip,
                 linspace_single_point,
                 linspace_int_floors,

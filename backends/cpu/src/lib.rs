@@ -11,6 +11,7 @@ pub mod linalg;
 mod memory;
 mod movement;
 mod reduce;
+mod sort;
 mod source;
 
 use tessera_runtime::chunk::{ChunkData, ChunkNode, ChunkOp};
@@ -203,6 +204,11 @@ impl Backend for CpuBackend {
                 let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
                 one(linalg::dense(*d, &ins, shape)?)
             }
+            ChunkOp::Sort {
+                axis,
+                descending,
+                arg,
+            } => one(sort::sort(x(0), *axis, *descending, *arg)),
         })
     }
 }

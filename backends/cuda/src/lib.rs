@@ -247,6 +247,7 @@ impl CudaBackend {
             | ChunkOp::Eye { .. }
             | ChunkOp::Write { .. }
             | ChunkOp::Dense(_)
+            | ChunkOp::Sort { .. }
             | ChunkOp::ReduceCombine { .. }
             | ChunkOp::ReduceFinal { .. }
             | ChunkOp::ArgCombine { .. }

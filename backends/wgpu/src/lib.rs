@@ -291,6 +291,7 @@ impl Backend for WgpuBackend {
             | ChunkOp::External { .. }
             | ChunkOp::Write { .. }
             | ChunkOp::Dense(_)
+            | ChunkOp::Sort { .. }
             | ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }

@@ -8,6 +8,7 @@ pub use linalg::Lstsq;
 mod manipulation;
 mod movement;
 mod reduction;
+mod sorting;
 
 pub use elementwise::where_;
 pub use manipulation::{broadcast_arrays, meshgrid};

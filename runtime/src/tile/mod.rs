@@ -532,6 +532,23 @@ impl<'g> Tiler<'g> {
             Op::MatMul if self.is_gram(&node.inputs) => self.syrk(&inputs[0], dtype),
             Op::MatMul => self.matmul(&inputs[0], &inputs[1], &in_shapes[0], &in_shapes[1], dtype),
             Op::Dense(d) => self.dense(*d, &inputs, &in_shapes, &in_dtypes, &shape, dtype),
+            Op::Sort {
+                axis,
+                descending,
+                arg,
+            } => {
+                // The axis whole in each chunk (a lane sorts in one kernel); the other axes keep
+                // their chunks.
+                let mut g = inputs[0].grid.clone();
+                g[*axis] = vec![shape[*axis]];
+                let t = self.rechunk(&inputs[0], &g, in_dtypes[0])?;
+                let op = ChunkOp::Sort {
+                    axis: *axis,
+                    descending: *descending,
+                    arg: *arg,
+                };
+                self.per_chunk(g, dtype, |idx, _| (op.clone(), vec![t.at(idx)].into()))
+            }
             Op::Rechunk => {
                 let grid = self.source_grid(id)?;
                 self.rechunk(&inputs[0], &grid, dtype)

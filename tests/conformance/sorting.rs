@@ -1,0 +1,122 @@
+//! Sorting along an axis: `sort` and `argsort`, ascending and descending, over every dtype, with
+//! ties and NaN, against a reference written here (an unstable sort of (value, position) with
+//! the position breaking ties, so stability is checked, not assumed).
+
+use super::{values, Cx, Dom};
+use ndarray::{ArrayD, Axis};
+use std::cmp::Ordering;
+use tessera::{DType, Error, Result};
+
+use DType::{Bool, F32, F64, I32, I64};
+
+/// numpy's order: NaN after every number (all NaNs equal), `-0.0 == 0.0`.
+fn order(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).expect("numbers"),
+    }
+}
+
+/// Sorted values (or positions) of every lane along `axis`: equal elements keep their order in
+/// both directions.
+fn reference(v: &ArrayD<f64>, axis: usize, descending: bool, arg: bool) -> ArrayD<f64> {
+    let mut out = v.clone();
+    for (lane, mut dst) in v
+        .lanes(Axis(axis))
+        .into_iter()
+        .zip(out.lanes_mut(Axis(axis)))
+    {
+        let mut p: Vec<(usize, f64)> = lane.iter().copied().enumerate().collect();
+        p.sort_unstable_by(|a, b| {
+            let c = if descending {
+                order(b.1, a.1)
+            } else {
+                order(a.1, b.1)
+            };
+            c.then(a.0.cmp(&b.0))
+        });
+        for (o, (i, x)) in dst.iter_mut().zip(p) {
+            *o = if arg { i as f64 } else { x };
+        }
+    }
+    out
+}
+
+/// `sort` and `argsort` of 1-, 2- and 3-D inputs along each axis (negative ones too), both
+/// directions, every dtype, ties and NaN; an empty axis.
+pub fn sort_argsort(cx: &mut Cx) -> Result<()> {
+    let dtypes = [
+        (F32, Dom::Ties),
+        (F64, Dom::Ties),
+        (F64, Dom::Range(-1.0, 1.0)),
+        (I32, Dom::Int(-3, 4)),
+        (I64, Dom::Int(-1000, 1000)),
+        (Bool, Dom::Bool(0.4)),
+    ];
+    for (dt, dom) in dtypes {
+        for shape in [&[17usize][..], &[13, 7], &[6, 5, 7], &[4, 0]] {
+            let x = cx.host(shape, dom, dt);
+            let vx = values(&x);
+            let nd = shape.len() as isize;
+            for axis in (-nd..nd).collect::<Vec<_>>() {
+                let ax = axis.rem_euclid(nd) as usize;
+                for descending in [false, true] {
+                    let what =
+                        format!("sort({dt} {shape:?}, axis={axis}, descending={descending})");
+                    let want = reference(&vx, ax, descending, false);
+                    cx.exact(&what, &[&x], |t| t[0].sort(axis, descending), dt, &want)?;
+                    let what =
+                        format!("argsort({dt} {shape:?}, axis={axis}, descending={descending})");
+                    let want = reference(&vx, ax, descending, true);
+                    cx.exact(&what, &[&x], |t| t[0].argsort(axis, descending), I64, &want)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sort of an expression, and an expression of a sort (the sort is no fusion barrier for
+/// its neighbours' correctness): `sort(-x) == -sort(x, descending)`.
+pub fn sort_in_expressions(cx: &mut Cx) -> Result<()> {
+    let x = cx.host(&[9, 11], Dom::Range(-5.0, 5.0), F64);
+    let vx = values(&x);
+    let neg = vx.mapv(|v| -v);
+    let want = reference(&neg, 1, false, false);
+    cx.exact(
+        "sort(-x, 1)",
+        &[&x],
+        |t| t[0].neg()?.sort(1, false),
+        F64,
+        &want,
+    )?;
+    let want = reference(&vx, 1, true, false).mapv(|v| -v * 2.0);
+    cx.exact(
+        "-2 * sort(x, 1, descending)",
+        &[&x],
+        |t| Ok(t[0].sort(1, true)? * -2.0),
+        F64,
+        &want,
+    )?;
+    Ok(())
+}
+
+/// A 0-d array and an axis out of range are typed errors naming the op.
+pub fn sort_errors(cx: &mut Cx) -> Result<()> {
+    let s = &cx.s;
+    let z = s.full(&[], 1.0, F64);
+    for r in [z.sort(0, false), z.argsort(-1, true)] {
+        match r {
+            Err(Error::InvalidArgument { op, .. }) => {
+                assert!(op == "sort" || op == "argsort", "op {op}");
+            }
+            other => panic!("sort of a 0-d array: {other:?}"),
+        }
+    }
+    let x = s.full(&[3, 4], 1.0, F64);
+    assert!(x.sort(2, false).is_err(), "axis 2 of a 2-D array");
+    assert!(x.argsort(-3, false).is_err(), "axis -3 of a 2-D array");
+    Ok(())
+}
