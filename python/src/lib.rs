@@ -368,6 +368,12 @@ impl PyTensor {
             self.t.sort(axis, descending)
         })
     }
+    /// The k largest (or smallest) along `axis`, best first: [values, int64 positions].
+    #[pyo3(signature = (k, axis=-1, largest=true))]
+    fn topk(&self, k: usize, axis: isize, largest: bool) -> PyResult<Vec<PyTensor>> {
+        let (v, i) = self.t.topk(k, axis, largest).py()?;
+        Ok(vec![wrap(Ok(v))?, wrap(Ok(i))?])
+    }
     #[pyo3(signature = (name, axis=None))]
     fn argreduce(&self, name: &str, axis: Option<isize>) -> PyResult<PyTensor> {
         wrap(match name {

@@ -1,6 +1,7 @@
 """The namespace functions: numpy's names and keyword arguments, and the Array API's."""
 
 import builtins
+import collections
 import operator
 
 import numpy as np
@@ -652,6 +653,25 @@ def sort(x, /, *, axis=-1, descending=False, stable=True):
 def argsort(x, /, *, axis=-1, descending=False, stable=True):
     """The int64 positions that sort `x` along `axis` (stable)."""
     return _sort(x, axis, descending, stable, True)
+
+
+TopKResult = collections.namedtuple("TopKResult", ["values", "indices"])
+
+
+def topk(x, k, /, *, axis=-1, largest=True):
+    """The `k` largest (or smallest) elements along `axis`, best first, and their int64
+    positions (ties to the lower position; NaN counts as the largest). A chunked axis is
+    reduced chunk by chunk, so only `k` candidates per chunk travel."""
+    x = _t(x)
+    if x.ndim == 0:
+        from numpy.exceptions import AxisError
+
+        raise AxisError("topk of a 0-d array: it has no axis")
+    k = operator.index(k)
+    if k < 0:
+        raise ValueError(f"topk: k must be >= 0 (got {k})")
+    v, i = x._t.topk(k, operator.index(axis), builtins.bool(largest))
+    return TopKResult(Tensor(v), Tensor(i))
 
 
 def nonzero(x, /):

@@ -67,3 +67,29 @@ def test_errors():
         ts.sort(ts.asarray(1.5))
     with pytest.raises(np.exceptions.AxisError):
         ts.argsort(ts.ones((2, 3)), axis=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+def test_topk_matches_a_stable_sort(data, dtype):
+    x = data(dtype, (9, 40))
+    t = ts.asarray(x, chunk_size=(4, 7))  # 6 chunks along the axis: partials merged up a tree
+    for axis in (0, 1, -1):
+        n = x.shape[axis]
+        for k in (0, 1, 5, n):
+            for largest in (True, False):
+                order = stable_desc_argsort(x, axis) if largest else np.argsort(x, axis=axis, kind="stable")
+                want_i = np.take(order, np.arange(k), axis=axis)
+                r = ts.topk(t, k, axis=axis, largest=largest)
+                got_i = np.asarray(r.indices)
+                assert got_i.dtype == np.int64
+                np.testing.assert_array_equal(got_i, want_i)
+                np.testing.assert_array_equal(np.asarray(r.values), np.take_along_axis(x, want_i, axis))
+
+
+def test_topk_errors():
+    with pytest.raises(ValueError, match="k = 5"):
+        ts.topk(ts.ones((3, 4)), 5, axis=1)
+    with pytest.raises(ValueError, match="k must be"):
+        ts.topk(ts.ones((3, 4)), -1)
+    with pytest.raises(np.exceptions.AxisError):
+        ts.topk(ts.asarray(2.0), 1)

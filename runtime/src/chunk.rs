@@ -194,6 +194,34 @@ pub enum ChunkOp {
     },
     /// A dense kernel on every matrix of the chunk (the last two axes whole).
     Dense(crate::linalg::DenseOp),
+    /// The `k` best of every lane along `axis` of one chunk, best first (fewer where a lane is
+    /// shorter): two fields, the values and their global int64 positions (`offset` + the
+    /// position in the chunk). See [`crate::op::Op::TopK`] for the order.
+    TopKPartial {
+        /// The axis.
+        axis: usize,
+        /// How many.
+        k: usize,
+        /// Largest rather than smallest.
+        largest: bool,
+        /// Global position of the chunk's first element along `axis`.
+        offset: usize,
+    },
+    /// The `k` best of the candidates of several top-k partials (their lanes concatenated
+    /// along `axis`), best first; ties go to the lower global position.
+    TopKCombine {
+        /// The axis.
+        axis: usize,
+        /// How many.
+        k: usize,
+        /// Largest rather than smallest.
+        largest: bool,
+    },
+    /// One field of a top-k result: the values (0) or the positions (1).
+    TopKFinal {
+        /// Which field.
+        field: usize,
+    },
     /// A stable sort (or argsort) of every lane along `axis`, which the chunk holds whole
     /// (see [`crate::op::Op::Sort`]).
     Sort {
@@ -322,6 +350,9 @@ impl ChunkOp {
             ChunkOp::MatMul { .. } => "matmul",
             ChunkOp::Dense(d) => d.name(),
             ChunkOp::Sort { arg: true, .. } => "argsort",
+            ChunkOp::TopKPartial { .. } => "topk_partial",
+            ChunkOp::TopKCombine { .. } => "topk_combine",
+            ChunkOp::TopKFinal { .. } => "topk_final",
             ChunkOp::Sort { arg: false, .. } => "sort",
             ChunkOp::Syrk { .. } => "syrk",
             ChunkOp::Fused { .. } => "fused",
@@ -365,7 +396,15 @@ impl ChunkNode {
             },
             _ => 1,
         };
-        fields * self.shape.iter().product::<usize>() * self.dtype.size()
+        let n = self.shape.iter().product::<usize>();
+        if matches!(
+            self.op,
+            ChunkOp::TopKPartial { .. } | ChunkOp::TopKCombine { .. }
+        ) {
+            // The values and their int64 positions.
+            return n * (self.dtype.size() + 8);
+        }
+        fields * n * self.dtype.size()
     }
 }
 

@@ -533,6 +533,19 @@ pub enum Op {
         /// The positions (argsort) rather than the values.
         arg: bool,
     },
+    /// The `k` best elements of every lane along `axis`, best first: the largest (descending
+    /// order: NaN first) or the smallest (NaN last); ties go to the lower position. With `arg`
+    /// their int64 positions instead of the values.
+    TopK {
+        /// The axis.
+        axis: usize,
+        /// How many.
+        k: usize,
+        /// The largest rather than the smallest.
+        largest: bool,
+        /// The positions rather than the values.
+        arg: bool,
+    },
 }
 
 impl Op {
@@ -546,6 +559,7 @@ impl Op {
             Op::Dense(d) => d.name().to_string(),
             Op::Sort { arg: true, .. } => "argsort".to_string(),
             Op::Sort { arg: false, .. } => "sort".to_string(),
+            Op::TopK { .. } => "topk".to_string(),
             o => format!("{o:?}")
                 .split([' ', '{', '('])
                 .next()

@@ -92,7 +92,7 @@ macro_rules! conformance_suite {
                 // reductions
                 sum, prod, mean, var, std_dev, min, max, any, all, argmin, argmax, reduce_of_expression,
                 // sorting
-                sort_argsort, sort_in_expressions,
+                sort_argsort, sort_in_expressions, topk_values_and_positions,
                 // movement
                 reshape, transpose, transpose_t, swapaxes, expand_dims_squeeze, broadcast_to,
                 slice_steps, slice_negative_steps, slice_index_newaxis_ellipsis, slice_empty,
@@ -119,6 +119,7 @@ macro_rules! conformance_suite {
                 error_empty_reduction, error_invalid_arguments, error_deferred_in_operators,
                 error_session_mismatch,
                 sort_errors,
+                topk_errors,
                 graph_json_round_trip,
                 linspace_single_point,
                 linspace_int_floors,

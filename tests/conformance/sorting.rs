@@ -120,3 +120,74 @@ pub fn sort_errors(cx: &mut Cx) -> Result<()> {
     assert!(x.argsort(-3, false).is_err(), "axis -3 of a 2-D array");
     Ok(())
 }
+
+/// `topk`: the first `k` of the reference sort (descending for the largest: NaN first; ties to
+/// the lower position), values and positions, along each axis of chunked inputs (each chunk's
+/// candidates merged up a tree), every dtype with ties and NaN; `k` = 0, 1, 3 and the whole axis.
+pub fn topk_values_and_positions(cx: &mut Cx) -> Result<()> {
+    let dtypes = [
+        (F32, Dom::Ties),
+        (F64, Dom::Range(-1.0, 1.0)),
+        (I32, Dom::Int(-3, 4)),
+        (I64, Dom::Int(-1000, 1000)),
+        (Bool, Dom::Bool(0.4)),
+    ];
+    for (dt, dom) in dtypes {
+        for shape in [&[17usize][..], &[13, 7], &[6, 5, 7]] {
+            let x = cx.host(shape, dom, dt);
+            let vx = values(&x);
+            for axis in 0..shape.len() {
+                let mut ks = vec![0, 1, 3, shape[axis]];
+                ks.dedup();
+                for k in ks {
+                    for largest in [true, false] {
+                        let cut = |a: ArrayD<f64>| {
+                            a.slice_axis(Axis(axis), ndarray::Slice::from(0..k))
+                                .to_owned()
+                        };
+                        let want_v = cut(reference(&vx, axis, largest, false));
+                        let want_i = cut(reference(&vx, axis, largest, true));
+                        let what =
+                            format!("topk({dt} {shape:?}, k={k}, axis={axis}, largest={largest})");
+                        let ax = axis as isize;
+                        cx.exact(
+                            &format!("{what} values"),
+                            &[&x],
+                            |t| Ok(t[0].topk(k, ax, largest)?.0),
+                            dt,
+                            &want_v,
+                        )?;
+                        cx.exact(
+                            &format!("{what} positions"),
+                            &[&x],
+                            |t| Ok(t[0].topk(k, ax, largest)?.1),
+                            I64,
+                            &want_i,
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// topk of a 0-d array, with `k` past the axis, or an axis out of range: typed errors.
+pub fn topk_errors(cx: &mut Cx) -> Result<()> {
+    let s = &cx.s;
+    let z = s.full(&[], 1.0, F64);
+    assert!(
+        matches!(z.topk(1, 0, true), Err(Error::InvalidArgument { ref op, .. }) if op == "topk"),
+        "topk of a 0-d array"
+    );
+    let x = s.full(&[3, 4], 1.0, F64);
+    match x.topk(5, 1, true) {
+        Err(Error::InvalidArgument { op, msg }) => {
+            assert_eq!(op, "topk");
+            assert!(msg.contains("k = 5") && msg.contains("[3, 4]"), "{msg}");
+        }
+        other => panic!("k past the axis: {other:?}"),
+    }
+    assert!(x.topk(1, 2, false).is_err(), "axis 2 of a 2-D array");
+    Ok(())
+}

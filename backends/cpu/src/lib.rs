@@ -209,6 +209,16 @@ impl Backend for CpuBackend {
                 descending,
                 arg,
             } => one(sort::sort(x(0), *axis, *descending, *arg)),
+            ChunkOp::TopKPartial {
+                axis,
+                k,
+                largest,
+                offset,
+            } => sort::topk_partial(x(0), *axis, *k, *largest, *offset),
+            ChunkOp::TopKCombine { axis, k, largest } => {
+                sort::topk_combine(inputs, *axis, *k, *largest)?
+            }
+            ChunkOp::TopKFinal { field } => one(inputs[0][*field].clone()),
         })
     }
 }

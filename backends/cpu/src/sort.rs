@@ -114,3 +114,175 @@ pub fn sort(x: &HostArray, axis: usize, descending: bool, arg: bool) -> HostArra
         ),
     }
 }
+
+/// The `k` best of every lane of `vals` along `axis` with their positions `pos` (same shape):
+/// best first by `order` (reversed when `largest`), ties to the lower position.
+fn select<T: Copy + Send + Sync + Default + 'static>(
+    vals: &ArrayD<T>,
+    pos: &ArrayD<i64>,
+    axis: usize,
+    k: usize,
+    largest: bool,
+    order: fn(&T, &T) -> Ordering,
+) -> (ArrayD<T>, ArrayD<i64>) {
+    let nd = vals.ndim();
+    let mut perm: Vec<usize> = (0..nd).filter(|&d| d != axis).collect();
+    perm.push(axis);
+    let v = vals.view().permuted_axes(IxDyn(&perm));
+    let mut pshape = v.shape().to_vec();
+    let v = v.as_standard_layout();
+    let p = pos.view().permuted_axes(IxDyn(&perm));
+    let p = p.as_standard_layout();
+    let (v, p) = (
+        v.as_slice().expect("standard layout"),
+        p.as_slice().expect("standard layout"),
+    );
+    let len = vals.shape()[axis];
+    let kk = k.min(len);
+    let lanes = v.len().checked_div(len).unwrap_or(0);
+    let mut ov = vec![T::default(); lanes * kk];
+    let mut op = vec![0i64; lanes * kk];
+    if kk > 0 {
+        let better = |a: &(T, i64), b: &(T, i64)| {
+            let c = if largest {
+                order(&b.0, &a.0)
+            } else {
+                order(&a.0, &b.0)
+            };
+            c.then(a.1.cmp(&b.1))
+        };
+        ov.par_chunks_mut(kk)
+            .zip(op.par_chunks_mut(kk))
+            .zip(v.par_chunks(len).zip(p.par_chunks(len)))
+            .for_each(|((ov, op), (lv, lp))| {
+                let mut c: Vec<(T, i64)> = lv.iter().copied().zip(lp.iter().copied()).collect();
+                if kk < len {
+                    c.select_nth_unstable_by(kk - 1, better);
+                    c.truncate(kk);
+                }
+                c.sort_unstable_by(better);
+                for ((dv, dp), (x, i)) in ov.iter_mut().zip(op.iter_mut()).zip(c) {
+                    *dv = x;
+                    *dp = i;
+                }
+            });
+    }
+    *pshape.last_mut().expect("an axis") = kk;
+    let mut inv = vec![0; nd];
+    for (i, &q) in perm.iter().enumerate() {
+        inv[q] = i;
+    }
+    let back = |a: ArrayD<T>| {
+        a.permuted_axes(IxDyn(&inv))
+            .as_standard_layout()
+            .into_owned()
+    };
+    let vals = back(ArrayD::from_shape_vec(IxDyn(&pshape), ov).expect("lane shape"));
+    let pos = ArrayD::from_shape_vec(IxDyn(&pshape), op)
+        .expect("lane shape")
+        .permuted_axes(IxDyn(&inv))
+        .as_standard_layout()
+        .into_owned();
+    (vals, pos)
+}
+
+/// Applies `f` to the typed values of `x` with their order; wraps the result values back.
+macro_rules! typed {
+    ($x:expr, |$a:ident, $ord:ident, $wrap:ident| $body:expr) => {
+        match $x {
+            HostArray::Bool($a) => {
+                let $ord: fn(&bool, &bool) -> Ordering = |p, q| p.cmp(q);
+                let $wrap = HostArray::Bool;
+                $body
+            }
+            HostArray::I32($a) => {
+                let $ord: fn(&i32, &i32) -> Ordering = |p, q| p.cmp(q);
+                let $wrap = HostArray::I32;
+                $body
+            }
+            HostArray::I64($a) => {
+                let $ord: fn(&i64, &i64) -> Ordering = |p, q| p.cmp(q);
+                let $wrap = HostArray::I64;
+                $body
+            }
+            HostArray::F32($a) => {
+                let $ord: fn(&f32, &f32) -> Ordering = |p, q| float_order(*p as f64, *q as f64);
+                let $wrap = HostArray::F32;
+                $body
+            }
+            HostArray::F64($a) => {
+                let $ord: fn(&f64, &f64) -> Ordering = |p, q| float_order(*p, *q);
+                let $wrap = HostArray::F64;
+                $body
+            }
+        }
+    };
+}
+
+/// A top-k merge given inputs the tiler cannot have planned.
+fn plan_err(msg: String) -> tessera_runtime::Error {
+    tessera_runtime::Error::Backend {
+        backend: "cpu".into(),
+        msg,
+    }
+}
+
+/// `ChunkOp::TopKPartial`: the `k` best of every lane of one chunk and their global positions.
+pub fn topk_partial(
+    x: &HostArray,
+    axis: usize,
+    k: usize,
+    largest: bool,
+    offset: usize,
+) -> Vec<HostArray> {
+    let shape = x.shape().to_vec();
+    let pos = ArrayD::from_shape_fn(IxDyn(&shape), |ix| (offset + ix[axis]) as i64);
+    typed!(x, |a, ord, wrap| {
+        let (v, p) = select(a, &pos, axis, k, largest, ord);
+        vec![wrap(v), HostArray::I64(p)]
+    })
+}
+
+/// `ChunkOp::TopKCombine`: the `k` best of several partials' candidates.
+///
+/// # Errors
+/// Partials of different dtypes (a planning error).
+pub fn topk_combine(
+    parts: &[&Vec<HostArray>],
+    axis: usize,
+    k: usize,
+    largest: bool,
+) -> tessera_runtime::Result<Vec<HostArray>> {
+    let pos: Vec<ndarray::ArrayViewD<i64>> = parts
+        .iter()
+        .map(|p| p[1].as_array::<i64>().expect("positions are int64").view())
+        .collect();
+    let pos = ndarray::concatenate(ndarray::Axis(axis), &pos)
+        .map_err(|e| plan_err(format!("top-k candidates do not stack: {e}")))?;
+    fn go<T: tessera_runtime::Elem + Copy + Send + Sync + Default + 'static>(
+        parts: &[&Vec<HostArray>],
+        pos: &ArrayD<i64>,
+        axis: usize,
+        k: usize,
+        largest: bool,
+        ord: fn(&T, &T) -> Ordering,
+        wrap: fn(ArrayD<T>) -> HostArray,
+    ) -> tessera_runtime::Result<Vec<HostArray>> {
+        let vals = parts
+            .iter()
+            .map(|p| {
+                p[0].as_array::<T>()
+                    .map(|x| x.view())
+                    .ok_or_else(|| plan_err("top-k candidates of different dtypes".into()))
+            })
+            .collect::<tessera_runtime::Result<Vec<_>>>()?;
+        let vals = ndarray::concatenate(ndarray::Axis(axis), &vals)
+            .map_err(|e| plan_err(format!("top-k candidates do not stack: {e}")))?;
+        let (v, p) = select(&vals, pos, axis, k, largest, ord);
+        Ok(vec![wrap(v), HostArray::I64(p)])
+    }
+    typed!(&parts[0][0], |a0, ord, wrap| {
+        let _ = a0;
+        go(parts, &pos, axis, k, largest, ord, wrap)
+    })
+}

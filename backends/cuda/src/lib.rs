@@ -248,6 +248,9 @@ impl CudaBackend {
             | ChunkOp::Write { .. }
             | ChunkOp::Dense(_)
             | ChunkOp::Sort { .. }
+            | ChunkOp::TopKPartial { .. }
+            | ChunkOp::TopKCombine { .. }
+            | ChunkOp::TopKFinal { .. }
             | ChunkOp::ReduceCombine { .. }
             | ChunkOp::ReduceFinal { .. }
             | ChunkOp::ArgCombine { .. }

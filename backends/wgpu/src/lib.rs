@@ -292,6 +292,9 @@ impl Backend for WgpuBackend {
             | ChunkOp::Write { .. }
             | ChunkOp::Dense(_)
             | ChunkOp::Sort { .. }
+            | ChunkOp::TopKPartial { .. }
+            | ChunkOp::TopKCombine { .. }
+            | ChunkOp::TopKFinal { .. }
             | ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }

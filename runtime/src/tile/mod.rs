@@ -549,6 +549,12 @@ impl<'g> Tiler<'g> {
                 };
                 self.per_chunk(g, dtype, |idx, _| (op.clone(), vec![t.at(idx)].into()))
             }
+            Op::TopK {
+                axis,
+                k,
+                largest,
+                arg,
+            } => self.topk(&inputs[0], *axis, *k, *largest, *arg, in_dtypes[0]),
             Op::Rechunk => {
                 let grid = self.source_grid(id)?;
                 self.rechunk(&inputs[0], &grid, dtype)

@@ -219,3 +219,79 @@ pub fn partial_dtype(op: ReduceOp, x: DType) -> DType {
         ReduceOp::Any | ReduceOp::All => DType::Bool,
     }
 }
+
+impl Tiler<'_> {
+    /// Top-k along `axis`: the `k` best of each chunk (with global positions), merged up a
+    /// tree per output chunk, so only `k` candidates per chunk and lane travel; the axis
+    /// whole (`k` long) in the result, the other axes keep their chunks.
+    pub(super) fn topk(
+        &mut self,
+        t: &Tiled,
+        axis: usize,
+        k: usize,
+        largest: bool,
+        arg: bool,
+        in_dtype: DType,
+    ) -> Result<Tiled> {
+        self.reserve_grid(&t.grid, 3)?;
+        let counts = t.counts();
+        let starts = t.starts();
+        let mut out_counts = counts.clone();
+        out_counts[axis] = 1;
+        let mut partials: HashMap<Vec<usize>, Vec<(ChunkId, usize)>> = HashMap::new();
+        for idx in grid_indices(&counts) {
+            let region = t.region_in(&starts, &idx);
+            let mut pshape = region_size(&region);
+            let kk = k.min(pshape[axis]);
+            pshape[axis] = kk;
+            let c = self.push(
+                ChunkOp::TopKPartial {
+                    axis,
+                    k,
+                    largest,
+                    offset: region[axis].0,
+                },
+                vec![t.at(&idx)],
+                pshape,
+                in_dtype,
+            );
+            let mut key = idx.clone();
+            key[axis] = 0;
+            partials.entry(key).or_default().push((c, kk));
+        }
+        let mut chunks = Vec::new();
+        for key in grid_indices(&out_counts) {
+            let mut parts = partials
+                .remove(&key)
+                .expect("partials for every output chunk");
+            let mut shape = self.cg.node(parts[0].0).shape.to_vec();
+            // Merge up a tree: each combine keeps the k best of its inputs' candidates.
+            while parts.len() > 1 {
+                let mut next = Vec::new();
+                for group in parts.chunks(COMBINE_FAN_IN) {
+                    if group.len() == 1 {
+                        next.push(group[0]);
+                        continue;
+                    }
+                    let kk = k.min(group.iter().map(|p| p.1).sum());
+                    shape[axis] = kk;
+                    let c = self.push(
+                        ChunkOp::TopKCombine { axis, k, largest },
+                        group.iter().map(|p| p.0).collect::<Vec<_>>(),
+                        shape.clone(),
+                        in_dtype,
+                    );
+                    next.push((c, kk));
+                }
+                parts = next;
+            }
+            let (root, kk) = parts[0];
+            shape[axis] = kk;
+            let (field, dt) = if arg { (1, DType::I64) } else { (0, in_dtype) };
+            chunks.push(self.push(ChunkOp::TopKFinal { field }, vec![root], shape.clone(), dt));
+        }
+        let mut grid = t.grid.clone();
+        grid[axis] = vec![k];
+        Ok(Tiled { grid, chunks })
+    }
+}
