@@ -368,6 +368,12 @@ impl PyTensor {
             self.t.sort(axis, descending)
         })
     }
+    /// Brute-force k nearest neighbours of `queries`' rows among this tensor's rows:
+    /// [squared distances, int64 row positions], nearest first.
+    fn knn(&self, queries: &PyTensor, k: usize) -> PyResult<Vec<PyTensor>> {
+        let (d, i) = self.t.knn(&queries.t, k).py()?;
+        Ok(vec![wrap(Ok(d))?, wrap(Ok(i))?])
+    }
     /// The k largest (or smallest) along `axis`, best first: [values, int64 positions].
     #[pyo3(signature = (k, axis=-1, largest=true))]
     fn topk(&self, k: usize, axis: isize, largest: bool) -> PyResult<Vec<PyTensor>> {

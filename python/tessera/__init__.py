@@ -43,6 +43,7 @@ from ._config import config, get_config, set_backend, backends, last_stats  # no
 from ._info import __array_namespace_info__  # noqa: F401
 from . import random  # noqa: F401
 from . import linalg  # noqa: F401
+from . import learn  # noqa: F401
 
 __array_api_version__ = "2024.12"
 

@@ -92,7 +92,7 @@ macro_rules! conformance_suite {
                 // reductions
                 sum, prod, mean, var, std_dev, min, max, any, all, argmin, argmax, reduce_of_expression,
                 // sorting
-                sort_argsort, sort_in_expressions, topk_values_and_positions,
+                sort_argsort, sort_in_expressions, topk_values_and_positions, knn_matches_brute_force,
                 // movement
                 reshape, transpose, transpose_t, swapaxes, expand_dims_squeeze, broadcast_to,
                 slice_steps, slice_negative_steps, slice_index_newaxis_ellipsis, slice_empty,

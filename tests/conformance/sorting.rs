@@ -191,3 +191,63 @@ pub fn topk_errors(cx: &mut Cx) -> Result<()> {
     assert!(x.topk(1, 2, false).is_err(), "axis 2 of a 2-D array");
     Ok(())
 }
+
+/// Brute-force k nearest neighbours (`Tensor::knn`: a GEMM whose distance tiles are reduced by
+/// top-k as they are made) against direct f64 distances: the squared distances within the
+/// dtype's tolerance, and the returned rows' true distances equal to the k smallest (so a
+/// near-tie may come back in either order, never a wrong neighbour).
+pub fn knn_matches_brute_force(cx: &mut Cx) -> Result<()> {
+    for dt in [F64, F32] {
+        let (n, m, d) = (40usize, 13usize, 5usize);
+        let xh = cx.host(&[n, d], Dom::Range(-1.0, 1.0), dt);
+        let yh = cx.host(&[m, d], Dom::Range(-1.0, 1.0), dt);
+        let (xv, yv) = (values(&xh), values(&yh));
+        let (xt, yt) = (cx.tensor(&xh, 0)?, cx.tensor(&yh, 1)?);
+        let tol = if dt == F64 { 1e-12 } else { 1e-5 } * (4.0 * d as f64);
+        for k in [1usize, 4, n] {
+            let (dist, idx) = xt.knn(&yt, k)?;
+            assert_eq!(dist.dtype(), dt);
+            let dist = values(&dist.execute()?);
+            let idx = idx.to_array::<i64>()?;
+            for q in 0..m {
+                let mut truth: Vec<(f64, usize)> = (0..n)
+                    .map(|r| {
+                        let s: f64 = (0..d).map(|c| (yv[[q, c]] - xv[[r, c]]).powi(2)).sum();
+                        (s, r)
+                    })
+                    .collect();
+                truth.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let mut seen = std::collections::HashSet::new();
+                for j in 0..k {
+                    let what = format!("knn({dt}, n={n}, k={k}) query {q} rank {j}");
+                    let r = idx[[q, j]];
+                    assert!((0..n as i64).contains(&r), "{what}: row {r}");
+                    assert!(seen.insert(r), "{what}: row {r} twice");
+                    let true_d = truth.iter().find(|t| t.1 == r as usize).expect("a row").0;
+                    assert!(
+                        (true_d - truth[j].0).abs() <= tol,
+                        "{what}: row {r} at {true_d}, the {j}-th nearest is at {}",
+                        truth[j].0
+                    );
+                    assert!(
+                        (dist[[q, j]] - truth[j].0).abs() <= tol,
+                        "{what}: distance {} vs {}",
+                        dist[[q, j]],
+                        truth[j].0
+                    );
+                }
+            }
+        }
+    }
+    let s = &cx.s;
+    let x = s.full(&[4, 3], 1.0, F64);
+    assert!(
+        x.knn(&s.full(&[2, 2], 1.0, F64), 1).is_err(),
+        "row lengths differ"
+    );
+    assert!(
+        x.knn(&s.full(&[2, 3], 1.0, F64), 5).is_err(),
+        "k past the data's rows"
+    );
+    Ok(())
+}

@@ -83,4 +83,36 @@ impl Tensor {
         let i = self.record(op(true), &[self], shape, DType::I64)?;
         Ok((v, i))
     }
+
+    /// Brute-force k nearest neighbours of each row of `queries` (m x d) among the rows of
+    /// `self` (the data, n x d), by Euclidean distance, nearest first: (squared distances
+    /// m x k, int64 data-row positions m x k); ties to the lower position.
+    ///
+    /// Squared distances are `|y|^2 - 2 y.x + |x|^2` (a GEMM and two row norms, negative
+    /// rounding clamped to 0), and [`Tensor::topk`] reduces each tile of distances to its k
+    /// best per query as the tile is made: the m x n distance matrix is never whole, and data
+    /// and queries can both be chunked and larger than memory.
+    ///
+    /// # Errors
+    /// Operands that are not 2-D with equal row lengths; `k` larger than the data's rows.
+    pub fn knn(&self, queries: &Tensor, k: usize) -> Result<(Tensor, Tensor)> {
+        let (sx, sy) = (self.shape().to_vec(), queries.shape().to_vec());
+        if sx.len() != 2 || sy.len() != 2 || sx[1] != sy[1] {
+            return Err(Error::invalid(
+                "knn",
+                format!("data {sx:?} and queries {sy:?} must be 2-D with equal row lengths"),
+            ));
+        }
+        if k > sx[0] {
+            return Err(Error::invalid(
+                "knn",
+                format!("k = {k} exceeds the {} rows of the data {sx:?}", sx[0]),
+            ));
+        }
+        let xx = (self * self).sum(1, false)?;
+        let yy = (queries * queries).sum(1, true)?;
+        let cross = queries.matmul(&self.matrix_transpose()?)?;
+        let d2 = (yy - cross * 2.0 + xx).maximum(0.0)?;
+        d2.topk(k, 1, false)
+    }
 }
