@@ -8,6 +8,10 @@ Workloads (the size argument is N):
                inside the timed region in chunks of --pi-chunk points (memory stays bounded)
   std_expr     (a.dot(a.T) - a).std() with a an N x N f32 matrix
   sgemm        N x N f32 matrix product a @ b
+  knn          brute-force 10 nearest neighbours of N queries among N data rows, 64 f32 each
+               (patterns ((31i + 17j) % 97) / 97 and ((29i + 13j + 5) % 97) / 97, as `tessera
+               bench` builds them); squared distances |y|^2 - 2 y.x + |x|^2, argpartition; the
+               value is the sum of every query's 10 smallest squared distances
   svd          U, S, Vt = svd(a) of an N x 32 f32 matrix uniform in [0, 1) (full_matrices=False),
                then the relative reconstruction error |U diag(S) Vt - a|_F / |a|_F (the value)
   limits       machine limits: copy bandwidth over N f32 (bytes read + written / time); on a GPU
@@ -65,7 +69,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm", "svd"]
+WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm", "svd", "knn"]
 BACKENDS = ["numpy", "cupy", "cupy-fused", "cupy-raw", "dask"]
 FUSED_WORKLOADS = {"add_mul", "add_mul_sum", "pi"}
 DEFAULT_SIZES = {
@@ -76,6 +80,7 @@ DEFAULT_SIZES = {
     "std_expr": [2000],
     "sgemm": [2000],
     "svd": [1_000_000],
+    "knn": [20_000],
 }
 SVD_COLS = 32
 PATTERN_PERIOD = 1024
@@ -502,6 +507,31 @@ def wl_sgemm(be, n, args):
                            note=note))]
 
 
+def knn_pattern(rows, cols, a, b, c):
+    i = np.arange(rows, dtype=np.int64)[:, None]
+    j = np.arange(cols, dtype=np.int64)[None, :]
+    return ((a * i + b * j + c) % 97).astype(np.float32) / np.float32(97)
+
+
+def wl_knn(be, n, args):
+    """Brute-force kNN as users write it in NumPy/CuPy: the whole distance matrix, then
+    argpartition per row."""
+    xp = be.xp
+    k, d = 10, 64
+    x = be.asarray(knn_pattern(n, d, 31, 17, 0))
+    y = be.asarray(knn_pattern(n, d, 29, 13, 5))
+
+    def run():
+        d2 = (y * y).sum(1)[:, None] - 2 * (y @ x.T) + (x * x).sum(1)[None, :]
+        idx = xp.argpartition(d2, k - 1, axis=1)[:, :k]
+        return float(xp.take_along_axis(d2, idx, 1).astype(xp.float64).sum())
+
+    return [("knn", Case(run=run, flops=2.0 * n * n * d,
+                         note=f"k={k}, d={d}; the {n}x{n} f32 distance matrix is "
+                              f"{4 * n * n / GB:.1f} GB; value = sum of the k smallest squared "
+                              "distances per query"))]
+
+
 def wl_svd(be, n, args):
     """The SVD of a tall-skinny matrix, multiplied back and compared with the input."""
     xp = be.xp
@@ -590,6 +620,7 @@ WORKLOAD_FUNCS = {
     "std_expr": wl_std_expr,
     "sgemm": wl_sgemm,
     "svd": wl_svd,
+    "knn": wl_knn,
 }
 
 

@@ -54,6 +54,7 @@ pub fn default_size(workload: &str, mem: u64) -> usize {
         "add_mul" | "add_mul_sum" => (gib << 30) / 32 / 4 * 4,
         "pi" => 100_000_000,
         "std_expr" | "sgemm" => 4000,
+        "knn" => 20_000,
         _ => 1_000_000,
     }
     .min(match workload {
@@ -77,6 +78,28 @@ fn pattern_matrix(s: &Session, n: usize, k: i64) -> Result<Tensor> {
     let m = (i * 31 + j * 17 + 7 * k).rem(97)?;
     m.astype(DType::F32)?.div(97.0)
 }
+
+/// The `knn` workload's `rows` x `cols` f32 inputs, `((a i + b j + c) % 97) / 97` (the
+/// harness's `knn` pattern): data (31, 17, 0) and queries (29, 13, 5) never share a row, so
+/// every nearest distance is a clear nonzero number.
+fn pattern_rect(
+    s: &Session,
+    rows: usize,
+    cols: usize,
+    (a, b, c): (i64, i64, i64),
+) -> Result<Tensor> {
+    let i = s
+        .arange(0.0, rows as f64, 1.0, DType::I64)?
+        .reshape(&[rows as isize, 1])?;
+    let j = s.arange(0.0, cols as f64, 1.0, DType::I64)?;
+    let m = (i * a + j * b + c).rem(97)?;
+    m.astype(DType::F32)?.div(97.0)
+}
+
+/// Row length and neighbours of the `knn` workload.
+pub const KNN_DIM: usize = 64;
+/// Neighbours per query of the `knn` workload.
+pub const KNN_K: usize = 10;
 
 /// Materializes `t` so timing starts from data in memory.
 fn materialize(s: &Session, t: &Tensor) -> Result<Tensor> {
@@ -237,6 +260,21 @@ pub fn run_workload(
             let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[matrix_block(n)])?;
             let (t, v, first) = time(warmup, repeat, || crate::workloads::std_expr(&a))?;
             (t, v, None, Some(2.0 * (n as f64).powi(3)), first)
+        }
+        "knn" => {
+            // n data rows and n queries of 64 f32 each; the value is the sum of every query's
+            // 10 smallest squared distances (the same numbers whichever of tied rows is picked).
+            let block = 8192.min(n.max(1));
+            let x = materialize(s, &pattern_rect(s, n, KNN_DIM, (31, 17, 0))?)?
+                .with_chunks(&[block, KNN_DIM])?;
+            let y = materialize(s, &pattern_rect(s, n, KNN_DIM, (29, 13, 5))?)?
+                .with_chunks(&[block, KNN_DIM])?;
+            let (t, v, first) = time(warmup, repeat, || {
+                let (d2, _) = x.knn(&y, KNN_K)?;
+                d2.astype(DType::F64)?.sum(Axes::All, false)?.item()
+            })?;
+            let flops = 2.0 * (n as f64).powi(2) * KNN_DIM as f64;
+            (t, v, None, Some(flops), first)
         }
         "sgemm" => {
             let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[matrix_block(n)])?;

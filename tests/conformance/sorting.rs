@@ -133,7 +133,8 @@ pub fn topk_values_and_positions(cx: &mut Cx) -> Result<()> {
         (Bool, Dom::Bool(0.4)),
     ];
     for (dt, dom) in dtypes {
-        for shape in [&[17usize][..], &[13, 7], &[6, 5, 7]] {
+        // [3, 200]: a long axis, where each chunk keeps its k best in one pass.
+        for shape in [&[17usize][..], &[13, 7], &[6, 5, 7], &[3, 200]] {
             let x = cx.host(shape, dom, dt);
             let vx = values(&x);
             for axis in 0..shape.len() {

@@ -155,12 +155,30 @@ fn select<T: Copy + Send + Sync + Default + 'static>(
             .zip(op.par_chunks_mut(kk))
             .zip(v.par_chunks(len).zip(p.par_chunks(len)))
             .for_each(|((ov, op), (lv, lp))| {
-                let mut c: Vec<(T, i64)> = lv.iter().copied().zip(lp.iter().copied()).collect();
-                if kk < len {
-                    c.select_nth_unstable_by(kk - 1, better);
-                    c.truncate(kk);
-                }
-                c.sort_unstable_by(better);
+                let c: Vec<(T, i64)> = if kk * 16 <= len {
+                    // Few wanted from a long lane: one pass keeping the k best sorted; most
+                    // elements cost one comparison with the current k-th.
+                    let mut best: Vec<(T, i64)> = Vec::with_capacity(kk + 1);
+                    for e in lv.iter().copied().zip(lp.iter().copied()) {
+                        if best.len() == kk {
+                            if better(&e, &best[kk - 1]) != Ordering::Less {
+                                continue;
+                            }
+                            best.pop();
+                        }
+                        let at = best.partition_point(|b| better(b, &e) == Ordering::Less);
+                        best.insert(at, e);
+                    }
+                    best
+                } else {
+                    let mut c: Vec<(T, i64)> = lv.iter().copied().zip(lp.iter().copied()).collect();
+                    if kk < len {
+                        c.select_nth_unstable_by(kk - 1, better);
+                        c.truncate(kk);
+                    }
+                    c.sort_unstable_by(better);
+                    c
+                };
                 for ((dv, dp), (x, i)) in ov.iter_mut().zip(op.iter_mut()).zip(c) {
                     *dv = x;
                     *dp = i;
