@@ -470,9 +470,7 @@ def host_matrix(n, seed, k=0):
     a[i, j] = ((31 i + 17 j + 7 k) % 97) / 97 that Tessera's own bench builds, so that both sides
     compute on the same numbers."""
     if MATRIX["kind"] == "pattern":
-        i = np.arange(n, dtype=np.int64)[:, None]
-        j = np.arange(n, dtype=np.int64)[None, :]
-        return ((31 * i + 17 * j + 7 * k) % 97).astype(np.float32) / np.float32(97)
+        return pattern_rect(n, n, 31, 17, 7 * k)
     return np.random.default_rng(seed + k).random((n, n), dtype=np.float32)
 
 
@@ -507,7 +505,8 @@ def wl_sgemm(be, n, args):
                            note=note))]
 
 
-def knn_pattern(rows, cols, a, b, c):
+def pattern_rect(rows, cols, a, b, c):
+    """((a i + b j + c) % 97) / 97 as f32 (exact), as `tessera bench` builds it."""
     i = np.arange(rows, dtype=np.int64)[:, None]
     j = np.arange(cols, dtype=np.int64)[None, :]
     return ((a * i + b * j + c) % 97).astype(np.float32) / np.float32(97)
@@ -518,8 +517,8 @@ def wl_knn(be, n, args):
     argpartition per row."""
     xp = be.xp
     k, d = 10, 64
-    x = be.asarray(knn_pattern(n, d, 31, 17, 0))
-    y = be.asarray(knn_pattern(n, d, 29, 13, 5))
+    x = be.asarray(pattern_rect(n, d, 31, 17, 0))
+    y = be.asarray(pattern_rect(n, d, 29, 13, 5))
 
     def run():
         d2 = (y * y).sum(1)[:, None] - 2 * (y @ x.T) + (x * x).sum(1)[None, :]

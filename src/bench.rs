@@ -71,17 +71,13 @@ fn pattern_vector(s: &Session, n: usize) -> Result<Tensor> {
 
 fn pattern_matrix(s: &Session, n: usize, k: i64) -> Result<Tensor> {
     // a[i, j] = ((31 i + 17 j + 7 k) % 97) / 97, the harness's --matrix pattern.
-    let i = s
-        .arange(0.0, n as f64, 1.0, DType::I64)?
-        .reshape(&[n as isize, 1])?;
-    let j = s.arange(0.0, n as f64, 1.0, DType::I64)?;
-    let m = (i * 31 + j * 17 + 7 * k).rem(97)?;
-    m.astype(DType::F32)?.div(97.0)
+    pattern_rect(s, n, n, (31, 17, 7 * k))
 }
 
-/// The `knn` workload's `rows` x `cols` f32 inputs, `((a i + b j + c) % 97) / 97` (the
-/// harness's `knn` pattern): data (31, 17, 0) and queries (29, 13, 5) never share a row, so
-/// every nearest distance is a clear nonzero number.
+/// A `rows` x `cols` f32 pattern `((a i + b j + c) % 97) / 97`, exact in f32 (the harness's
+/// `pattern_rect`): the matrix workloads' inputs, and the `knn` workload's data (31, 17, 0)
+/// and queries (29, 13, 5), which never share a row, so every nearest distance is a clear
+/// nonzero number.
 fn pattern_rect(
     s: &Session,
     rows: usize,
