@@ -356,16 +356,23 @@ impl Tensor {
         s.max(-1, true)?.mul(rtol)
     }
 
+    /// The thin SVD `(U, s, Vh)` with which singular values are above `rtol * max(s)` and
+    /// their reciprocals (0 at or below the cutoff): what `pinv` and `lstsq` share.
+    fn svd_cut(&self, rtol: Option<f64>) -> Result<(Tensor, Tensor, Tensor, Tensor, Tensor)> {
+        let (u, sv, vh) = self.svd(false)?;
+        let cut = self.cutoff(&sv, rtol)?;
+        let keep = sv.gt(&cut)?;
+        let inv = keep.where_(&sv.reciprocal()?, 0.0)?;
+        Ok((u, sv, vh, keep, inv))
+    }
+
     /// Moore-Penrose pseudo-inverse (`linalg.pinv`) through the SVD; singular values at or
     /// below `rtol * max(s)` are treated as zero.
     ///
     /// # Errors
     /// Fewer than two axes.
     pub fn pinv(&self, rtol: Option<f64>) -> Result<Tensor> {
-        let (u, sv, vh) = self.svd(false)?;
-        let cut = self.cutoff(&sv, rtol)?;
-        let keep = sv.gt(&cut)?;
-        let inv = keep.where_(&sv.reciprocal()?, 0.0)?;
+        let (u, _, vh, _, inv) = self.svd_cut(rtol)?;
         // V diag(1/s) U^T.
         let scaled = vh.matrix_transpose()?.mul(&inv.expand_dims(-2)?)?;
         scaled.matmul(&u.matrix_transpose()?)
@@ -401,11 +408,8 @@ impl Tensor {
         // x = V diag(1/s) (U^T b) over the singular values above the cutoff: one SVD (TSQR
         // for a tall matrix in row chunks) serves x, the rank and s, and only U^T b (k x nrhs)
         // is formed, never the n x m pseudo-inverse.
-        let (u, sv, vh) = self.svd(false)?;
+        let (u, sv, vh, keep, inv) = self.svd_cut(rcond)?;
         let dt = sv.dtype();
-        let cut = self.cutoff(&sv, rcond)?;
-        let keep = sv.gt(&cut)?;
-        let inv = keep.where_(&sv.reciprocal()?, 0.0)?;
         let utb = u.matrix_transpose()?.matmul(&bm.astype(dt)?)?;
         let x = vh
             .matrix_transpose()?
