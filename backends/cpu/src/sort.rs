@@ -18,6 +18,40 @@ fn float_order(a: f64, b: f64) -> Ordering {
     }
 }
 
+/// `a` with `axis` moved last, row-major (each lane a run of `shape[axis]` elements; copied only
+/// when the view is not row-major already), and the permutation that moved it.
+fn axis_last<T: Clone>(
+    a: &ArrayD<T>,
+    axis: usize,
+) -> (Vec<usize>, ndarray::CowArray<'_, T, IxDyn>) {
+    let mut perm: Vec<usize> = (0..a.ndim()).filter(|&d| d != axis).collect();
+    perm.push(axis);
+    let v = a.view().permuted_axes(IxDyn(&perm));
+    let v = if v.is_standard_layout() {
+        v.into()
+    } else {
+        v.as_standard_layout().into_owned().into()
+    };
+    (perm, v)
+}
+
+/// Undoes [`axis_last`]: row-major lanes of shape `pshape` (permuted order) back to the input's
+/// axis order, row-major.
+fn axis_back<U: Clone>(v: Vec<U>, pshape: &[usize], perm: &[usize]) -> ArrayD<U> {
+    let mut inv = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    let a = ArrayD::from_shape_vec(IxDyn(pshape), v)
+        .expect("lane shape")
+        .permuted_axes(IxDyn(&inv));
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
+}
+
 /// The sorted values (or, with `arg`, their int64 positions) of `x` along `axis`.
 pub fn sort(x: &HostArray, axis: usize, descending: bool, arg: bool) -> HostArray {
     fn go<T: Copy + Send + Sync + Default + 'static>(
@@ -28,13 +62,8 @@ pub fn sort(x: &HostArray, axis: usize, descending: bool, arg: bool) -> HostArra
         order: fn(&T, &T) -> Ordering,
         wrap: fn(ArrayD<T>) -> HostArray,
     ) -> HostArray {
-        let nd = a.ndim();
-        // The axis last and contiguous: each lane is a run of `len` elements.
-        let mut perm: Vec<usize> = (0..nd).filter(|&d| d != axis).collect();
-        perm.push(axis);
-        let lanes_view = a.view().permuted_axes(IxDyn(&perm));
-        let pshape = lanes_view.shape().to_vec();
-        let flat = lanes_view.as_standard_layout();
+        let (perm, flat) = axis_last(a, axis);
+        let pshape = flat.shape().to_vec();
         let flat = flat.as_slice().expect("standard layout");
         let len = a.shape()[axis];
         let mut vals: Vec<T> = vec![T::default(); if arg { 0 } else { flat.len() }];
@@ -67,29 +96,10 @@ pub fn sort(x: &HostArray, axis: usize, descending: bool, arg: bool) -> HostArra
                     });
             }
         }
-        // Back to the input's axis order, row-major.
-        let mut inv = vec![0; nd];
-        for (i, &p) in perm.iter().enumerate() {
-            inv[p] = i;
-        }
-        fn back<U: Clone>(v: ArrayD<U>, inv: &[usize]) -> ArrayD<U> {
-            let v = v.permuted_axes(IxDyn(inv));
-            if v.is_standard_layout() {
-                v
-            } else {
-                v.as_standard_layout().into_owned()
-            }
-        }
         if arg {
-            HostArray::I64(back(
-                ArrayD::from_shape_vec(IxDyn(&pshape), idxs).expect("lane shape"),
-                &inv,
-            ))
+            HostArray::I64(axis_back(idxs, &pshape, &perm))
         } else {
-            wrap(back(
-                ArrayD::from_shape_vec(IxDyn(&pshape), vals).expect("lane shape"),
-                &inv,
-            ))
+            wrap(axis_back(vals, &pshape, &perm))
         }
     }
     match x {
@@ -125,14 +135,9 @@ fn select<T: Copy + Send + Sync + Default + 'static>(
     largest: bool,
     order: fn(&T, &T) -> Ordering,
 ) -> (ArrayD<T>, ArrayD<i64>) {
-    let nd = vals.ndim();
-    let mut perm: Vec<usize> = (0..nd).filter(|&d| d != axis).collect();
-    perm.push(axis);
-    let v = vals.view().permuted_axes(IxDyn(&perm));
+    let (perm, v) = axis_last(vals, axis);
+    let (_, p) = axis_last(pos, axis);
     let mut pshape = v.shape().to_vec();
-    let v = v.as_standard_layout();
-    let p = pos.view().permuted_axes(IxDyn(&perm));
-    let p = p.as_standard_layout();
     let (v, p) = (
         v.as_slice().expect("standard layout"),
         p.as_slice().expect("standard layout"),
@@ -186,22 +191,7 @@ fn select<T: Copy + Send + Sync + Default + 'static>(
             });
     }
     *pshape.last_mut().expect("an axis") = kk;
-    let mut inv = vec![0; nd];
-    for (i, &q) in perm.iter().enumerate() {
-        inv[q] = i;
-    }
-    let back = |a: ArrayD<T>| {
-        a.permuted_axes(IxDyn(&inv))
-            .as_standard_layout()
-            .into_owned()
-    };
-    let vals = back(ArrayD::from_shape_vec(IxDyn(&pshape), ov).expect("lane shape"));
-    let pos = ArrayD::from_shape_vec(IxDyn(&pshape), op)
-        .expect("lane shape")
-        .permuted_axes(IxDyn(&inv))
-        .as_standard_layout()
-        .into_owned();
-    (vals, pos)
+    (axis_back(ov, &pshape, &perm), axis_back(op, &pshape, &perm))
 }
 
 /// Applies `f` to the typed values of `x` with their order; wraps the result values back.
