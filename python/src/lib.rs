@@ -108,6 +108,7 @@ fn to_py(e: Error) -> PyErr {
             }
         }),
         Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
+        Error::IndexOutOfBounds { .. } => PyIndexError::new_err(msg),
         _ => PyRuntimeError::new_err(msg),
     }
 }
@@ -367,6 +368,54 @@ impl PyTensor {
         } else {
             self.t.sort(axis, descending)
         })
+    }
+    /// Cumulative sum (or product) along `axis` (None: flattened), in `dtype` when given.
+    #[pyo3(signature = (prod, axis=None, dtype=None, include_initial=false))]
+    fn scan(
+        &self,
+        prod: bool,
+        axis: Option<isize>,
+        dtype: Option<&str>,
+        include_initial: bool,
+    ) -> PyResult<PyTensor> {
+        let dt = dtype.map(dtype_of).transpose()?;
+        wrap(if prod {
+            self.t.cumprod(axis, dt, include_initial)
+        } else {
+            self.t.cumsum(axis, dt, include_initial)
+        })
+    }
+    /// Elements (slices) at integer `indices` along `axis` (None: flattened).
+    #[pyo3(signature = (indices, axis=None))]
+    fn take(&self, indices: &PyTensor, axis: Option<isize>) -> PyResult<PyTensor> {
+        wrap(self.t.take(&indices.t, axis))
+    }
+    /// numpy's take_along_axis.
+    fn take_along_axis(&self, indices: &PyTensor, axis: isize) -> PyResult<PyTensor> {
+        wrap(self.t.take_along_axis(&indices.t, axis))
+    }
+    /// The coordinates of the non-zero elements, one int64 tensor per dimension (runs the
+    /// stage that measures their number).
+    fn nonzero(&self) -> PyResult<Vec<PyTensor>> {
+        self.t
+            .nonzero()
+            .py()?
+            .into_iter()
+            .map(|t| wrap(Ok(t)))
+            .collect()
+    }
+    /// `self[mask]` for a bool mask over the leading dimensions (runs the measuring stage).
+    fn mask_select(&self, mask: &PyTensor) -> PyResult<PyTensor> {
+        wrap(self.t.mask_select(&mask.t))
+    }
+    /// [values, first indices, inverse, counts] of the flattened tensor (runs the sort and
+    /// the measuring stage).
+    fn unique(&self, equal_nan: bool) -> PyResult<Vec<PyTensor>> {
+        let u = self.t.unique(equal_nan).py()?;
+        [u.values, u.indices, u.inverse, u.counts]
+            .into_iter()
+            .map(|t| wrap(Ok(t)))
+            .collect()
     }
     /// Brute-force k nearest neighbours of `queries`' rows among this tensor's rows:
     /// [squared distances, int64 row positions], nearest first.

@@ -362,9 +362,8 @@ def imag(x, /):
 
 def where(condition, x1=None, x2=None, /):
     if x1 is None and x2 is None:
-        raise NotImplementedError(
-            "where(condition) with one argument is nonzero(), a data-dependent shape (issue 19)"
-        )
+        # numpy: where(condition) is nonzero(condition).
+        return nonzero(condition)
     c = _t(condition)
     if c.dtype != _dtypes.bool:
         c = astype(c, "bool")
@@ -674,8 +673,228 @@ def topk(x, k, /, *, axis=-1, largest=True):
     return TopKResult(Tensor(v), Tensor(i))
 
 
+# ---- cumulative sums, gathers, data-dependent lengths ------------------------------------
+
+
+def _scan_dtype(dtype):
+    return None if dtype is None else _dtypes.dtype_name(dtype)
+
+
+def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
+    """Running sums along `axis` (required when `x` has more than one dimension)."""
+    return _cumulative(x, axis, dtype, include_initial, False)
+
+
+def cumulative_prod(x, /, *, axis=None, dtype=None, include_initial=False):
+    """Running products along `axis` (required when `x` has more than one dimension)."""
+    return _cumulative(x, axis, dtype, include_initial, True)
+
+
+def _cumulative(x, axis, dtype, include_initial, prod):
+    x = _t(x)
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError(
+                f"axis must be given for an array of {x.ndim} dimensions (shape {x.shape})"
+            )
+        if x.ndim == 0:
+            raise ValueError("cumulative sums and products need at least 1 dimension")
+        axis = 0
+    raw = x._t.scan(prod, operator.index(axis), _scan_dtype(dtype), builtins.bool(include_initial))
+    return Tensor(raw)
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    """numpy's cumsum: running sums along `axis` (None: of the flattened array). A chunked
+    axis is scanned chunk by chunk in parallel, each chunk starting from the totals of the
+    chunks before it."""
+    if out is not None:
+        raise NotImplementedError("cumsum: out= is not supported (tensors are immutable)")
+    a = _t(a)
+    ax = None if axis is None else operator.index(axis)
+    return Tensor(a._t.scan(False, ax, _scan_dtype(dtype), False))
+
+
+def cumprod(a, axis=None, dtype=None, out=None):
+    """numpy's cumprod: running products along `axis` (None: of the flattened array)."""
+    if out is not None:
+        raise NotImplementedError("cumprod: out= is not supported (tensors are immutable)")
+    a = _t(a)
+    ax = None if axis is None else operator.index(axis)
+    return Tensor(a._t.scan(True, ax, _scan_dtype(dtype), False))
+
+
+def _index_tensor(indices):
+    if isinstance(indices, Tensor):
+        return indices
+    arr = np.asarray(indices)
+    if arr.dtype.kind not in "iu":
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+        else:
+            raise IndexError(
+                f"arrays used as indices must be of integer type (got {arr.dtype})"
+            )
+    return _asarray(arr.astype(np.int64, copy=False), None, None, None, None, share=False)
+
+
+def take(x, indices, /, *, axis=None, out=None, mode="raise"):
+    """numpy's and the Array API's take: elements (slices) of `x` along `axis` (None: of the
+    flattened array) at the integer `indices`; negative ones count from the end. The indices
+    are computed first when they are lazy; each result chunk then reads only the chunks of
+    `x` its indices touch."""
+    if out is not None:
+        raise NotImplementedError("take: out= is not supported (tensors are immutable)")
+    if mode != "raise":
+        raise NotImplementedError(f"take: mode={mode!r} is not supported (only 'raise')")
+    x = _t(x)
+    ax = None if axis is None else operator.index(axis)
+    return Tensor(x._t.take(_index_tensor(indices)._t, ax))
+
+
+def take_along_axis(x, indices, /, *, axis=-1):
+    """numpy's and the Array API's take_along_axis (axis=None: of the flattened arrays)."""
+    x = _t(x)
+    idx = _index_tensor(indices)
+    if axis is None:
+        x = reshape(x, (-1,))
+        idx = reshape(idx, (-1,))
+        axis = 0
+    return Tensor(x._t.take_along_axis(idx._t, operator.index(axis)))
+
+
+class _Stage:
+    """The measuring run behind data-dependent outputs: runs once, when the first of its
+    outputs is used."""
+
+    __slots__ = ("fn", "out")
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.out = None
+
+    def output(self, i):
+        if self.out is None:
+            self.out = self.fn()
+        return self.out[i]
+
+
+def _dd(stage, shapes_dtypes):
+    return tuple(
+        Tensor._data_dependent(shape, dtype, stage, i)
+        for i, (shape, dtype) in enumerate(shapes_dtypes)
+    )
+
+
 def nonzero(x, /):
-    raise NotImplementedError("nonzero: a data-dependent shape (issue 19)")
+    """The coordinates of the non-zero elements, one int64 tensor per dimension (row-major
+    order). Their length depends on the data: each shows shape ``(None,)`` until used, when
+    the graph up to ``x`` runs once to measure it."""
+    x = _t(x)
+    if x.ndim == 0:
+        raise ValueError(
+            "Calling nonzero on 0d arrays is not allowed. Use np.atleast_1d(scalar).nonzero() "
+            "instead."
+        )
+    raw = x._t
+    stage = _Stage(lambda: raw.nonzero())
+    return _dd(stage, [((None,), np.int64)] * x.ndim)
+
+
+def flatnonzero(a):
+    """numpy's flatnonzero: positions of the non-zero elements of the flattened array."""
+    return nonzero(reshape(_t(a), (-1,)))[0]
+
+
+def argwhere(a):
+    """numpy's argwhere: the coordinates of the non-zero elements, one row each (shape
+    ``(None, ndim)`` until used)."""
+    a = _t(a)
+    if a.ndim == 0:
+        return argwhere(reshape(a, (1,)))[:, :0]
+    raw = a._t
+    nd = a.ndim
+
+    def run():
+        cs = [Tensor(c) for c in raw.nonzero()]
+        return [stack(cs, axis=1)._t]
+
+    return _dd(_Stage(run), [((None, nd), np.int64)])[0]
+
+
+def _mask_select(x, mask):
+    x = _t(x)
+    m = mask if isinstance(mask, Tensor) else _asarray(np.asarray(mask), None, None, None, None, share=False)
+    if m.ndim > x.ndim:
+        raise IndexError(
+            f"too many indices for array: array is {x.ndim}-dimensional, but the boolean "
+            f"mask is {m.ndim}-dimensional"
+        )
+    if tuple(m.shape) != tuple(x.shape[: m.ndim]):
+        for a, (d, md) in enumerate(zip(x.shape, m.shape)):
+            if d != md:
+                raise IndexError(
+                    f"boolean index did not match indexed array along axis {a}; size of axis "
+                    f"is {d} but size of corresponding boolean axis is {md}"
+                )
+    raw, mraw = x._t, m._t
+    shape = (None,) + tuple(x.shape[m.ndim:])
+    return _dd(_Stage(lambda: [raw.mask_select(mraw)]), [(shape, x.dtype)])[0]
+
+
+UniqueAllResult = collections.namedtuple(
+    "UniqueAllResult", ["values", "indices", "inverse_indices", "counts"]
+)
+UniqueCountsResult = collections.namedtuple("UniqueCountsResult", ["values", "counts"])
+UniqueInverseResult = collections.namedtuple("UniqueInverseResult", ["values", "inverse_indices"])
+
+
+def _unique(x, equal_nan):
+    """[values, indices, inverse, counts] as data-dependent tensors sharing one stage."""
+    x = _t(x)
+    raw = x._t
+    stage = _Stage(lambda: raw.unique(builtins.bool(equal_nan)))
+    return _dd(
+        stage,
+        [((None,), x.dtype), ((None,), np.int64), (tuple(x.shape), np.int64), ((None,), np.int64)],
+    )
+
+
+def unique_all(x, /):
+    """The Array API's unique_all over the flattened array: sorted distinct values (each NaN
+    its own), first indices, inverse indices (the shape of `x`), counts. Lengths depend on
+    the data (shape ``(None,)`` until used); the sort runs once."""
+    v, i, inv, c = _unique(x, False)
+    return UniqueAllResult(v, i, inv, c)
+
+
+def unique_counts(x, /):
+    v, _, _, c = _unique(x, False)
+    return UniqueCountsResult(v, c)
+
+
+def unique_inverse(x, /):
+    v, _, inv, _ = _unique(x, False)
+    return UniqueInverseResult(v, inv)
+
+
+def unique_values(x, /):
+    return _unique(x, False)[0]
+
+
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *, equal_nan=True, sorted=True):
+    """numpy's unique over the flattened array (NaNs one value unless ``equal_nan=False``)."""
+    if axis is not None:
+        raise NotImplementedError("unique: axis= is not supported (only the flattened array)")
+    v, i, inv, c = _unique(ar, equal_nan)
+    out = [v]
+    if return_index:
+        out.append(i)
+    if return_inverse:
+        out.append(inv)
+    if return_counts:
+        out.append(c)
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 # ---- matrix products ---------------------------------------------------------------------
@@ -742,8 +961,17 @@ def size(x):
 def _setitem(x, key, value):
     """``x[key] = value`` for basic indexing with unit steps: the new value of ``x`` is built
     by concatenating the untouched slabs around the updated region, axis by axis."""
-    from ._tensor import _index_items
+    from ._tensor import _array_key, _index_items
 
+    mask = _array_key(key)
+    if mask is not None and mask.dtype == _dtypes.bool and tuple(mask.shape) == tuple(x.shape):
+        # x[mask] = value with a mask of x's shape: a where, no data-dependent length.
+        v = value if _is_scalar(value) else _t(value)
+        if not _is_scalar(v) and v.ndim > 0:
+            raise NotImplementedError(
+                "x[mask] = array: only a scalar or 0-d value is supported for a boolean mask"
+            )
+        return astype(where(mask, v, x), x.dtype, copy=False)
     items = _index_items(key)
     # Expand the key to one slice per axis.
     n_ell = builtins.sum(1 for k in items if k is Ellipsis)

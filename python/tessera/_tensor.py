@@ -23,34 +23,69 @@ class Tensor:
     """A lazy n-d array: operations record a graph; ``execute()`` (or any conversion to numpy
     or a Python scalar) runs it. Mars's verb: ``t.execute()`` materializes and returns ``t``."""
 
-    __slots__ = ("_t", "_value", "__weakref__")
+    __slots__ = ("_raw", "_value", "_pending", "__weakref__")
     # numpy defers to Tensor in mixed operations (ndarray + Tensor -> Tensor.__radd__).
     __array_priority__ = 1000
 
     def __init__(self, raw, value=None):
-        self._t = raw
+        self._raw = raw
         self._value = value
+        self._pending = None
+
+    @classmethod
+    def _data_dependent(cls, shape, dtype, stage, i):
+        """A tensor whose length is known only once its inputs have run (``nonzero``,
+        ``x[mask]``, ``unique``): its shape shows ``None`` there until something uses it
+        (an operation, a conversion, ``execute()``), which runs the measuring stage
+        ``stage`` (shared by the stage's outputs) and takes its output ``i``."""
+        t = cls.__new__(cls)
+        t._raw = None
+        t._value = None
+        t._pending = (tuple(shape), np.dtype(dtype), stage, i)
+        return t
+
+    @property
+    def _t(self):
+        p = self._pending
+        if p is not None:
+            self._raw = p[2].output(p[3])
+            self._pending = None
+        return self._raw
+
+    @_t.setter
+    def _t(self, raw):
+        self._raw = raw
+        self._pending = None
 
     # ---- properties ----------------------------------------------------------------------
     @property
     def shape(self):
+        if self._pending is not None:
+            return self._pending[0]
         return self._t.shape
 
     @property
     def dtype(self):
+        if self._pending is not None:
+            return self._pending[1]
         return np.dtype(self._t.dtype)
 
     @property
     def ndim(self):
+        if self._pending is not None:
+            return len(self._pending[0])
         return self._t.ndim
 
     @property
     def size(self):
+        if self._pending is not None:
+            return None
         return self._t.size
 
     @property
     def nbytes(self):
-        return self.size * self.dtype.itemsize
+        size = self.size
+        return None if size is None else size * self.dtype.itemsize
 
     @property
     def itemsize(self):
@@ -178,6 +213,11 @@ class Tensor:
             yield self[i]
 
     def __repr__(self):
+        if self._pending is not None:
+            return (
+                f"tessera.Tensor(shape={self.shape}, dtype={self.dtype.name}, "
+                "length known once it runs)"
+            )
         chunks = self._t.chunks
         ch = "auto" if chunks is None else str(tuple(chunks))
         value = self._value
@@ -307,6 +347,29 @@ class Tensor:
 
     # ---- indexing ------------------------------------------------------------------------
     def __getitem__(self, key):
+        arr = _array_key(key)
+        if arr is not None:
+            from . import _api
+
+            if arr.dtype == np.bool_:
+                return _api._mask_select(self, arr)
+            return _api.take(self, arr, axis=0)
+        if isinstance(key, tuple) and builtins.any(_is_array(k) for k in key):
+            # One integer array along one axis, full slices elsewhere: a take along it.
+            arrays = [i for i, k in enumerate(key) if _is_array(k)]
+            rest_full = builtins.all(
+                (i in arrays) or (isinstance(k, slice) and k == slice(None)) for i, k in enumerate(key)
+            )
+            if len(arrays) == 1 and rest_full and Ellipsis not in key:
+                from . import _api
+
+                a = _array_key(key[arrays[0]])
+                if a is not None and a.dtype != np.bool_:
+                    return _api.take(self, a, axis=arrays[0])
+            raise IndexError(
+                "advanced indexing supports one integer or boolean array as the whole key, or "
+                "one integer array with full slices ':' on the other axes"
+            )
         return Tensor(self._t.index(_index_items(key)))
 
     def __setitem__(self, key, value):
@@ -533,7 +596,7 @@ _LOGICAL = {
 # numpy methods that are the namespace function with the tensor first.
 _METHODS = frozenset(
     """sum prod mean var std min max any all argmin argmax cumsum cumprod round nonzero
-    conj conjugate real imag repeat flip""".split()
+    conj conjugate real imag repeat flip take""".split()
 )
 
 
@@ -568,6 +631,35 @@ def _chunk_list(chunk_size, ndim):
     return [int(c) for c in chunk_size]
 
 
+def _is_array(k):
+    if isinstance(k, (Tensor, np.ndarray)):
+        return k.ndim > 0 or k.dtype == np.bool_
+    return isinstance(k, list)
+
+
+def _array_key(key):
+    """The key as a tensor when it is one integer or boolean array (a tensor, a numpy array
+    or a list; 0-d integer arrays are plain indices), else None."""
+    if not _is_array(key):
+        return None
+    if isinstance(key, Tensor):
+        return key
+    arr = np.asarray(key)
+    if arr.dtype == np.bool_ and arr.ndim == 0:
+        raise IndexError("boolean scalar indices are not supported (they add an axis)")
+    if arr.dtype.kind not in "iub":
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+        else:
+            raise IndexError(
+                "only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) and "
+                "integer or boolean arrays are valid indices"
+            )
+    from . import _api
+
+    return _api._asarray(arr, None, None, None, None, share=False)
+
+
 def _index_items(key):
     if not isinstance(key, tuple):
         key = (key,)
@@ -579,8 +671,8 @@ def _index_items(key):
                 items.append(int(k))
                 continue
             raise IndexError(
-                "indexing with arrays (integer or boolean) is not supported yet; it needs "
-                "data-dependent shapes (issue 19)"
+                "advanced indexing supports one integer or boolean array as the whole key, or "
+                "one integer array with full slices ':' on the other axes"
             )
         if isinstance(k, builtins.bool) or isinstance(k, np.bool_):
             raise IndexError(

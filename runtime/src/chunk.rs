@@ -232,6 +232,74 @@ pub enum ChunkOp {
         /// Positions (int64) rather than values.
         arg: bool,
     },
+    /// Cumulative sum (or product) of every lane along `axis`, starting from the second
+    /// input (the carry from the chunks before, size 1 along `axis`) when there is one.
+    Scan {
+        /// The axis.
+        axis: usize,
+        /// Product rather than sum.
+        prod: bool,
+    },
+    /// The sum (or product) of every lane along `axis`, kept as size 1, folded in order as
+    /// [`ChunkOp::Scan`] folds (the carry of the chunks after).
+    ScanTotal {
+        /// The axis.
+        axis: usize,
+        /// Product rather than sum.
+        prod: bool,
+    },
+    /// Gathers along `axis`: output position `i` takes the input slice at global position
+    /// `positions[i]` from the input chunk whose global range along `axis` holds it (input
+    /// `j` starts at `starts[j]` and is as long as its shape says); positions no input holds
+    /// are filled with the additive identity that keeps every value (`-0.0`, `0`, `false`),
+    /// so the partial gathers of several input groups add up exactly.
+    Take {
+        /// The axis.
+        axis: usize,
+        /// Global positions along `axis`, one per output position.
+        positions: Arc<[i64]>,
+        /// Global start of each input chunk along `axis`.
+        starts: Vec<usize>,
+    },
+    /// `take_along_axis` of one chunk: inputs (x with `axis` whole, int64 idx).
+    TakeAlong {
+        /// The axis.
+        axis: usize,
+    },
+    /// The rows (axis 0) of the first input where the second (1-D bool) is true; `count` is
+    /// the number of true rows the stage measured (a different count is an error, never a
+    /// wrong shape).
+    Compact {
+        /// True rows expected.
+        count: usize,
+    },
+    /// For every element of the second input (a chunk of the values), the int64 number of
+    /// elements of the first (a chunk of the sorted 1-D array) before it in numpy's order (with
+    /// `right`, before or equal): its position within that chunk, found by binary search.
+    SearchSortedPartial {
+        /// numpy's `side='right'`.
+        right: bool,
+    },
+    /// The counts (int64) of the values `offset..offset + len` in a chunk of a 1-D integer
+    /// array, or the sums of a second input's float64 weights: a bincount partial for one
+    /// chunk of the result. A value below 0 or from `total` on is an error, never skipped.
+    BinCountPartial {
+        /// The first value counted.
+        offset: usize,
+        /// How many values are counted (this result chunk's length).
+        len: usize,
+        /// The whole result's length.
+        total: usize,
+    },
+    /// The histogram counts (int64) of every element of a chunk, or the sums of a second
+    /// input's float64 weights (same shape): a histogram partial.
+    HistogramPartial {
+        /// The bins.
+        bins: Arc<crate::op::HistBins>,
+    },
+    /// The elementwise sum of its inputs (same shape, int64 or float64): the combine step of
+    /// searchsorted, bincount and histogram partials.
+    PartsSum,
     /// `out = a a^T (+ acc)` of a 2-D chunk: the symmetric product of a Gram matrix's diagonal
     /// block (half the flops of the general product).
     Syrk {
@@ -354,7 +422,17 @@ impl ChunkOp {
             ChunkOp::TopKCombine { .. } => "topk_combine",
             ChunkOp::TopKFinal { .. } => "topk_final",
             ChunkOp::Sort { arg: false, .. } => "sort",
+            ChunkOp::SearchSortedPartial { .. } => "searchsorted_partial",
+            ChunkOp::BinCountPartial { .. } => "bincount_partial",
+            ChunkOp::HistogramPartial { .. } => "histogram_partial",
+            ChunkOp::PartsSum => "parts_sum",
             ChunkOp::Syrk { .. } => "syrk",
+            ChunkOp::Scan { prod: false, .. } => "cumsum",
+            ChunkOp::Scan { prod: true, .. } => "cumprod",
+            ChunkOp::ScanTotal { .. } => "scan_total",
+            ChunkOp::Take { .. } => "take",
+            ChunkOp::TakeAlong { .. } => "take_along_axis",
+            ChunkOp::Compact { .. } => "compact",
             ChunkOp::Fused { .. } => "fused",
         }
     }

@@ -44,6 +44,20 @@ pub enum Error {
         /// The operand's shape.
         shape: Vec<usize>,
     },
+    /// An integer index outside `-len..len` of the axis it indexes (numpy's IndexError).
+    #[error("{op}: index {index} is out of bounds for axis {axis} with size {len} (shape {shape:?})")]
+    IndexOutOfBounds {
+        /// The operation.
+        op: String,
+        /// The index as given.
+        index: i64,
+        /// The axis indexed.
+        axis: usize,
+        /// Its length.
+        len: usize,
+        /// The indexed operand's shape.
+        shape: Vec<usize>,
+    },
     /// A reshape to a shape with a different number of elements.
     #[error(
         "reshape: cannot reshape array of shape {from:?} ({from_size} elements) into shape {to:?}"

@@ -36,4 +36,5 @@ pub use session::{Config, Generator, Session};
 pub use storage::{MemoryConfig, Order};
 pub use tensor::{
     all, broadcast_shapes, concatenate, s, stack, where_, Axes, Lstsq, Operand, SliceArg, Tensor,
+    Unique,
 };

@@ -422,6 +422,24 @@ impl AxisSlice {
     }
 }
 
+/// The bins of a histogram ([`Op::Histogram`]): numpy's rules, including the dtypes its
+/// index arithmetic runs in, so that an element on or near an edge lands where numpy puts it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HistBins {
+    /// The `n + 1` ascending edges, as the edges' dtype holds them; the last bin includes its
+    /// right edge, elements outside `[edges[0], edges[n]]` (and NaN) count nowhere.
+    pub edges: Vec<F64>,
+    /// Equal bins between `first` and `last` (unrounded): the bin index is computed from
+    /// `(x - first) / (last - first) * n`, then corrected against the edges; `None` finds the
+    /// bin by binary search in `edges` (numpy's path for explicit edges).
+    pub uniform: Option<(F64, F64)>,
+    /// The edges (and the element subtraction) are float32: numpy's bin dtype for float32 data.
+    pub single: bool,
+    /// With `single`, the division and scaling still run in float64 (numpy's arithmetic when
+    /// the range came as Python numbers rather than from the data's own float32 min and max).
+    pub wide_div: bool,
+}
+
 /// The operators of the coarse graph.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
@@ -523,6 +541,26 @@ pub enum Op {
     Dense(crate::linalg::DenseOp),
     /// Change the chunking; the target chunk shape is the node's chunk hint.
     Rechunk,
+    /// numpy's `searchsorted`: for every element of `inputs[1]` (any shape), the int64 number of
+    /// elements of the sorted 1-D `inputs[0]` (same dtype) that sort before it (numpy's order:
+    /// NaN after every number), or with `right` before or equal to it.
+    SearchSorted {
+        /// numpy's `side='right'`.
+        right: bool,
+    },
+    /// numpy's `bincount` of the 1-D integer `inputs[0]` (non-negative, below `len`): int64
+    /// counts of each value `0..len`, or with a float64 `inputs[1]` the sums of the weights.
+    /// `len` was found by running an earlier stage (the largest value).
+    BinCount {
+        /// The result's length.
+        len: usize,
+    },
+    /// numpy's `histogram` counts of `inputs[0]` (any shape, every element) over `bins`:
+    /// int64, or with a float64 `inputs[1]` (same shape) the sums of the weights.
+    Histogram {
+        /// The bin edges and how an element finds its bin.
+        bins: HistBins,
+    },
     /// Stable sort along one axis (NaN after every number; `descending` reverses that order,
     /// equal elements keeping their input order); with `arg` the int64 positions instead.
     Sort {
@@ -546,6 +584,37 @@ pub enum Op {
         /// The positions rather than the values.
         arg: bool,
     },
+    /// Cumulative sum (or product) along `axis`; the operand is already cast to the node's
+    /// dtype.
+    Scan {
+        /// The axis.
+        axis: usize,
+        /// Product rather than sum.
+        prod: bool,
+    },
+    /// The first input gathered along `axis` at the positions held by the second, a 1-D int64
+    /// constant of positions already checked and made non-negative: its values are known when
+    /// tiling, so each chunk reads only the input chunks its positions touch.
+    Take {
+        /// The axis.
+        axis: usize,
+    },
+    /// numpy's `take_along_axis`: `out[.., i, ..] = x[.., idx[.., i, ..], ..]` along `axis`,
+    /// the two inputs (x, int64 idx) of equal shape except along `axis`; an index out of
+    /// range is an error when the chunk runs.
+    TakeAlong {
+        /// The axis.
+        axis: usize,
+    },
+    /// The rows (along axis 0) of the first input where the second, a 1-D bool mask as long
+    /// as axis 0, is true: a data-dependent length, measured by a stage run first (the mask's
+    /// true count per segment of `seg` rows), so the node's shape is known when it is recorded.
+    Compact {
+        /// Rows per segment.
+        seg: usize,
+        /// True rows per segment, as the stage measured them (each chunk checks its own).
+        counts: Vec<usize>,
+    },
 }
 
 impl Op {
@@ -560,6 +629,9 @@ impl Op {
             Op::Sort { arg: true, .. } => "argsort".to_string(),
             Op::Sort { arg: false, .. } => "sort".to_string(),
             Op::TopK { .. } => "topk".to_string(),
+            Op::Scan { prod: false, .. } => "cumsum".to_string(),
+            Op::Scan { prod: true, .. } => "cumprod".to_string(),
+            Op::TakeAlong { .. } => "take_along_axis".to_string(),
             o => format!("{o:?}")
                 .split([' ', '{', '('])
                 .next()

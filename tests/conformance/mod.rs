@@ -16,12 +16,14 @@ mod creation;
 mod elementwise;
 mod errors;
 mod factor;
+mod gather;
 mod linalg;
 mod manipulation;
 mod misc;
 mod movement;
 mod random;
 mod reduction;
+mod searching;
 mod sorting;
 
 /// Test bodies by name, as the suite macro refers to them.
@@ -30,12 +32,14 @@ pub mod cases {
     pub use super::elementwise::*;
     pub use super::errors::*;
     pub use super::factor::*;
+    pub use super::gather::*;
     pub use super::linalg::*;
     pub use super::manipulation::*;
     pub use super::misc::*;
     pub use super::movement::*;
     pub use super::random::*;
     pub use super::reduction::*;
+    pub use super::searching::*;
     pub use super::sorting::*;
 }
 
@@ -91,8 +95,14 @@ macro_rules! conformance_suite {
                 weak_scalar_kinds, clip_promotes_once, bool_int_ops_dtype,
                 // reductions
                 sum, prod, mean, var, std_dev, min, max, any, all, argmin, argmax, reduce_of_expression,
+                // searching and counting
+                searchsorted_positions, bincount_counts, histogram_equal_bins,
+                histogram_explicit_edges, partition_invariants,
                 // sorting
                 sort_argsort, sort_in_expressions, topk_values_and_positions, knn_matches_brute_force,
+                // scans, gathers, data-dependent lengths
+                cumsum_cumprod, take_gathers, take_along_axis_cases, nonzero_and_masks,
+                unique_all_cases,
                 // movement
                 reshape, transpose, transpose_t, swapaxes, expand_dims_squeeze, broadcast_to,
                 slice_steps, slice_negative_steps, slice_index_newaxis_ellipsis, slice_empty,
@@ -120,6 +130,8 @@ macro_rules! conformance_suite {
                 error_session_mismatch,
                 sort_errors,
                 topk_errors,
+                searchsorted_errors, bincount_errors, histogram_errors,
+                gather_errors,
                 graph_json_round_trip,
                 linspace_single_point,
                 linspace_int_floors,

@@ -5,12 +5,14 @@ mod block;
 pub mod cachedir;
 mod elementwise;
 mod fused;
+mod gather;
 mod gemm;
 pub mod jit;
 pub mod linalg;
 mod memory;
 mod movement;
 mod reduce;
+mod search;
 mod sort;
 mod source;
 
@@ -219,6 +221,36 @@ impl Backend for CpuBackend {
                 sort::topk_combine(inputs, *axis, *k, *largest)?
             }
             ChunkOp::TopKFinal { field } => one(inputs[0][*field].clone()),
+            ChunkOp::SearchSortedPartial { right } => one(search::searchsorted(x(0), x(1), *right)?),
+            ChunkOp::BinCountPartial { offset, len, total } => one(search::bincount(
+                x(0),
+                inputs.get(1).map(|d| &d[0]),
+                *offset,
+                *len,
+                *total,
+            )?),
+            ChunkOp::HistogramPartial { bins } => {
+                one(search::histogram(x(0), inputs.get(1).map(|d| &d[0]), bins))
+            }
+            ChunkOp::PartsSum => {
+                let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+                one(search::parts_sum(&ins)?)
+            }
+            ChunkOp::Scan { axis, prod } => {
+                let carry = if inputs.len() > 1 { Some(x(1)) } else { None };
+                one(gather::scan(x(0), carry, *axis, *prod)?)
+            }
+            ChunkOp::ScanTotal { axis, prod } => one(gather::scan_total(x(0), *axis, *prod)?),
+            ChunkOp::Take {
+                axis,
+                positions,
+                starts,
+            } => {
+                let ins: Vec<&HostArray> = inputs.iter().map(|d| &d[0]).collect();
+                one(gather::take(&ins, *axis, positions, starts, shape)?)
+            }
+            ChunkOp::TakeAlong { axis } => one(gather::take_along(x(0), x(1), *axis)?),
+            ChunkOp::Compact { count } => one(gather::compact(x(0), x(1), *count)?),
         })
     }
 }

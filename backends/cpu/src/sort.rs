@@ -20,7 +20,7 @@ fn float_order(a: f64, b: f64) -> Ordering {
 
 /// `a` with `axis` moved last, row-major (each lane a run of `shape[axis]` elements; copied only
 /// when the view is not row-major already), and the permutation that moved it.
-fn axis_last<T: Clone>(
+pub(crate) fn axis_last<T: Clone>(
     a: &ArrayD<T>,
     axis: usize,
 ) -> (Vec<usize>, ndarray::CowArray<'_, T, IxDyn>) {
@@ -37,7 +37,7 @@ fn axis_last<T: Clone>(
 
 /// Undoes [`axis_last`]: row-major lanes of shape `pshape` (permuted order) back to the input's
 /// axis order, row-major.
-fn axis_back<U: Clone>(v: Vec<U>, pshape: &[usize], perm: &[usize]) -> ArrayD<U> {
+pub(crate) fn axis_back<U: Clone>(v: Vec<U>, pshape: &[usize], perm: &[usize]) -> ArrayD<U> {
     let mut inv = vec![0; perm.len()];
     for (i, &p) in perm.iter().enumerate() {
         inv[p] = i;

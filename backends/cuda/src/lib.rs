@@ -251,6 +251,15 @@ impl CudaBackend {
             | ChunkOp::TopKPartial { .. }
             | ChunkOp::TopKCombine { .. }
             | ChunkOp::TopKFinal { .. }
+            | ChunkOp::SearchSortedPartial { .. }
+            | ChunkOp::BinCountPartial { .. }
+            | ChunkOp::HistogramPartial { .. }
+            | ChunkOp::PartsSum
+            | ChunkOp::Scan { .. }
+            | ChunkOp::ScanTotal { .. }
+            | ChunkOp::Take { .. }
+            | ChunkOp::TakeAlong { .. }
+            | ChunkOp::Compact { .. }
             | ChunkOp::ReduceCombine { .. }
             | ChunkOp::ReduceFinal { .. }
             | ChunkOp::ArgCombine { .. }

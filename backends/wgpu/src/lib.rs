@@ -295,6 +295,15 @@ impl Backend for WgpuBackend {
             | ChunkOp::TopKPartial { .. }
             | ChunkOp::TopKCombine { .. }
             | ChunkOp::TopKFinal { .. }
+            | ChunkOp::SearchSortedPartial { .. }
+            | ChunkOp::BinCountPartial { .. }
+            | ChunkOp::HistogramPartial { .. }
+            | ChunkOp::PartsSum
+            | ChunkOp::Scan { .. }
+            | ChunkOp::ScanTotal { .. }
+            | ChunkOp::Take { .. }
+            | ChunkOp::TakeAlong { .. }
+            | ChunkOp::Compact { .. }
             | ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }

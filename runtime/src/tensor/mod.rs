@@ -3,11 +3,14 @@
 //! operators (`+ - * / %`) return a tensor that carries any error until it is used or executed.
 
 mod elementwise;
+mod gather;
+pub use gather::Unique;
 mod linalg;
 pub use linalg::Lstsq;
 mod manipulation;
 mod movement;
 mod reduction;
+mod search;
 mod sorting;
 
 pub use elementwise::where_;

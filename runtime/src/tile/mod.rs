@@ -9,9 +9,11 @@
 mod creation;
 mod elementwise;
 mod fusion;
+mod gather;
 mod linalg;
 mod movement;
 mod reduction;
+mod search;
 
 pub use reduction::partial_dtype;
 
@@ -555,10 +557,34 @@ impl<'g> Tiler<'g> {
                 largest,
                 arg,
             } => self.topk(&inputs[0], *axis, *k, *largest, *arg, in_dtypes[0]),
+            Op::Scan { axis, prod } => self.scan(&inputs[0], *axis, *prod, dtype),
+            Op::Take { axis } => {
+                let positions = match &g.node(node.inputs[1]).op {
+                    Op::Constant { id } => g.constant(*id).cloned(),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    Error::invalid("take", "the positions are not a constant held by the graph")
+                })?;
+                let positions = positions.as_array::<i64>().ok_or_else(|| {
+                    Error::invalid("take", "the positions are not int64")
+                })?;
+                let positions = positions.as_slice().ok_or_else(|| {
+                    Error::invalid("take", "the positions are not contiguous")
+                })?;
+                self.take(&inputs[0], positions, *axis, dtype)
+            }
+            Op::TakeAlong { axis } => self.take_along(&inputs[0], &inputs[1], *axis, dtype),
+            Op::Compact { seg, counts } => {
+                self.compact(&inputs[0], &inputs[1], *seg, counts, dtype)
+            }
             Op::Rechunk => {
                 let grid = self.source_grid(id)?;
                 self.rechunk(&inputs[0], &grid, dtype)
             }
+            Op::SearchSorted { right } => self.searchsorted(&inputs[0], &inputs[1], *right),
+            Op::BinCount { len } => self.bincount(&inputs, &in_dtypes, *len, dtype),
+            Op::Histogram { bins } => self.histogram(&inputs, &in_dtypes, bins, dtype),
         }
     }
 
