@@ -356,7 +356,7 @@ impl Tensor {
         let db = edges.diff(1, 0, None, None)?.astype(DType::F64)?;
         let h = hist.astype(DType::F64)?;
         let total = hist.sum(Axes::All, false)?.astype(DType::F64)?;
-        Ok(h.div(&db)?.div(&total)?)
+        h.div(&db)?.div(&total)
     }
 
     fn partition_op(&self, name: &str, kth: &[isize], axis: isize, arg: bool) -> Result<Tensor> {
