@@ -417,6 +417,54 @@ impl PyTensor {
             .map(|t| wrap(Ok(t)))
             .collect()
     }
+    /// numpy's searchsorted of `v` in this sorted 1-D tensor: int64 positions.
+    #[pyo3(signature = (v, right=false))]
+    fn searchsorted(&self, v: &PyTensor, right: bool) -> PyResult<PyTensor> {
+        wrap(self.t.searchsorted(&v.t, right))
+    }
+    /// numpy's bincount (the data's max is executed first: the length depends on it).
+    #[pyo3(signature = (weights=None, minlength=0))]
+    fn bincount(&self, weights: Option<&PyTensor>, minlength: usize) -> PyResult<PyTensor> {
+        wrap(self.t.bincount(weights.map(|w| &w.t), minlength))
+    }
+    /// numpy's histogram with `bins` equal bins: [counts, edges].
+    #[pyo3(signature = (bins, range=None, weights=None, density=false))]
+    fn histogram(
+        &self,
+        bins: usize,
+        range: Option<(f64, f64)>,
+        weights: Option<&PyTensor>,
+        density: bool,
+    ) -> PyResult<Vec<PyTensor>> {
+        let (h, e) = self
+            .t
+            .histogram(bins, range, weights.map(|w| &w.t), density)
+            .py()?;
+        Ok(vec![wrap(Ok(h))?, wrap(Ok(e))?])
+    }
+    /// numpy's histogram with explicit bin edges: [counts, edges].
+    #[pyo3(signature = (edges, weights=None, density=false))]
+    fn histogram_edges(
+        &self,
+        edges: &PyTensor,
+        weights: Option<&PyTensor>,
+        density: bool,
+    ) -> PyResult<Vec<PyTensor>> {
+        let (h, e) = self
+            .t
+            .histogram_edges(&edges.t, weights.map(|w| &w.t), density)
+            .py()?;
+        Ok(vec![wrap(Ok(h))?, wrap(Ok(e))?])
+    }
+    /// numpy's partition (or argpartition) at `kth` along `axis`: the stable sort.
+    #[pyo3(signature = (kth, axis=-1, arg=false))]
+    fn partition(&self, kth: Vec<isize>, axis: isize, arg: bool) -> PyResult<PyTensor> {
+        wrap(if arg {
+            self.t.argpartition(&kth, axis)
+        } else {
+            self.t.partition(&kth, axis)
+        })
+    }
     /// Brute-force k nearest neighbours of `queries`' rows among this tensor's rows:
     /// [squared distances, int64 row positions], nearest first.
     fn knn(&self, queries: &PyTensor, k: usize) -> PyResult<Vec<PyTensor>> {

@@ -654,6 +654,105 @@ def argsort(x, /, *, axis=-1, descending=False, stable=True):
     return _sort(x, axis, descending, stable, True)
 
 
+# ---- searching and counting --------------------------------------------------------------
+
+
+def searchsorted(x1, x2, /, *, side="left", sorter=None):
+    """For every element of `x2`, its int64 insertion position in the sorted 1-D `x1`: the
+    number of elements before it (``side='right'``: before or equal), in numpy's sort order
+    (NaN after every number); operands compared in their promoted dtype. ``sorter``: positions
+    that sort `x1`. A chunked `x1` is searched chunk by chunk and the positions summed."""
+    if side not in ("left", "right"):
+        raise ValueError(f"searchsorted: side must be 'left' or 'right' (got {side!r})")
+    a = _t(x1)
+    if a.ndim != 1:
+        raise ValueError(f"searchsorted: x1 must be a 1-D array, got shape {a.shape}")
+    if sorter is not None:
+        a = take(a, _t(sorter))
+    if _is_scalar(x2):
+        # A Python number is weak (NEP 50): compared in the dtype numpy would pick.
+        v = _asarray(x2, _dtypes.result_type(a, x2), None, None, None, share=False)
+    else:
+        v = _t(x2)
+    return Tensor(a._t.searchsorted(v._t, side == "right"))
+
+
+def bincount(x, /, weights=None, minlength=0):
+    """numpy's bincount: int64 counts of each value ``0..max(x)`` of the 1-D non-negative
+    integers `x` (at least `minlength` of them), or float64 sums of `weights`. The length
+    depends on the data: `x`'s min and max are executed first."""
+    x = _t(x)
+    minlength = operator.index(minlength)
+    if minlength < 0:
+        raise ValueError("'minlength' must not be negative")
+    w = None if weights is None else _t(weights)._t
+    return Tensor(x._t.bincount(w, minlength))
+
+
+def histogram(a, bins=10, range=None, density=None, weights=None):
+    """numpy's histogram: (counts, edges) over `bins` equal bins of `range` (default: the
+    data's min and max, executed first) or over explicit monotonic edges. numpy's arithmetic
+    for each element's bin (the last bin includes its right edge; elements outside the range
+    count nowhere); counts are int64, or sums in the weights' dtype; ``density=True`` gives
+    float64 densities. Bin estimators (``bins='auto'``, ...) are not supported."""
+    a = _t(a)
+    w = None if weights is None else _t(weights)._t
+    if isinstance(bins, str):
+        raise NotImplementedError(
+            f"histogram: the bin estimator {bins!r} is not supported; pass a bin count or edges"
+        )
+    if isinstance(bins, Tensor) or np.ndim(bins) > 0:
+        edges = _t(bins)
+        if edges.ndim != 1:
+            raise ValueError("`bins` must be 1d, when an array")
+        h, e = a._t.histogram_edges(edges._t, w, builtins.bool(density))
+        return Tensor(h), Tensor(e)
+    try:
+        n = operator.index(bins)
+    except TypeError as err:
+        raise TypeError("`bins` must be an integer, a string, or an array") from err
+    if n < 1:
+        raise ValueError("`bins` must be positive, when an integer")
+    if range is not None:
+        lo, hi = range
+        range = (builtins.float(lo), builtins.float(hi))
+    h, e = a._t.histogram(n, range, w, builtins.bool(density))
+    return Tensor(h), Tensor(e)
+
+
+def _partition(a, kth, axis, kind, order, arg):
+    name = "argpartition" if arg else "partition"
+    if order is not None:
+        raise TypeError(f"tessera does not implement numpy.{name} with order= (structured arrays)")
+    if kind != "introselect":
+        raise ValueError(f"{name}: kind must be 'introselect' (got {kind!r})")
+    a = _t(a)
+    if axis is None:
+        a, axis = reshape(a, (-1,)), 0
+    if a.ndim == 0:
+        from numpy.exceptions import AxisError
+
+        raise AxisError(f"{name} of a 0-d array: it has no axis")
+    ks = np.asarray(kth.to_numpy() if isinstance(kth, Tensor) else kth)
+    if ks.dtype == np.bool_ or not np.issubdtype(ks.dtype, np.integer) or ks.ndim > 1:
+        raise TypeError(f"{name}: kth must be an integer or a 1-D sequence of integers")
+    return Tensor(a._t.partition([builtins.int(k) for k in ks.reshape(-1)], operator.index(axis), arg))
+
+
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """numpy's partition: each `kth` element where a sort would put it, smaller ones before
+    it and larger ones after. Tessera returns the stable sort along `axis`, which satisfies
+    numpy's invariants for every `kth` at once (numpy leaves the order within each side
+    unspecified). `kth` out of range is a ValueError; ``axis=None`` flattens."""
+    return _partition(a, kth, axis, kind, order, False)
+
+
+def argpartition(a, kth, axis=-1, kind="introselect", order=None):
+    """numpy's argpartition: int64 positions that partition `a` (the stable argsort, see
+    :func:`partition`)."""
+    return _partition(a, kth, axis, kind, order, True)
+
+
 TopKResult = collections.namedtuple("TopKResult", ["values", "indices"])
 
 

@@ -336,6 +336,28 @@ class Tensor:
         self._t = r._t
         self._value = None
 
+    def searchsorted(self, v, side="left", sorter=None):
+        """numpy's ndarray.searchsorted: int64 insertion positions of `v` in this sorted 1-D
+        tensor."""
+        from . import _api
+
+        return _api.searchsorted(self, v, side=side, sorter=sorter)
+
+    def partition(self, kth, axis=-1, kind="introselect", order=None):
+        """numpy's ndarray.partition, in place: the tensor becomes its stable sort along
+        `axis` (which satisfies numpy's partition invariants for every `kth`)."""
+        from . import _api
+
+        r = _api.partition(self, kth, axis, kind, order)
+        self._t = r._t
+        self._value = None
+
+    def argpartition(self, kth, axis=-1, kind="introselect", order=None):
+        """numpy's ndarray.argpartition (the stable argsort)."""
+        from . import _api
+
+        return _api.argpartition(self, kth, axis, kind, order)
+
     def __getattr__(self, name):
         # Reductions and the other numpy methods: t.sum(axis=0) is ts.sum(t, axis=0).
         from . import _api
