@@ -597,9 +597,24 @@ def repeat(x, repeats, /, *, axis=None):
         if isinstance(repeats, (Tensor, np.ndarray)) and getattr(repeats, "ndim", 1) == 0:
             repeats = int(repeats)
         else:
-            raise NotImplementedError(
-                "repeat: per-element repeat counts make a data-dependent shape (issue 19)"
-            )
+            # Per-element counts: computed first (their sum is the length), then one take.
+            x = _t(x)
+            if axis is None:
+                x = reshape(x, (-1,))
+                axis = 0
+            axis = _norm_axis(axis, x.ndim)
+            counts = np.asarray(repeats)
+            if counts.dtype.kind not in "iu":
+                raise TypeError(f"repeat: repeats must be integers (got {counts.dtype})")
+            n = x.shape[axis]
+            if counts.ndim > 1 or counts.size not in (1, n):
+                raise ValueError(
+                    f"repeat: {counts.size} repeat counts for an axis of {n} (shape {x.shape})"
+                )
+            if (counts < 0).any():
+                raise ValueError("repeat: negative repeat counts")
+            pos = np.repeat(np.arange(n, dtype=np.int64), np.broadcast_to(counts.reshape(-1), (n,)))
+            return take(x, pos, axis=axis)
     return Tensor(_t(x)._t.repeat(repeats, None if axis is None else operator.index(axis)))
 
 

@@ -382,12 +382,14 @@ class Tensor:
             rest_full = builtins.all(
                 (i in arrays) or (isinstance(k, slice) and k == slice(None)) for i, k in enumerate(key)
             )
-            if len(arrays) == 1 and rest_full and Ellipsis not in key:
+            if len(arrays) == 1 and rest_full and not builtins.any(k is Ellipsis for k in key):
                 from . import _api
 
                 a = _array_key(key[arrays[0]])
                 if a is not None and a.dtype != np.bool_:
                     return _api.take(self, a, axis=arrays[0])
+            if builtins.all(_is_array(k) or _is_int(k) for k in key):
+                return _vector_index(self, key)
             raise IndexError(
                 "advanced indexing supports one integer or boolean array as the whole key, or "
                 "one integer array with full slices ':' on the other axes"
@@ -651,6 +653,49 @@ def _chunk_list(chunk_size, ndim):
     if isinstance(chunk_size, int):
         return [chunk_size] * max(ndim, 1)
     return [int(c) for c in chunk_size]
+
+
+def _is_int(k):
+    return not isinstance(k, (builtins.bool, np.bool_)) and hasattr(k, "__index__")
+
+
+def _vector_index(x, key):
+    """Integers and integer arrays on the leading axes (the Array API's vectorized indexing):
+    the arrays broadcast together, each index is checked against its axis, and the result is
+    one take of the flattened leading axes (the indices are computed first)."""
+    from . import _api
+
+    if len(key) > x.ndim:
+        raise IndexError(
+            f"too many indices for array: array is {x.ndim}-dimensional, but {len(key)} were indexed"
+        )
+    parts = []
+    for a, k in enumerate(key):
+        v = np.asarray(k)
+        if v.dtype.kind not in "iu":
+            raise IndexError("arrays used as indices must be of integer type")
+        n = x.shape[a]
+        bad = (v < -n) | (v >= n)
+        if bad.any():
+            i = int(v[bad].flat[0])
+            raise IndexError(f"index {i} is out of bounds for axis {a} with size {n}")
+        parts.append(np.where(v < 0, v + n, v).astype(np.int64))
+    try:
+        parts = np.broadcast_arrays(*parts)
+    except ValueError:
+        shapes = " ".join(str(p.shape) for p in parts)
+        raise IndexError(
+            f"shape mismatch: indexing arrays could not be broadcast together with shapes {shapes}"
+        ) from None
+    flat = np.zeros(parts[0].shape, np.int64)
+    for a, p in enumerate(parts):
+        flat = flat * x.shape[a] + p
+    k = len(key)
+    lead = 1
+    for d in x.shape[:k]:
+        lead *= d
+    rows = _api.reshape(x, (lead,) + tuple(x.shape[k:]))
+    return _api.take(rows, flat, axis=0)
 
 
 def _is_array(k):

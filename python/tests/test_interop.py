@@ -33,8 +33,8 @@ def test_missing_numpy_function_is_type_error_naming_it():
     t = ts.ones((3, 3))
     with pytest.raises(TypeError, match="numpy.fft.fft|fft"):
         np.fft.fft(t)
-    with pytest.raises(TypeError, match="searchsorted"):
-        np.searchsorted(t, 1.0)
+    with pytest.raises(TypeError, match="convolve"):
+        np.convolve(t[0], t[1])
     with pytest.raises(TypeError, match="out="):
         np.add(t, 1, out=np.zeros((3, 3)))
 

@@ -30,8 +30,10 @@ def test_index_errors(mode):
         t[0, 0, 0]
     with pytest.raises(IndexError):
         t[..., ...]
-    with pytest.raises(IndexError):
-        t[ts.asarray(np.array([True, False, True]))]
+    with pytest.raises(IndexError, match="did not match"):
+        t[ts.asarray(np.array([True, False]))]
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[np.array([0, 3])]
 
 
 @pytest.mark.parametrize("chunk", CHUNKS)
