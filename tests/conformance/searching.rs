@@ -134,8 +134,9 @@ fn bincount_ref(x: &ArrayD<f64>, w: Option<&ArrayD<f64>>, minlength: usize) -> A
 pub fn bincount_counts(cx: &mut Cx) -> Result<()> {
     for (dt, dom) in [
         (I32, Dom::Int(0, 12)),
-        (I64, Dom::Int(0, 300)),
         (Bool, Dom::Bool(0.3)),
+        // Last: a backend without int64 arithmetic (wgpu) ends the case here.
+        (I64, Dom::Int(0, 300)),
     ] {
         for n in [0usize, 1, 37] {
             let x = cx.host(&[n], dom, dt);
@@ -171,7 +172,7 @@ pub fn bincount_counts(cx: &mut Cx) -> Result<()> {
 pub fn bincount_errors(cx: &mut Cx) -> Result<()> {
     let s = &cx.s;
     let x = s
-        .from_vec::<i64>(vec![3, 0, -2, 5], &[4])?
+        .from_vec::<i32>(vec![3, 0, -2, 5], &[4])?
         .with_chunks(&[1])?;
     let e = assert_err!(x.bincount(None, 0), Error::InvalidArgument { op, .. } if op == "bincount");
     assert!(

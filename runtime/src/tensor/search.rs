@@ -130,8 +130,10 @@ impl Tensor {
             }
             None => None,
         };
+        // Bool counts as 0/1; int32 (not int64) keeps the min/max stage runnable on backends
+        // without 64-bit integer arithmetic (wgpu).
         let xi = self.astype(if x.dtype == DType::Bool {
-            DType::I64
+            DType::I32
         } else {
             x.dtype
         })?;
@@ -316,10 +318,11 @@ impl Tensor {
         Ok((Self::hist_density(hist, edges, density)?, edges.clone()))
     }
 
-    /// The data of a histogram: bool counted as integers (numpy's uint8 conversion).
+    /// The data of a histogram: bool counted as integers (numpy's uint8 conversion; int32
+    /// keeps the min/max stage runnable without 64-bit integer arithmetic).
     fn hist_data(&self) -> Result<Tensor> {
         if self.tn()?.dtype == DType::Bool {
-            self.astype(DType::I64)
+            self.astype(DType::I32)
         } else {
             Ok(self.clone())
         }
@@ -354,8 +357,10 @@ impl Tensor {
             return Ok(hist);
         }
         let db = edges.diff(1, 0, None, None)?.astype(DType::F64)?;
+        // Summed in f64 (exact for counts below 2^53): no int64 arithmetic, which some
+        // backends (wgpu) lack.
         let h = hist.astype(DType::F64)?;
-        let total = hist.sum(Axes::All, false)?.astype(DType::F64)?;
+        let total = h.sum(Axes::All, false)?;
         h.div(&db)?.div(&total)
     }
 
