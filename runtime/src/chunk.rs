@@ -232,6 +232,41 @@ pub enum ChunkOp {
         /// Positions (int64) rather than values.
         arg: bool,
     },
+    /// How many elements of a 1-D chunk fall in each bucket of `pivots` (see
+    /// [`crate::op::Op::BucketCount`]): int64 of shape `[1, pivots + 1]`.
+    BucketCount {
+        /// The pivots, in the sort's order.
+        pivots: Arc<[(u64, u64)]>,
+        /// Global position of the chunk's first element.
+        offset: usize,
+        /// The sort's order is largest first.
+        descending: bool,
+    },
+    /// Splits a 1-D chunk by `pivots` into one field per bucket (elements in input order);
+    /// with `arg`, two fields per bucket: the values and their global int64 positions.
+    Bucketize {
+        /// The pivots, in the sort's order.
+        pivots: Arc<[(u64, u64)]>,
+        /// Global position of the chunk's first element.
+        offset: usize,
+        /// The sort's order is largest first.
+        descending: bool,
+        /// Also the positions.
+        arg: bool,
+    },
+    /// Field `index` of its input's fields.
+    Field {
+        /// Which field.
+        index: usize,
+    },
+    /// One bucket of a sample sort: its pieces from every segment in order (with `arg`, each
+    /// piece's values then its positions), concatenated and sorted stably.
+    BucketSort {
+        /// Largest first.
+        descending: bool,
+        /// The positions rather than the values.
+        arg: bool,
+    },
     /// Cumulative sum (or product) of every lane along `axis`, starting from the second
     /// input (the carry from the chunks before, size 1 along `axis`) when there is one.
     Scan {
@@ -433,6 +468,11 @@ impl ChunkOp {
             ChunkOp::Take { .. } => "take",
             ChunkOp::TakeAlong { .. } => "take_along_axis",
             ChunkOp::Compact { .. } => "compact",
+            ChunkOp::BucketCount { .. } => "bucket_count",
+            ChunkOp::Bucketize { .. } => "bucketize",
+            ChunkOp::Field { .. } => "field",
+            ChunkOp::BucketSort { arg: false, .. } => "bucket_sort",
+            ChunkOp::BucketSort { arg: true, .. } => "bucket_argsort",
             ChunkOp::Fused { .. } => "fused",
         }
     }
@@ -475,6 +515,10 @@ impl ChunkNode {
             _ => 1,
         };
         let n = self.shape.iter().product::<usize>();
+        if let ChunkOp::Bucketize { arg: true, .. } = self.op {
+            // The values and their int64 positions, split into buckets.
+            return n * (self.dtype.size() + 8);
+        }
         if matches!(
             self.op,
             ChunkOp::TopKPartial { .. } | ChunkOp::TopKCombine { .. }

@@ -584,6 +584,36 @@ pub enum Op {
         /// The positions rather than the values.
         arg: bool,
     },
+    /// Per segment of `seg` elements of a 1-D input, how many fall in each bucket that the
+    /// sorted `pivots` cut (int64, one row per segment): the measuring stage of a sample sort.
+    /// A pivot is (value bits, position): the value as f64 bits for floats, as i64 bits for
+    /// integers and bool; an element (v, i) is in bucket `b` when exactly `b` pivots come
+    /// before it in the stable sort order (value, then position), so equal values split by
+    /// position and every bucket stays near its share.
+    BucketCount {
+        /// Elements per segment.
+        seg: usize,
+        /// The pivots, in the sort's order.
+        pivots: Vec<(u64, u64)>,
+        /// The sort's order is largest first (positions still ascending among equals).
+        descending: bool,
+    },
+    /// A stable sort (or argsort) of a 1-D input larger than a chunk, by sample sort: each
+    /// segment of `seg` elements split by the `pivots` into buckets whose sizes the measuring
+    /// stage found (`counts`, segment-major), each bucket gathered from every segment and
+    /// sorted on its own; the buckets in order are the result.
+    SampleSort {
+        /// Elements per segment.
+        seg: usize,
+        /// The pivots, ascending (see [`Op::BucketCount`]).
+        pivots: Vec<(u64, u64)>,
+        /// Elements of each segment in each bucket, segment-major.
+        counts: Vec<usize>,
+        /// Largest first.
+        descending: bool,
+        /// The positions rather than the values.
+        arg: bool,
+    },
     /// Cumulative sum (or product) along `axis`; the operand is already cast to the node's
     /// dtype.
     Scan {
@@ -632,6 +662,9 @@ impl Op {
             Op::Scan { prod: false, .. } => "cumsum".to_string(),
             Op::Scan { prod: true, .. } => "cumprod".to_string(),
             Op::TakeAlong { .. } => "take_along_axis".to_string(),
+            Op::SampleSort { arg: true, .. } => "argsort".to_string(),
+            Op::SampleSort { arg: false, .. } => "sort".to_string(),
+            Op::BucketCount { .. } => "sort (measuring buckets)".to_string(),
             o => format!("{o:?}")
                 .split([' ', '{', '('])
                 .next()
@@ -656,6 +689,29 @@ impl Op {
     pub fn is_elementwise(&self) -> bool {
         matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast)
     }
+}
+
+/// The stable sort order of two encoded (value, position) pairs of dtype `dt`: NaN after
+/// every number, `-0.0 == 0.0` (all reversed when `descending`), then the position.
+pub fn pivot_order(
+    dt: DType,
+    descending: bool,
+    a: &(u64, u64),
+    b: &(u64, u64),
+) -> std::cmp::Ordering {
+    let v = if dt.is_float() {
+        let (x, y) = (f64::from_bits(a.0), f64::from_bits(b.0));
+        match (x.is_nan(), y.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+        }
+    } else {
+        (a.0 as i64).cmp(&(b.0 as i64))
+    };
+    let v = if descending { v.reverse() } else { v };
+    v.then(a.1.cmp(&b.1))
 }
 
 #[cfg(test)]

@@ -132,6 +132,7 @@ macro_rules! conformance_suite {
                 topk_errors,
                 searchsorted_errors, bincount_errors, histogram_errors,
                 gather_errors,
+                sample_sort_large_1d,
                 graph_json_round_trip,
                 linspace_single_point,
                 linspace_int_floors,

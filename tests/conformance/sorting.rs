@@ -103,6 +103,63 @@ pub fn sort_in_expressions(cx: &mut Cx) -> Result<()> {
     Ok(())
 }
 
+/// A 1-D sort larger than a chunk goes through the sample sort (pivots from samples, a
+/// counting run, then one sort per bucket): equal to the reference in both directions for
+/// values and positions, with heavy ties and NaN, and no bucket far past a chunk's share.
+pub fn sample_sort_large_1d(cx: &mut Cx) -> Result<()> {
+    let n = 6000;
+    for (dt, dom) in [
+        (F32, Dom::Ties),
+        (F64, Dom::Range(-1.0, 1.0)),
+        (I64, Dom::Int(0, 3)),
+        (I32, Dom::Int(-1000, 1000)),
+        (Bool, Dom::Bool(0.3)),
+    ] {
+        let x = cx.host(&[n], dom, dt);
+        let vx = values(&x);
+        let chunk_bytes = 1000 * dt.size();
+        for descending in [false, true] {
+            for arg in [false, true] {
+                let what = format!("sample sort ({dt}, n={n}, descending={descending}, arg={arg})");
+                let t = cx.s.from_host(x.clone()).with_chunks(&[700])?;
+                cx.s.set_chunk_bytes(chunk_bytes)?;
+                let sorted = if arg {
+                    t.argsort(0, descending)
+                } else {
+                    t.sort(0, descending)
+                };
+                let planned = sorted.as_ref().map(|s| cx.s.plan(&[s]));
+                cx.s.set_chunk_bytes(cx.ch.chunk_bytes())?;
+                let (cg, _) = planned.map_err(|e| e.clone())??;
+                let buckets: Vec<usize> = cg
+                    .nodes
+                    .iter()
+                    .filter(|c| matches!(c.op, tessera::chunk::ChunkOp::BucketSort { .. }))
+                    .map(|c| c.shape[0])
+                    .collect();
+                assert!(buckets.len() >= 4, "{what}: {} buckets", buckets.len());
+                let largest = buckets.iter().copied().max().unwrap_or(0);
+                assert!(
+                    largest <= 2500,
+                    "{what}: a bucket of {largest} for chunks of 1000"
+                );
+                let got = sorted?.execute()?;
+                let want = reference(&vx, 0, descending, arg);
+                let gv = values(&got);
+                assert_eq!(gv.shape(), want.shape(), "{what}");
+                for (i, (g, w)) in gv.iter().zip(want.iter()).enumerate() {
+                    assert!(
+                        g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()) || g == w,
+                        "{what}: element {i}: {g} vs {w} [{}]",
+                        cx.tag()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A 0-d array and an axis out of range are typed errors naming the op.
 pub fn sort_errors(cx: &mut Cx) -> Result<()> {
     let s = &cx.s;

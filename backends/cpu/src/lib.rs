@@ -221,7 +221,9 @@ impl Backend for CpuBackend {
                 sort::topk_combine(inputs, *axis, *k, *largest)?
             }
             ChunkOp::TopKFinal { field } => one(inputs[0][*field].clone()),
-            ChunkOp::SearchSortedPartial { right } => one(search::searchsorted(x(0), x(1), *right)?),
+            ChunkOp::SearchSortedPartial { right } => {
+                one(search::searchsorted(x(0), x(1), *right)?)
+            }
             ChunkOp::BinCountPartial { offset, len, total } => one(search::bincount(
                 x(0),
                 inputs.get(1).map(|d| &d[0]),
@@ -251,6 +253,24 @@ impl Backend for CpuBackend {
             }
             ChunkOp::TakeAlong { axis } => one(gather::take_along(x(0), x(1), *axis)?),
             ChunkOp::Compact { count } => one(gather::compact(x(0), x(1), *count)?),
+            ChunkOp::BucketCount {
+                pivots,
+                offset,
+                descending,
+            } => one(sort::bucket_count(x(0), pivots, *offset, *descending)),
+            ChunkOp::Bucketize {
+                pivots,
+                offset,
+                descending,
+                arg,
+            } => sort::bucketize(x(0), pivots, *offset, *descending, *arg),
+            ChunkOp::Field { index } => one(inputs[0]
+                .get(*index)
+                .cloned()
+                .ok_or_else(|| Error::invalid_arg("field", format!("no field {index}")))?),
+            ChunkOp::BucketSort { descending, arg } => {
+                one(sort::bucket_sort(inputs, *descending, *arg)?)
+            }
         })
     }
 }

@@ -294,3 +294,143 @@ pub fn topk_combine(
         go(parts, &pos, axis, k, largest, ord, wrap)
     })
 }
+
+/// Decoded pivots of a sample sort (see `Op::BucketCount`) as typed (value, position) pairs.
+fn pivots_of<T: tessera_runtime::Elem>(pivots: &[(u64, u64)], float: bool) -> Vec<(T, u64)> {
+    pivots
+        .iter()
+        .map(|&(b, p)| {
+            let v = if float {
+                T::from_f64(f64::from_bits(b))
+            } else {
+                T::from_i64(b as i64)
+            };
+            (v, p)
+        })
+        .collect()
+}
+
+/// The bucket of each element of a 1-D chunk starting at global position `offset`: how many
+/// pivots come before (value, position) in the stable sort order.
+fn buckets<T: tessera_runtime::Elem>(
+    a: &ArrayD<T>,
+    pivots: &[(u64, u64)],
+    offset: usize,
+    descending: bool,
+    order: fn(&T, &T) -> Ordering,
+) -> Vec<usize> {
+    let piv = pivots_of::<T>(pivots, T::DTYPE.is_float());
+    a.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let pos = (offset + i) as u64;
+            piv.partition_point(|(pv, pp)| {
+                let o = if descending {
+                    order(v, pv)
+                } else {
+                    order(pv, v)
+                };
+                o.then(pp.cmp(&pos)) == Ordering::Less
+            })
+        })
+        .collect()
+}
+
+/// `ChunkOp::BucketCount`: elements per bucket, int64 `[1, pivots + 1]`.
+pub fn bucket_count(
+    x: &HostArray,
+    pivots: &[(u64, u64)],
+    offset: usize,
+    descending: bool,
+) -> HostArray {
+    let mut counts = vec![0i64; pivots.len() + 1];
+    typed!(x, |a, ord, _wrap| {
+        for b in buckets(a, pivots, offset, descending, ord) {
+            counts[b] += 1;
+        }
+    });
+    let n = counts.len();
+    HostArray::I64(ArrayD::from_shape_vec(IxDyn(&[1, n]), counts).expect("one row"))
+}
+
+fn one_d<U>(v: Vec<U>) -> ArrayD<U> {
+    let n = v.len();
+    ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("1-d")
+}
+
+/// `ChunkOp::Bucketize`: one field per bucket (input order), with `arg` also the positions.
+pub fn bucketize(
+    x: &HostArray,
+    pivots: &[(u64, u64)],
+    offset: usize,
+    descending: bool,
+    arg: bool,
+) -> Vec<HostArray> {
+    let nb = pivots.len() + 1;
+    typed!(x, |a, ord, wrap| {
+        let bs = buckets(a, pivots, offset, descending, ord);
+        let mut vals: Vec<Vec<_>> = vec![Vec::new(); nb];
+        let mut pos: Vec<Vec<i64>> = vec![Vec::new(); if arg { nb } else { 0 }];
+        for (i, (&v, &b)) in a.iter().zip(&bs).enumerate() {
+            vals[b].push(v);
+            if arg {
+                pos[b].push((offset + i) as i64);
+            }
+        }
+        let mut out = Vec::with_capacity(if arg { 2 * nb } else { nb });
+        let mut pos = pos.into_iter();
+        for v in vals {
+            out.push(wrap(one_d(v)));
+            if arg {
+                out.push(HostArray::I64(one_d(
+                    pos.next().expect("positions per bucket"),
+                )));
+            }
+        }
+        out
+    })
+}
+
+/// `ChunkOp::BucketSort`: the pieces of one bucket (with `arg`, values then positions per
+/// piece) concatenated in order and sorted stably; values or positions.
+pub fn bucket_sort(
+    inputs: &[&Vec<HostArray>],
+    descending: bool,
+    arg: bool,
+) -> tessera_runtime::Result<HostArray> {
+    let step = if arg { 2 } else { 1 };
+    let first = &inputs
+        .first()
+        .ok_or_else(|| plan_err("bucket sort without pieces".into()))?[0];
+    typed!(first, |_a, ord, wrap| {
+        let mut pairs = Vec::new();
+        for piece in inputs.chunks(step) {
+            let v = piece[0][0]
+                .as_array()
+                .ok_or_else(|| plan_err("bucket pieces of mixed dtypes".into()))?;
+            if arg {
+                let p = piece[1][0]
+                    .as_array::<i64>()
+                    .ok_or_else(|| plan_err("bucket positions are not int64".into()))?;
+                pairs.extend(v.iter().copied().zip(p.iter().copied()));
+            } else {
+                pairs.extend(v.iter().map(|&x| (x, 0i64)));
+            }
+        }
+        // Pieces come in input order, so a stable sort keeps ties in it; with positions the
+        // order is explicit.
+        if descending {
+            pairs.par_sort_by(|x, y| ord(&y.0, &x.0).then(x.1.cmp(&y.1)));
+        } else {
+            pairs.par_sort_by(|x, y| ord(&x.0, &y.0).then(x.1.cmp(&y.1)));
+        }
+        let n = pairs.len();
+        Ok(if arg {
+            let p: Vec<i64> = pairs.into_iter().map(|(_, p)| p).collect();
+            HostArray::I64(ArrayD::from_shape_vec(IxDyn(&[n]), p).expect("1-d"))
+        } else {
+            let v: Vec<_> = pairs.into_iter().map(|(v, _)| v).collect();
+            wrap(ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("1-d"))
+        })
+    })
+}

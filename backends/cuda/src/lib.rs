@@ -260,6 +260,10 @@ impl CudaBackend {
             | ChunkOp::Take { .. }
             | ChunkOp::TakeAlong { .. }
             | ChunkOp::Compact { .. }
+            | ChunkOp::BucketCount { .. }
+            | ChunkOp::Bucketize { .. }
+            | ChunkOp::Field { .. }
+            | ChunkOp::BucketSort { .. }
             | ChunkOp::ReduceCombine { .. }
             | ChunkOp::ReduceFinal { .. }
             | ChunkOp::ArgCombine { .. }

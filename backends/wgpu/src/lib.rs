@@ -304,6 +304,10 @@ impl Backend for WgpuBackend {
             | ChunkOp::Take { .. }
             | ChunkOp::TakeAlong { .. }
             | ChunkOp::Compact { .. }
+            | ChunkOp::BucketCount { .. }
+            | ChunkOp::Bucketize { .. }
+            | ChunkOp::Field { .. }
+            | ChunkOp::BucketSort { .. }
             | ChunkOp::Arange { .. }
             | ChunkOp::Linspace { .. }
             | ChunkOp::Eye { .. }

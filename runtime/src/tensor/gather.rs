@@ -335,8 +335,9 @@ impl Tensor {
     /// numpy's `unique` with everything (the Array API's `unique_all`) over the flattened
     /// array: see [`Unique`]. Values sort as [`Tensor::sort`] does; with `equal_nan` all NaNs
     /// are one value (numpy's `unique`), without it each NaN is its own (the Array API's).
-    /// The number of distinct values depends on the data (see the module docs); the sort
-    /// runs once (its positions are kept) and every output reuses it.
+    /// The number of distinct values depends on the data (see the module docs); the sorted
+    /// values are computed once and kept, the sorting positions only for `indices` and
+    /// `inverse`.
     ///
     /// # Errors
     /// The tensor's deferred error.
@@ -353,9 +354,12 @@ impl Tensor {
                 counts: e(DType::I64),
             });
         }
+        // The sorted values are kept (the measuring stage and the outputs read them); the
+        // positions are sorted only when `indices` or `inverse` are used, so `values` and
+        // `counts` of a 1-D array larger than memory go through the sample sort alone.
+        let sorted = flat.sort(0, false)?;
+        sorted.materialize()?;
         let perm = flat.argsort(0, false)?;
-        perm.materialize()?;
-        let sorted = flat.take_along_axis(&perm, 0)?;
         let head = self.sess.full(&[1], true, DType::Bool);
         let flags = if size == 1 {
             head
@@ -369,7 +373,6 @@ impl Tensor {
             }
             concatenate(&[&head, &differ], 0)?
         };
-        flags.materialize()?;
         let pos = self.sess.arange(0.0, size as f64, 1.0, DType::I64)?;
         let mut out = Tensor::compact(&[&sorted, &pos], &flags)?;
         let first = out.pop().expect("two compacts");

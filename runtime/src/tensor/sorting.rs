@@ -1,9 +1,35 @@
 //! Sorting along an axis: `sort`, `argsort` (stable, ascending or descending) and `topk`.
 
 use super::{norm_axis, Tensor};
+use crate::array::HostArray;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::Op;
+use crate::op::{pivot_order, Op};
+
+/// Samples drawn per bucket of a sample sort: with 32, the largest bucket is rarely more than
+/// about 1.5 times its share.
+const SAMPLES_PER_BUCKET: usize = 32;
+
+/// A well-mixed 64-bit hash (splitmix64's finalizer): sample positions spread over the input
+/// without following any stride in the data.
+fn splitmix64(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The pivot encoding of every element of `a` (see [`Op::BucketCount`]): f64 bits for floats,
+/// i64 bits for integers and bool.
+fn pivot_bits(a: &HostArray) -> Vec<u64> {
+    match a {
+        HostArray::F32(v) => v.iter().map(|&x| (x as f64).to_bits()).collect(),
+        HostArray::F64(v) => v.iter().map(|&x| x.to_bits()).collect(),
+        HostArray::I32(v) => v.iter().map(|&x| x as i64 as u64).collect(),
+        HostArray::I64(v) => v.iter().map(|&x| x as u64).collect(),
+        HostArray::Bool(v) => v.iter().map(|&x| x as u64).collect(),
+    }
+}
 
 impl Tensor {
     fn sort_op(&self, name: &str, axis: isize, descending: bool, arg: bool) -> Result<Tensor> {
@@ -16,6 +42,10 @@ impl Tensor {
         }
         let axis = norm_axis(name, axis, n.shape.len(), &n.shape)?;
         let dtype = if arg { DType::I64 } else { n.dtype };
+        let bytes = n.shape[0].saturating_mul(n.dtype.size());
+        if n.shape.len() == 1 && n.shape[0] > 1 && bytes > self.sess.config().chunk_bytes {
+            return self.sample_sort(descending, arg);
+        }
         self.record(
             Op::Sort {
                 axis,
@@ -25,6 +55,63 @@ impl Tensor {
             &[self],
             n.shape.clone(),
             dtype,
+        )
+    }
+
+    /// Sample sort of a 1-D tensor larger than a chunk, in three runs: samples at
+    /// pseudo-random positions give the pivots (every segment's share of the buckets); one
+    /// pass counts each segment's elements per bucket; the sort itself then splits each
+    /// segment once and sorts every bucket on its own, so no task holds more than about one
+    /// chunk and the data never has to be whole. Pivots are (value, position) pairs, so equal
+    /// values split by position and the buckets stay balanced whatever the ties; the input is
+    /// computed once per run (three times in all) unless it is held.
+    fn sample_sort(&self, descending: bool, arg: bool) -> Result<Tensor> {
+        let n = self.shape()[0];
+        let dt = self.dtype();
+        let seg = (self.sess.config().chunk_bytes / dt.size()).max(1);
+        let nseg = n.div_ceil(seg);
+        let nb = nseg;
+        let want = nb.saturating_mul(SAMPLES_PER_BUCKET).min(n);
+        let mut pos: Vec<i64> = (0..want as u64)
+            .map(|i| (splitmix64(i) % n as u64) as i64)
+            .collect();
+        pos.sort_unstable();
+        pos.dedup();
+        let idx = self.sess.from_vec(pos.clone(), &[pos.len()])?;
+        let vals = self.take(&idx, Some(0))?.execute()?;
+        let mut samples: Vec<(u64, u64)> = pivot_bits(&vals)
+            .into_iter()
+            .zip(pos.iter().map(|&p| p as u64))
+            .collect();
+        samples.sort_unstable_by(|a, b| pivot_order(dt, descending, a, b));
+        let mut pivots: Vec<(u64, u64)> =
+            (1..nb).map(|j| samples[j * samples.len() / nb]).collect();
+        pivots.dedup();
+        let counts = self
+            .record(
+                Op::BucketCount {
+                    seg,
+                    pivots: pivots.clone(),
+                    descending,
+                },
+                &[self],
+                vec![nseg, pivots.len() + 1],
+                DType::I64,
+            )?
+            .to_array::<i64>()?;
+        let counts: Vec<usize> = counts.iter().map(|&c| c as usize).collect();
+        let out = if arg { DType::I64 } else { dt };
+        self.record(
+            Op::SampleSort {
+                seg,
+                pivots,
+                counts,
+                descending,
+                arg,
+            },
+            &[self],
+            vec![n],
+            out,
         )
     }
 

@@ -13,6 +13,7 @@ mod gather;
 mod linalg;
 mod movement;
 mod reduction;
+mod sample_sort;
 mod search;
 
 pub use reduction::partial_dtype;
@@ -558,6 +559,26 @@ impl<'g> Tiler<'g> {
                 arg,
             } => self.topk(&inputs[0], *axis, *k, *largest, *arg, in_dtypes[0]),
             Op::Scan { axis, prod } => self.scan(&inputs[0], *axis, *prod, dtype),
+            Op::BucketCount {
+                seg,
+                pivots,
+                descending,
+            } => self.bucket_count(&inputs[0], *seg, pivots, *descending, in_dtypes[0]),
+            Op::SampleSort {
+                seg,
+                pivots,
+                counts,
+                descending,
+                arg,
+            } => self.sample_sort(
+                &inputs[0],
+                *seg,
+                pivots,
+                counts,
+                *descending,
+                *arg,
+                in_dtypes[0],
+            ),
             Op::Take { axis } => {
                 let positions = match &g.node(node.inputs[1]).op {
                     Op::Constant { id } => g.constant(*id).cloned(),

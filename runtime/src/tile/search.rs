@@ -111,3 +111,74 @@ impl Tiler<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DType, NullBackend, Session};
+
+    /// The sorted array is never gathered: every partial reads one of its chunks as it is
+    /// (no assembly), one partial per (sorted chunk, values chunk), summed in a fan-in-4 tree.
+    #[test]
+    fn searchsorted_searches_each_chunk_in_place() {
+        let s = Session::new(std::sync::Arc::new(NullBackend));
+        let a = s
+            .from_vec::<f64>((0..100).map(f64::from).collect(), &[100])
+            .unwrap()
+            .with_chunks(&[10])
+            .unwrap();
+        let v = s
+            .from_vec::<f64>(vec![1.5; 30], &[30])
+            .unwrap()
+            .with_chunks(&[10])
+            .unwrap();
+        let r = a.searchsorted(&v, false).unwrap();
+        let g = s.graph();
+        let mut t = Tiler::new(&g, 1 << 20);
+        let tiled = t.tile(&[r.node_id().unwrap()]).unwrap();
+        assert_eq!(tiled[0].grid, vec![vec![10, 10, 10]]);
+        let nodes = &t.cg.nodes;
+        let partials: Vec<_> = nodes
+            .iter()
+            .filter(|n| matches!(n.op, ChunkOp::SearchSortedPartial { .. }))
+            .collect();
+        assert_eq!(partials.len(), 30);
+        for p in &partials {
+            let a_in = &nodes[p.inputs[0].0 as usize];
+            assert_eq!(a_in.shape.as_slice(), &[10]);
+            assert!(!matches!(a_in.op, ChunkOp::Assemble { .. }));
+        }
+        // 10 partials per values chunk: 3 + 1 sums each.
+        let sums = nodes
+            .iter()
+            .filter(|n| matches!(n.op, ChunkOp::PartsSum))
+            .count();
+        assert_eq!(sums, 3 * 4);
+        assert!(nodes
+            .iter()
+            .all(|n| !matches!(n.op, ChunkOp::PartsSum) || n.inputs.len() <= 4));
+    }
+
+    /// A histogram with a given range needs no stage: one partial per data chunk.
+    #[test]
+    fn histogram_counts_per_chunk() {
+        let s = Session::new(std::sync::Arc::new(NullBackend));
+        let x = s
+            .from_vec::<f32>(vec![0.5; 60], &[6, 10])
+            .unwrap()
+            .with_chunks(&[2, 5])
+            .unwrap();
+        let (h, _) = x.histogram(8, Some((0.0, 1.0)), None, false).unwrap();
+        assert_eq!(h.dtype(), DType::I64);
+        let g = s.graph();
+        let mut t = Tiler::new(&g, 1 << 20);
+        let tiled = t.tile(&[h.node_id().unwrap()]).unwrap();
+        assert_eq!(tiled[0].grid, vec![vec![8]]);
+        let partials =
+            t.cg.nodes
+                .iter()
+                .filter(|n| matches!(n.op, ChunkOp::HistogramPartial { .. }))
+                .count();
+        assert_eq!(partials, 6);
+    }
+}
