@@ -126,7 +126,9 @@ pub fn take_gathers(cx: &mut Cx) -> Result<()> {
                     None => (&flat, 0),
                 };
                 let len = src.shape()[ax] as i64;
-                for ishape in [&[9usize][..], &[2, 3], &[0]] {
+                // 60 indices touch every chunk at unit chunking: several groups of input chunks,
+                // added up.
+                for ishape in [&[9usize][..], &[2, 3], &[0], &[60]] {
                     let n: usize = ishape.iter().product();
                     let idx: Vec<i64> = (0..n).map(|_| cx.rng().gen_range(-len..len)).collect();
                     let ih = HostArray::I64(

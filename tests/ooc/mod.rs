@@ -30,6 +30,7 @@ macro_rules! ooc_suite {
                 spills_through_host_to_disk_bit_identical,
                 matmul_job_under_tight_budgets_bit_identical,
                 tall_svd_under_tight_budgets,
+                sample_sort_under_tight_budgets,
                 four_devices_share_the_work,
                 depth_first_lowers_peak_memory,
                 corrupted_spill_file_is_recomputed,
@@ -243,6 +244,65 @@ pub fn tall_svd_under_tight_budgets(f: Factory) {
     assert!(
         m_stats.spills > 0,
         "the leaves' Q factors do not fit: {m_stats:?}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}
+
+/// A 1-D sort 4x the host budget (the sample sort: segments split into buckets, each bucket
+/// sorted alone): the sorted data, folded into position-weighted sums, has the same bits as
+/// in memory; it is ascending; every tier stays within its budget.
+pub fn sample_sort_under_tight_budgets(f: Factory) {
+    let Some(b) = f(1) else { return };
+    let seed = seed();
+    let n = 1usize << 18; // 1 MiB of f32 in 32 segments of 32 KiB
+    let data = (n * 4) as u64;
+    let job = |s: &Session| {
+        let x = s
+            .random(seed)
+            .randn(&[n], DType::F32)
+            .with_chunks(&[8192])
+            .unwrap();
+        let sorted = x.sort(0, false).unwrap();
+        let pos = s.arange(0.0, n as f64, 1.0, DType::F64).unwrap();
+        let weighted = sorted
+            .astype(DType::F64)
+            .unwrap()
+            .mul(&pos)
+            .unwrap()
+            .sum(Axes::All, false)
+            .unwrap();
+        let lo = sorted.slice(&[tessera::s(None, Some(-1), 1)]).unwrap();
+        let hi = sorted.slice(&[tessera::s(Some(1), None, 1)]).unwrap();
+        let ascending = hi.ge(&lo).unwrap().all(Axes::All, false).unwrap();
+        (weighted, ascending)
+    };
+    let s0 = Session::new(b.clone());
+    s0.set_chunk_bytes(32 << 10).unwrap();
+    let (w0, a0) = job(&s0);
+    let w0 = w0.item().unwrap();
+    assert_eq!(a0.item().unwrap(), 1.0, "the in-memory sort is ascending");
+    let root = spill_root("sample-sort");
+    let s = Session::new(b);
+    s.set_chunk_bytes(32 << 10).unwrap();
+    s.set_memory(Some(MemoryConfig {
+        device_bytes: Some(data / 4),
+        host_bytes: Some(data / 4),
+        spill_dir: Some(root.clone()),
+        ..Default::default()
+    }));
+    let (w, a) = job(&s);
+    let got = w.item().unwrap();
+    let m_stats = s.last_stats().memory.expect("scheduled run");
+    assert_eq!(a.item().unwrap(), 1.0, "the budgeted sort is ascending");
+    assert_eq!(
+        got.to_bits(),
+        w0.to_bits(),
+        "weighted sum {got} vs {w0} in memory"
+    );
+    assert_within_budgets(&m_stats);
+    assert!(
+        m_stats.spills > 0,
+        "1 MiB sorted within 256 KiB spills: {m_stats:?}"
     );
     let _ = std::fs::remove_dir_all(root);
 }

@@ -113,7 +113,29 @@ impl Tiler<'_> {
             let shape = region_size(&out.region_in(&ostarts, &idx));
             let (pos, touched) = &segs[idx[axis]];
             let mut parts = Vec::new();
-            for group in touched.chunks(TAKE_GROUP) {
+            // Groups of input chunks of at most TAKE_GROUP chunks and about two chunk
+            // budgets of bytes (a task's inputs are in memory together).
+            let in_bytes = |j: usize| {
+                let mut i = idx.clone();
+                i[axis] = j;
+                self.cg.node(t.at(&i)).nbytes()
+            };
+            let mut groups: Vec<Vec<usize>> = Vec::new();
+            let mut bytes = 0usize;
+            for &j in touched {
+                let b = in_bytes(j);
+                match groups.last_mut() {
+                    Some(g) if g.len() < TAKE_GROUP && bytes + b <= 2 * self.chunk_bytes => {
+                        g.push(j);
+                        bytes += b;
+                    }
+                    _ => {
+                        groups.push(vec![j]);
+                        bytes = b;
+                    }
+                }
+            }
+            for group in &groups {
                 let ins: Vec<ChunkId> = group
                     .iter()
                     .map(|&j| {
@@ -129,7 +151,21 @@ impl Tiler<'_> {
                 };
                 parts.push(self.push(op, ins, shape.clone(), dtype));
             }
-            chunks.push(self.tree(parts, |_| ChunkOp::Binary(merge), shape, dtype));
+            // Pairwise (a binary op takes two inputs), in order.
+            while parts.len() > 1 {
+                let mut next = Vec::with_capacity(parts.len().div_ceil(2));
+                for pair in parts.chunks(2) {
+                    next.push(match pair {
+                        [a, b] => {
+                            self.push(ChunkOp::Binary(merge), vec![*a, *b], shape.clone(), dtype)
+                        }
+                        [a] => *a,
+                        _ => unreachable!("chunks of two"),
+                    });
+                }
+                parts = next;
+            }
+            chunks.push(parts[0]);
         }
         Ok(Tiled { grid, chunks })
     }
