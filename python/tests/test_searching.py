@@ -227,3 +227,20 @@ def test_partition_errors_and_method(rng):
     np.testing.assert_array_equal(x[np.asarray(i)][4], np.sort(x)[4])
     t.partition(4)
     assert np.asarray(t)[4] == np.sort(x)[4]
+
+
+def test_lazy_and_eager(rng, mode):
+    # The stages of bincount/histogram (min and max run first) in both modes, on an
+    # expression rather than data.
+    x = rng.integers(0, 20, 64)
+    t = ts.asarray(x, chunk_size=9) * 2
+    np.testing.assert_array_equal(np.asarray(ts.bincount(t, minlength=3)), np.bincount(x * 2, minlength=3))
+    f = rng.standard_normal(64)
+    h, e = ts.histogram(ts.asarray(f, chunk_size=9) + 1.0, bins=6)
+    wh, we = np.histogram(f + 1.0, bins=6)
+    np.testing.assert_array_equal(np.asarray(h), wh)
+    np.testing.assert_array_equal(np.asarray(e), we)
+    s = np.sort(f)
+    np.testing.assert_array_equal(
+        np.asarray(ts.searchsorted(ts.asarray(s, chunk_size=5), ts.asarray(f[:7]) * 0.5)),
+        np.searchsorted(s, f[:7] * 0.5))
