@@ -160,3 +160,27 @@ def test_vectorized_indexing_and_repeat_counts(rng):
     np.testing.assert_array_equal(np.asarray(np.repeat(t, [2], axis=0)), np.repeat(x, [2], axis=0))
     with pytest.raises(ValueError):
         ts.repeat(t, np.array([1, 2]), axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_sample_sort_past_one_chunk(rng, dtype):
+    # 20,000 elements with chunks of 2,000: the sample sort (pivots, counts, buckets).
+    x = ties(rng, (20_000,), dtype) if dtype == np.float32 else rng.integers(0, 5, 20_000)
+    with ts.config(chunk_size=2_000 * np.dtype(dtype).itemsize):
+        t = ts.asarray(x, chunk_size=3_000)
+        for descending in (False, True):
+            got = np.asarray(ts.argsort(t, descending=descending))
+            want = np.argsort(-x if descending else x, kind="stable")
+            if dtype == np.float32 and descending:
+                # NaN first when descending, ties in input order.
+                want = stable_desc(x)
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.asarray(ts.sort(t)), np.sort(x, kind="stable"))
+        np.testing.assert_array_equal(np.asarray(ts.unique(t)), np.unique(x))
+
+
+def stable_desc(x):
+    nan = np.isnan(x)
+    order = np.argsort(-np.where(nan, 0, x), kind="stable")
+    order = order[~nan[order]]
+    return np.concatenate([np.flatnonzero(nan), order])
