@@ -244,3 +244,18 @@ def test_lazy_and_eager(rng, mode):
     np.testing.assert_array_equal(
         np.asarray(ts.searchsorted(ts.asarray(s, chunk_size=5), ts.asarray(f[:7]) * 0.5)),
         np.searchsorted(s, f[:7] * 0.5))
+
+
+def test_bincount_data_changed_between_stages():
+    # The length comes from a first stage; an array read in place that changes before the
+    # counts run is an error, never a wrong or truncated result.
+    a = np.array([1, 2, 3, 2])
+    r = ts.bincount(ts.asarray(a, chunk_size=2))
+    a[0] = 10
+    with pytest.raises(ValueError, match="10"):
+        np.asarray(r)
+    b = np.array([1, 2, 3, 2])
+    r = ts.bincount(ts.asarray(b, chunk_size=2))
+    b[3] = -1
+    with pytest.raises(ValueError, match="-1"):
+        np.asarray(r)

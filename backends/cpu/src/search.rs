@@ -21,7 +21,15 @@ pub fn searchsorted(a: &HostArray, v: &HostArray, right: bool) -> Result<HostArr
         right: bool,
         lt: fn(T, T) -> bool,
     ) -> ArrayD<i64> {
-        let a: Vec<T> = a.iter().copied().collect();
+        // The sorted chunk is read in place (it is 1-D, so row-major unless a view).
+        let owned: Vec<T>;
+        let a = match a.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = a.iter().copied().collect();
+                &owned
+            }
+        };
         let pos = |x: T| -> i64 {
             // left: the first element not before x; right: the first element after x.
             let p = if right {
@@ -45,16 +53,6 @@ pub fn searchsorted(a: &HostArray, v: &HostArray, right: bool) -> Result<HostArr
     }))
 }
 
-/// The values of `x` (an integer array) as i64, in order.
-fn ints(x: &HostArray) -> Result<Vec<i64>> {
-    Ok(match x {
-        HostArray::I32(a) => a.iter().map(|&v| v as i64).collect(),
-        HostArray::I64(a) => a.iter().copied().collect(),
-        HostArray::Bool(a) => a.iter().map(|&v| v as i64).collect(),
-        other => return Err(Error::dtype_unsupported("bincount", other.dtype())),
-    })
-}
-
 /// Counts (or sums of the f64 `weights`) of the values `offset..offset + len` of `x`; a value
 /// outside `0..total` is an error.
 pub fn bincount(
@@ -64,23 +62,51 @@ pub fn bincount(
     len: usize,
     total: usize,
 ) -> Result<HostArray> {
-    let xs = ints(x)?;
-    let slot = |v: i64| -> Result<Option<usize>> {
-        let u = usize::try_from(v)
-            .ok()
-            .filter(|&u| u < total)
-            .ok_or_else(|| {
-                Error::invalid_arg(
-                    "bincount",
-                    format!("value {v} outside 0..{total} (the data changed between its stages?)"),
-                )
-            })?;
-        Ok((u >= offset && u < offset + len).then(|| u - offset))
+    let cast;
+    let w = match weights {
+        Some(HostArray::F64(a)) => Some(a),
+        Some(other) => {
+            cast = other.cast(DType::F64);
+            cast.as_array::<f64>()
+        }
+        None => None,
     };
-    match weights {
+    match x {
+        HostArray::I32(a) => count(a.iter().map(|&v| v as i64), w, offset, len, total),
+        HostArray::I64(a) => count(a.iter().copied(), w, offset, len, total),
+        HostArray::Bool(a) => count(a.iter().map(|&v| v as i64), w, offset, len, total),
+        other => Err(Error::dtype_unsupported("bincount", other.dtype())),
+    }
+}
+
+/// [`bincount`] over the values in order (read in place, no copy).
+fn count(
+    xs: impl Iterator<Item = i64>,
+    w: Option<&ArrayD<f64>>,
+    offset: usize,
+    len: usize,
+    total: usize,
+) -> Result<HostArray> {
+    let bad = |v: i64| {
+        Error::invalid_arg(
+            "bincount",
+            format!("value {v} outside 0..{total} (the data changed between its stages?)"),
+        )
+    };
+    // One unsigned comparison each: a negative value wraps past `total`.
+    let (total, offset, n) = (total as u64, offset as u64, len as u64);
+    let slot = |v: i64| -> Result<Option<usize>> {
+        let u = v as u64;
+        if u >= total {
+            return Err(bad(v));
+        }
+        let i = u.wrapping_sub(offset);
+        Ok((i < n).then_some(i as usize))
+    };
+    match w {
         None => {
             let mut out = vec![0i64; len];
-            for &v in &xs {
+            for v in xs {
                 if let Some(i) = slot(v)? {
                     out[i] += 1;
                 }
@@ -90,9 +116,8 @@ pub fn bincount(
             ))
         }
         Some(w) => {
-            let w = w.cast(DType::F64).to_f64();
             let mut out = vec![0f64; len];
-            for (&v, &wt) in xs.iter().zip(w.iter()) {
+            for (v, &wt) in xs.zip(w.iter()) {
                 if let Some(i) = slot(v)? {
                     out[i] += wt;
                 }
@@ -219,4 +244,40 @@ pub fn parts_sum(parts: &[&HostArray]) -> Result<HostArray> {
         }
     }
     Ok(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn i64s(v: Vec<i64>) -> HostArray {
+        let n = v.len();
+        HostArray::I64(ArrayD::from_shape_vec(IxDyn(&[n]), v).expect("n"))
+    }
+
+    /// A value the first stage did not see (data changed under a lazy graph) is an error
+    /// naming it, never a count dropped or written out of bounds.
+    #[test]
+    fn bincount_rejects_values_outside_the_planned_length() {
+        let ok = bincount(&i64s(vec![0, 2, 2, 1]), None, 1, 2, 3).unwrap();
+        assert_eq!(
+            ok.to_f64().iter().copied().collect::<Vec<_>>(),
+            vec![1.0, 2.0]
+        );
+        for bad in [3, -1, i64::MIN] {
+            let e = bincount(&i64s(vec![0, bad]), None, 0, 3, 3).unwrap_err();
+            assert!(e.to_string().contains(&bad.to_string()), "{e}");
+        }
+    }
+
+    #[test]
+    fn parts_sum_checks_its_parts() {
+        let (a, b) = (i64s(vec![1, 2]), i64s(vec![3, 4]));
+        let s = parts_sum(&[&a, &b, &a]).unwrap();
+        assert_eq!(
+            s.to_f64().iter().copied().collect::<Vec<_>>(),
+            vec![5.0, 8.0]
+        );
+        assert!(parts_sum(&[&a, &i64s(vec![1])]).is_err());
+    }
 }
