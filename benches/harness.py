@@ -12,6 +12,14 @@ Workloads (the size argument is N):
                (patterns ((31i + 17j) % 97) / 97 and ((29i + 13j + 5) % 97) / 97, as `tessera
                bench` builds them); squared distances |y|^2 - 2 y.x + |x|^2, argpartition; the
                value is the sum of every query's 10 smallest squared distances
+  sort         the N f32 of the sort pattern q / 2^31, q = ((i^2 mod p) 48271 + 16807 i + 12345)
+               mod p, p = 2^31 - 1 (as `tessera bench` builds it), sorted ascending:
+               np.sort(kind='stable'); the value is an exact digest of the order (sort_digest)
+  argsort      the same input, np.argsort(kind='stable'): positions, digest as for sort
+  topk         the 10 largest of the same N f32 and their positions: np.argpartition, then the k
+               sorted by value; dask: da.argtopk. The value is an exact digest of the values and
+               positions (topk_digest: ties at the k-th value resolved to the lowest positions,
+               untimed, as Tessera orders them). dask has no sort: sort/argsort absent there
   svd          U, S, Vt = svd(a) of an N x 32 f32 matrix uniform in [0, 1) (full_matrices=False),
                then the relative reconstruction error |U diag(S) Vt - a|_F / |a|_F (the value)
   limits       machine limits: copy bandwidth over N f32 (bytes read + written / time); on a GPU
@@ -69,7 +77,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm", "svd", "knn"]
+WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm", "svd", "knn", "sort",
+             "argsort", "topk"]
 BACKENDS = ["numpy", "cupy", "cupy-fused", "cupy-raw", "dask"]
 FUSED_WORKLOADS = {"add_mul", "add_mul_sum", "pi"}
 DEFAULT_SIZES = {
@@ -81,6 +90,9 @@ DEFAULT_SIZES = {
     "sgemm": [2000],
     "svd": [1_000_000],
     "knn": [20_000],
+    "sort": [10_000_000],
+    "argsort": [10_000_000],
+    "topk": [100_000_000],
 }
 SVD_COLS = 32
 PATTERN_PERIOD = 1024
@@ -531,6 +543,98 @@ def wl_knn(be, n, args):
                               "distances per query"))]
 
 
+SORT_P = 2 ** 31 - 1
+TOPK_K = 10
+BLOCK = 1 << 24  # elements per block where a whole-array temporary would be large
+
+
+def sort_pattern(n):
+    """q / 2^31 as f32, q = ((i^2 mod p) 48271 + 16807 i + 12345) mod p, p = 2^31 - 1: integer
+    arithmetic (exact in int64 for i < 3e9), one rounding to f32, a power-of-two scale, so the
+    bits equal those `tessera bench` builds. Made in blocks: no N-sized int64 temporaries."""
+    out = np.empty(n, dtype=np.float32)
+    for s in range(0, n, BLOCK):
+        i = np.arange(s, min(n, s + BLOCK), dtype=np.int64)
+        q = ((i * i) % SORT_P * 48271 + 16807 * i + 12345) % SORT_P
+        out[s:s + len(i)] = q.astype(np.float32) * np.float32(2.0 ** -31)
+    return out
+
+
+def sort_digest(out):
+    """Exact digest of sorted values or positions: sum of (key_i mod 1021) (i mod 1024 + 1),
+    key = value * 2^31 (an integer for the sort pattern) or the position; below 2^53."""
+    total = 0
+    for s in range(0, len(out), BLOCK):
+        b = np.asarray(out[s:s + BLOCK])
+        key = (b.astype(np.float64) * 2.0 ** 31).astype(np.int64) if b.dtype.kind == "f" \
+            else b.astype(np.int64)
+        w = np.arange(s, s + len(b), dtype=np.int64) % 1024 + 1
+        total += int(((key % 1021) * w).sum())
+    return float(total)
+
+
+def topk_digest(x, pos, k):
+    """Exact digest of a top-k given any k positions of the k largest of host array x: ties at
+    the k-th value resolved to the lowest positions, ordered by value (largest first) and
+    position, as Tessera's topk orders them; sum of (j + 1) (value_j 2^31 + 3 position_j)."""
+    pos = np.asarray(pos, dtype=np.int64)
+    v = x[pos]
+    t = v.min()
+    above = pos[v > t]
+    ties = np.flatnonzero(x == t)[:k - len(above)]
+    p = np.concatenate([above, ties])
+    p = p[np.lexsort((p, -x[p].astype(np.float64)))]
+    q = (x[p].astype(np.float64) * 2.0 ** 31).astype(np.int64)
+    return float(sum((j + 1) * (int(q[j]) + 3 * int(p[j])) for j in range(len(p))))
+
+
+def wl_sort(be, n, args, arg=False):
+    """Stable ascending sort (values, or with arg the positions) of the sort pattern."""
+    name = "argsort" if arg else "sort"
+    if be.name == "dask":
+        raise NotImplementedError(f"dask.array has no {name}")
+    xp = be.xp
+    x = be.asarray(sort_pattern(n))
+    if be.is_gpu:  # CuPy's sort and argsort are stable (radix sorts); no kind= accepted
+        run = (lambda: xp.argsort(x)) if arg else (lambda: xp.sort(x))
+        how = f"cupy.{name}"
+    else:
+        run = (lambda: np.argsort(x, kind="stable")) if arg else \
+            (lambda: np.sort(x, kind="stable"))
+        how = f"np.{name}(kind='stable'), one thread"
+    value = (lambda out: sort_digest(be.cp.asnumpy(out))) if be.is_gpu else sort_digest
+    return [(name, Case(run=run, value=value, nbytes=4.0 * n,
+                        note=f"{how}; fresh output each run; GB/s counts the input once; "
+                             "value = exact digest of the order"))]
+
+
+def wl_argsort(be, n, args):
+    return wl_sort(be, n, args, arg=True)
+
+
+def wl_topk(be, n, args):
+    """The 10 largest of the sort pattern and their positions, largest first."""
+    k = min(TOPK_K, n)
+    host = sort_pattern(n)
+    if be.name == "dask":
+        dx = be.wrap(host)
+        run = lambda: be.compute(be.da.argtopk(dx, k))
+        how = f"da.argtopk, chunks of {be.chunk:,}"
+    else:
+        xp = be.xp
+        x = be.asarray(host)
+
+        def run():
+            idx = xp.argpartition(x, n - k)[n - k:]
+            return idx[xp.argsort(-x[idx])]
+        how = "argpartition, then the k sorted"
+    value = lambda pos: topk_digest(host, pos.get() if be.is_gpu else pos, k)
+    return [("topk", Case(run=run, value=value, nbytes=4.0 * n,
+                          note=f"k={k}; {how}; GB/s counts the input once; value = exact digest "
+                               "of values and positions (ties at the k-th value: lowest "
+                               "positions)"))]
+
+
 def wl_svd(be, n, args):
     """The SVD of a tall-skinny matrix, multiplied back and compared with the input."""
     xp = be.xp
@@ -620,6 +724,9 @@ WORKLOAD_FUNCS = {
     "sgemm": wl_sgemm,
     "svd": wl_svd,
     "knn": wl_knn,
+    "sort": wl_sort,
+    "argsort": wl_argsort,
+    "topk": wl_topk,
 }
 
 
@@ -699,6 +806,10 @@ def check_record(rec, records):
         ok = rec["value"] <= max(10 * want, 1e-5)
         return (f"agrees with {what}" if ok
                 else f"DISAGREES with {what} (error {rec['value']:.3g} vs {want:.3g})")
+    if rec["workload"] in ("sort", "argsort", "topk"):
+        # Exact digests of the order: equal or not.
+        return (f"agrees with {what}" if rec["value"] == want
+                else f"DISAGREES with {what} ({rec['value']:.17g} vs {want:.17g})")
     if rec["workload"].startswith("pi"):
         # Independent random streams: both estimates carry the binomial error (an exact target
         # carries none).
@@ -712,6 +823,8 @@ def check_record(rec, records):
 
 
 def error_note(e):
+    if isinstance(e, NotImplementedError):  # the library has no such operation
+        return f"absent: {e}"
     text = str(e).strip().splitlines()
     kind = "out of memory" if isinstance(e, MemoryError) or "out of memory" in str(e).lower() \
         else "error"

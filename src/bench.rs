@@ -11,7 +11,7 @@ use std::time::Instant;
 /// Options of one bench run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Workloads (add_mul, add_mul_sum, pi, std_expr, sgemm).
+    /// Workloads (add_mul, add_mul_sum, pi, std_expr, sgemm, svd, knn, sort, argsort, topk).
     pub workloads: Vec<String>,
     /// Size overrides `workload=N`.
     pub sizes: Vec<(String, usize)>,
@@ -55,6 +55,9 @@ pub fn default_size(workload: &str, mem: u64) -> usize {
         "pi" => 100_000_000,
         "std_expr" | "sgemm" => 4000,
         "knn" => 20_000,
+        "sort" | "argsort" => 100_000_000,
+        // The input, and the harness's int64 positions beside it: 12 bytes per element.
+        "topk" => 1_000_000_000.min((gib << 30) / 32),
         _ => 1_000_000,
     }
     .min(match workload {
@@ -90,6 +93,56 @@ fn pattern_rect(
     let j = s.arange(0.0, cols as f64, 1.0, DType::I64)?;
     let m = (i * a + j * b + c).rem(97)?;
     m.astype(DType::F32)?.div(97.0)
+}
+
+/// Modulus of the sort workloads' pattern: the prime 2^31 - 1.
+const SORT_P: i64 = 2_147_483_647;
+
+/// The `sort`, `argsort` and `topk` workloads' input, `q / 2^31` as f32 with
+/// `q = ((i^2 mod p) 48271 + 16807 i + 12345) mod p` (the harness's `sort_pattern`): integer
+/// arithmetic, one rounding to f32 and a power-of-two scale, so both sides hold the same bits.
+/// The quadratic term leaves no long sorted runs for a merge sort to find; the rounding to f32
+/// leaves ties (as uniform random f32 values have), which stable orders must keep.
+fn sort_pattern(s: &Session, n: usize) -> Result<Tensor> {
+    let i = s.arange(0.0, n as f64, 1.0, DType::I64)?;
+    let q = ((&i * &i).rem(SORT_P)? * 48271 + &i * 16807 + 12345).rem(SORT_P)?;
+    q.astype(DType::F32)?.div(2147483648.0)
+}
+
+/// The exact check value of a sorted array or of sort positions (the harness's
+/// `sort_digest`): the sum over `i` of `(key_i mod 1021) (i mod 1024 + 1)`, key the value
+/// times 2^31 (an integer, see [`sort_pattern`]) or the position; any two unequal elements
+/// swapped change it, and it stays below 2^53.
+fn sort_digest(t: &Tensor) -> Result<f64> {
+    let n = t.shape()[0];
+    let key = if t.dtype() == DType::I64 {
+        t.clone()
+    } else {
+        (t.astype(DType::F64)? * 2147483648.0).astype(DType::I64)?
+    };
+    let w = t
+        .session()
+        .arange(0.0, n as f64, 1.0, DType::I64)?
+        .rem(1024)?
+        + 1;
+    (key.rem(1021)? * w).sum(Axes::All, false)?.item()
+}
+
+/// Elements the `topk` workload selects.
+pub const TOPK_K: usize = 10;
+
+/// The exact check value of a top-k (the harness's `topk_digest`): the sum over `j` of
+/// `(j + 1) (value_j 2^31 + 3 position_j)`, best first.
+fn topk_digest(vals: &HostArray, pos: &HostArray) -> Result<f64> {
+    let (v, p) = match (vals.as_array::<f32>(), pos.as_array::<i64>()) {
+        (Some(v), Some(p)) => (v, p),
+        _ => return Err(Error::invalid_arg("bench", "topk returned other dtypes")),
+    };
+    Ok(v.iter()
+        .zip(p.iter())
+        .enumerate()
+        .map(|(j, (&x, &i))| (j as i64 + 1) * ((x as f64 * 2147483648.0) as i64 + 3 * i))
+        .sum::<i64>() as f64)
 }
 
 /// Row length and neighbours of the `knn` workload.
@@ -272,6 +325,74 @@ pub fn run_workload(
             let flops = 2.0 * (n as f64).powi(2) * KNN_DIM as f64;
             (t, v, None, Some(flops), first)
         }
+        "sort" | "argsort" => {
+            // n f32 of the sort pattern, ascending, stable; the value is `sort_digest` of the
+            // sorted values or positions (equal to NumPy's only if every element is in place).
+            let arg = workload == "argsort";
+            let bytes = 4 * n as u64;
+            let budget = s
+                .config()
+                .memory
+                .and_then(|m| m.host_bytes.into_iter().chain(m.device_bytes).min());
+            match budget {
+                // Out of core (as `svd`): the input past half the smallest budget is written
+                // to a .npy file first (untimed) and read by every run; the result is written
+                // chunk by chunk to another file, never whole in memory.
+                Some(h) if bytes > h / 2 => {
+                    let input = ScratchFile::new(scratch, "sort-input", "npy")?;
+                    sort_pattern(s, n)?.to_npy(&input.0)?;
+                    let x = crate::io::load_npy(s, &input.0, None)?;
+                    let output = ScratchFile::new(scratch, "sort-output", "npy")?;
+                    let (t, _, first) = time(warmup, repeat, || {
+                        let y = if arg {
+                            x.argsort(0, false)?
+                        } else {
+                            x.sort(0, false)?
+                        };
+                        y.to_npy(&output.0)?;
+                        Ok(0.0)
+                    })?;
+                    let v = sort_digest(&crate::io::load_npy(s, &output.0, None)?)?;
+                    (t, v, Some(bytes as f64), None, first)
+                }
+                _ => {
+                    let x = materialize(s, &sort_pattern(s, n)?)?;
+                    let mut last = None;
+                    let (t, _, first) = time(warmup, repeat, || {
+                        last = None;
+                        let y = if arg {
+                            x.argsort(0, false)?
+                        } else {
+                            x.sort(0, false)?
+                        };
+                        last = Some(y.execute()?);
+                        Ok(0.0)
+                    })?;
+                    let y = s.from_host(last.take().expect("ran"));
+                    (t, sort_digest(&y)?, Some(bytes as f64), None, first)
+                }
+            }
+        }
+        "topk" => {
+            // The 10 largest of n f32 of the sort pattern with their positions (ties to the
+            // lower position); the value is `topk_digest`.
+            let x = materialize(s, &sort_pattern(s, n)?)?;
+            let mut last = None;
+            let (t, _, first) = time(warmup, repeat, || {
+                last = None;
+                let (v, p) = x.topk(TOPK_K, 0, true)?;
+                last = Some(s.execute_many(&[&v, &p])?);
+                Ok(0.0)
+            })?;
+            let r = last.expect("ran");
+            (
+                t,
+                topk_digest(&r[0], &r[1])?,
+                Some(4.0 * n as f64),
+                None,
+                first,
+            )
+        }
         "sgemm" => {
             let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[matrix_block(n)])?;
             let b = materialize(s, &pattern_matrix(s, n, 1)?)?.with_chunks(&[matrix_block(n)])?;
@@ -397,6 +518,8 @@ pub fn agrees(workload: &str, n: usize, ours: f64, theirs: f64) -> bool {
         }
         // Reconstruction errors of different random matrices: both at the f32 rounding level.
         "svd" => ours.is_finite() && ours <= (10.0 * theirs).max(1e-5),
+        // Exact digests of the order (whole numbers below 2^53).
+        "sort" | "argsort" | "topk" => ours == theirs,
         _ => (ours - theirs).abs() <= 1e-3 * theirs.abs().max(1e-12),
     }
 }

@@ -17,7 +17,8 @@ enum Cmd {
     Info,
     /// Benchmark the headline workloads against NumPy (and CuPy where present), same run.
     Bench {
-        /// Comma list of workloads: add_mul, add_mul_sum, pi, std_expr, sgemm, svd, knn.
+        /// Comma list of workloads: add_mul, add_mul_sum, pi, std_expr, sgemm, svd, knn, sort,
+        /// argsort, topk.
         #[arg(long, default_value = "add_mul,add_mul_sum,pi,std_expr,sgemm")]
         workloads: String,
         /// Size override, `workload=N` (repeatable; accepts 2e8).
