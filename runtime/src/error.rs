@@ -45,7 +45,9 @@ pub enum Error {
         shape: Vec<usize>,
     },
     /// An integer index outside `-len..len` of the axis it indexes (numpy's IndexError).
-    #[error("{op}: index {index} is out of bounds for axis {axis} with size {len} (shape {shape:?})")]
+    #[error(
+        "{op}: index {index} is out of bounds for axis {axis} with size {len} (shape {shape:?})"
+    )]
     IndexOutOfBounds {
         /// The operation.
         op: String,

@@ -587,12 +587,12 @@ impl<'g> Tiler<'g> {
                 .ok_or_else(|| {
                     Error::invalid("take", "the positions are not a constant held by the graph")
                 })?;
-                let positions = positions.as_array::<i64>().ok_or_else(|| {
-                    Error::invalid("take", "the positions are not int64")
-                })?;
-                let positions = positions.as_slice().ok_or_else(|| {
-                    Error::invalid("take", "the positions are not contiguous")
-                })?;
+                let positions = positions
+                    .as_array::<i64>()
+                    .ok_or_else(|| Error::invalid("take", "the positions are not int64"))?;
+                let positions = positions
+                    .as_slice()
+                    .ok_or_else(|| Error::invalid("take", "the positions are not contiguous"))?;
                 self.take(&inputs[0], positions, *axis, dtype)
             }
             Op::TakeAlong { axis } => self.take_along(&inputs[0], &inputs[1], *axis, dtype),

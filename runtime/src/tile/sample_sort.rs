@@ -18,7 +18,7 @@ impl Tiler<'_> {
     ) -> Result<Tiled> {
         let n: usize = t.grid[0].iter().sum();
         let cut = split(n, seg);
-        let x = self.rechunk(t, &[cut.clone()], in_dtype)?;
+        let x = self.rechunk(t, std::slice::from_ref(&cut), in_dtype)?;
         let pivots: Arc<[(u64, u64)]> = pivots.into();
         let nb = pivots.len() + 1;
         let grid = vec![vec![1; cut.len()], vec![nb]];
@@ -61,8 +61,8 @@ impl Tiler<'_> {
                 ),
             ));
         }
-        let x = self.rechunk(t, &[cut.clone()], in_dtype)?;
-        self.reserve_grid(&[cut.clone()], 1 + 2 * nb)?;
+        let x = self.rechunk(t, std::slice::from_ref(&cut), in_dtype)?;
+        self.reserve_grid(std::slice::from_ref(&cut), 1 + 2 * nb)?;
         let pivots: Arc<[(u64, u64)]> = pivots.into();
         let starts = x.starts();
         let mut pieces: Vec<Vec<ChunkId>> = vec![Vec::new(); nb];
