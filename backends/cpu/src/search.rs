@@ -4,6 +4,7 @@
 
 use ndarray::{ArrayD, IxDyn, Zip};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use tessera_runtime::op::HistBins;
 use tessera_runtime::{DType, Error, HostArray, Result};
 
@@ -71,18 +72,30 @@ pub fn bincount(
         }
         None => None,
     };
+    let w = w.map(flat);
+    let w = w.as_deref();
     match x {
-        HostArray::I32(a) => count(a.iter().map(|&v| v as i64), w, offset, len, total),
-        HostArray::I64(a) => count(a.iter().copied(), w, offset, len, total),
-        HostArray::Bool(a) => count(a.iter().map(|&v| v as i64), w, offset, len, total),
+        HostArray::I32(a) => count(flat(a).iter().map(|&v| v as i64), w, offset, len, total),
+        HostArray::I64(a) => count(flat(a).iter().copied(), w, offset, len, total),
+        HostArray::Bool(a) => count(flat(a).iter().map(|&v| v as i64), w, offset, len, total),
         other => Err(Error::dtype_unsupported("bincount", other.dtype())),
+    }
+}
+
+/// The elements of `a` in row-major order: borrowed when it is laid out so (the usual case;
+/// iterating a dynamic-rank array element by element costs several times a slice), else
+/// copied.
+fn flat<T: Clone>(a: &ArrayD<T>) -> Cow<'_, [T]> {
+    match a.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(a.iter().cloned().collect()),
     }
 }
 
 /// [`bincount`] over the values in order (read in place, no copy).
 fn count(
     xs: impl Iterator<Item = i64>,
-    w: Option<&ArrayD<f64>>,
+    w: Option<&[f64]>,
     offset: usize,
     len: usize,
     total: usize,
@@ -211,6 +224,7 @@ pub fn histogram(x: &HostArray, weights: Option<&HostArray>, b: &HistBins) -> Ho
         Some(w) => {
             // Weights pair with elements in logical (row-major) order.
             let w = w.to_f64();
+            let (xs, w) = (flat(&xs), flat(&w));
             let mut out = vec![0f64; n];
             for (&v, &wt) in xs.iter().zip(w.iter()) {
                 if let Some(i) = bin_of(b, v) {
