@@ -13,6 +13,7 @@ use tessera_runtime::op::ReduceOp;
 use tessera_runtime::{DType, Error};
 
 const LIBRARY: &str = include_str!("../../../shaders/library.cu");
+const SORT: &str = include_str!("../../../shaders/sort.cu");
 
 fn nvrtc() -> bool {
     match nvrtc_available() {
@@ -93,6 +94,26 @@ fn library_kernels_compile_for_sm_90() {
         "GatherArgs is 400 bytes"
     );
     assemble("library", &ptx);
+}
+
+/// The GPU lane sort (shaders/sort.cu; its results are checked on the CPU by
+/// kernels/tests/cuda_sort_emu.rs) compiles for sm_90, every dtype's entry point is there, and
+/// its shared memory fits a block (2048 keys and positions).
+#[test]
+fn sort_kernels_compile_for_sm_90() {
+    if !nvrtc() {
+        return;
+    }
+    let ptx = PtxCache::new(None)
+        .get("tessera_lane_sort_f32", SORT, "compute_90")
+        .expect("sort.cu compiles");
+    for d in ["f32", "f64", "i32", "i64"] {
+        assert!(
+            ptx.contains(&format!(".entry tessera_lane_sort_{d}(")),
+            "tessera_lane_sort_{d} missing"
+        );
+    }
+    assemble("sort", &ptx);
 }
 
 #[test]
