@@ -276,7 +276,8 @@ pub enum ChunkOp {
         prod: bool,
     },
     /// The sum (or product) of every lane along `axis`, kept as size 1, folded in order as
-    /// [`ChunkOp::Scan`] folds (the carry of the chunks after).
+    /// [`ChunkOp::Scan`] folds, after the second input (the carry so far) when there is one:
+    /// the carry of the chunks after.
     ScanTotal {
         /// The axis.
         axis: usize,
@@ -332,8 +333,9 @@ pub enum ChunkOp {
         /// The bins.
         bins: Arc<crate::op::HistBins>,
     },
-    /// The elementwise sum of its inputs (same shape, int64 or float64): the combine step of
-    /// searchsorted, bincount and histogram partials.
+    /// The elementwise sum of its inputs (same shape and dtype; `or` for bool), on the host:
+    /// the combine step of searchsorted, bincount and histogram partials and of partial
+    /// gathers (`take`).
     PartsSum,
     /// `out = a a^T (+ acc)` of a 2-D chunk: the symmetric product of a Gram matrix's diagonal
     /// block (half the flops of the general product).

@@ -113,10 +113,17 @@ pub fn scan(
     })
 }
 
-/// The sum (product) of every lane along `axis`, folded in order, kept as size 1.
-pub fn scan_total(x: &HostArray, axis: usize, prod: bool) -> Result<HostArray> {
+/// The sum (product) of every lane along `axis`, folded in order, kept as size 1; after the
+/// lane's element of `carry` (size 1 along `axis`) when given.
+pub fn scan_total(
+    x: &HostArray,
+    carry: Option<&HostArray>,
+    axis: usize,
+    prod: bool,
+) -> Result<HostArray> {
     fn go<T: ScanElem + tessera_runtime::Elem>(
         a: &ArrayD<T>,
+        carry: Option<&ArrayD<T>>,
         axis: usize,
         prod: bool,
     ) -> ArrayD<T> {
@@ -126,17 +133,26 @@ pub fn scan_total(x: &HostArray, axis: usize, prod: bool) -> Result<HostArray> {
         let mut pshape = lanes.shape().to_vec();
         let flat = lanes.as_slice().expect("standard layout");
         let identity = if prod { T::from_i64(1) } else { T::from_i64(0) };
-        let v: Vec<T> = if len == 0 {
+        let mut v: Vec<T> = if len == 0 {
             vec![identity; flat.len()]
         } else {
             flat.par_chunks(len)
                 .map(|lane| lane[1..].iter().fold(lane[0], |acc, &e| f(acc, e)))
                 .collect()
         };
+        if let Some(c) = carry {
+            let c = axis_last(c, axis).1;
+            for (t, &c) in v.iter_mut().zip(c.as_slice().expect("standard layout")) {
+                *t = f(c, *t);
+            }
+        }
         *pshape.last_mut().expect("an axis") = 1;
         axis_back(v, &pshape, &perm)
     }
-    numeric!("cumsum", x, |a, w| Ok(w(go(a, axis, prod))))
+    numeric!("cumsum", x, |a, w| {
+        let c = carry.map(|c| peel("cumsum", c)).transpose()?;
+        Ok(w(go(a, c, axis, prod)))
+    })
 }
 
 /// Every value kept exactly by `+` (`-0.0 + x == x` for every float, `-0.0` included).

@@ -242,7 +242,10 @@ impl Backend for CpuBackend {
                 let carry = if inputs.len() > 1 { Some(x(1)) } else { None };
                 one(gather::scan(x(0), carry, *axis, *prod)?)
             }
-            ChunkOp::ScanTotal { axis, prod } => one(gather::scan_total(x(0), *axis, *prod)?),
+            ChunkOp::ScanTotal { axis, prod } => {
+                let carry = if inputs.len() > 1 { Some(x(1)) } else { None };
+                one(gather::scan_total(x(0), carry, *axis, *prod)?)
+            }
             ChunkOp::Take {
                 axis,
                 positions,

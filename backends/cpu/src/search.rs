@@ -243,6 +243,13 @@ pub fn parts_sum(parts: &[&HostArray]) -> Result<HostArray> {
         match (&mut acc, p) {
             (HostArray::I64(a), HostArray::I64(b)) if a.shape() == b.shape() => *a += b,
             (HostArray::F64(a), HostArray::F64(b)) if a.shape() == b.shape() => *a += b,
+            (HostArray::I32(a), HostArray::I32(b)) if a.shape() == b.shape() => {
+                a.zip_mut_with(b, |x, &y| *x = x.wrapping_add(y))
+            }
+            (HostArray::F32(a), HostArray::F32(b)) if a.shape() == b.shape() => *a += b,
+            (HostArray::Bool(a), HostArray::Bool(b)) if a.shape() == b.shape() => {
+                a.zip_mut_with(b, |x, &y| *x |= y)
+            }
             (a, b) => {
                 return Err(Error::invalid_arg(
                     "parts_sum",

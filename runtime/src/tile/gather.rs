@@ -4,7 +4,6 @@ use super::{boundaries, region_size, split, Tiler};
 use crate::chunk::{grid_indices, ChunkId, ChunkOp, Tiled};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::BinaryOp;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -26,7 +25,6 @@ impl Tiler<'_> {
         self.reserve_grid(&t.grid, 3)?;
         let counts = t.counts();
         let starts = t.starts();
-        let combine = if prod { BinaryOp::Mul } else { BinaryOp::Add };
         // Row-major order visits each lane's chunks along `axis` in order.
         let mut carries: HashMap<Vec<usize>, ChunkId> = HashMap::new();
         let mut chunks = Vec::with_capacity(t.chunks.len());
@@ -42,16 +40,11 @@ impl Tiler<'_> {
             if idx[axis] + 1 < counts[axis] {
                 let mut tshape = shape;
                 tshape[axis] = 1;
-                let total = self.push(
-                    ChunkOp::ScanTotal { axis, prod },
-                    vec![x],
-                    tshape.clone(),
-                    dtype,
-                );
-                let next = match carry {
-                    Some(c) => self.push(ChunkOp::Binary(combine), vec![c, total], tshape, dtype),
-                    None => total,
-                };
+                // The carry for the next chunk: this one's total after the carry so far (a
+                // host task: a GPU backend need not have int64 arithmetic).
+                let mut tins = vec![x];
+                tins.extend(carry);
+                let next = self.push(ChunkOp::ScanTotal { axis, prod }, tins, tshape, dtype);
                 carries.insert(key, next);
             }
         }
@@ -97,11 +90,6 @@ impl Tiler<'_> {
             touched.dedup();
             segs.push((pos, touched));
         }
-        let merge = if dtype == DType::Bool {
-            BinaryOp::Or
-        } else {
-            BinaryOp::Add
-        };
         let counts: Vec<usize> = grid.iter().map(Vec::len).collect();
         let out = Tiled {
             grid: grid.clone(),
@@ -151,21 +139,8 @@ impl Tiler<'_> {
                 };
                 parts.push(self.push(op, ins, shape.clone(), dtype));
             }
-            // Pairwise (a binary op takes two inputs), in order.
-            while parts.len() > 1 {
-                let mut next = Vec::with_capacity(parts.len().div_ceil(2));
-                for pair in parts.chunks(2) {
-                    next.push(match pair {
-                        [a, b] => {
-                            self.push(ChunkOp::Binary(merge), vec![*a, *b], shape.clone(), dtype)
-                        }
-                        [a] => *a,
-                        _ => unreachable!("chunks of two"),
-                    });
-                }
-                parts = next;
-            }
-            chunks.push(parts[0]);
+            // An n-ary sum on the host (any dtype; a GPU backend need not have int64).
+            chunks.push(self.tree(parts, |_| ChunkOp::PartsSum, shape, dtype));
         }
         Ok(Tiled { grid, chunks })
     }
