@@ -863,7 +863,7 @@ mod tests {
                 "seed {s0}"
             );
         }
-        let bs: Vec<bool> = (0..5000).map(|_| next(&mut s) % 3 == 0).collect();
+        let bs: Vec<bool> = (0..5000).map(|_| next(&mut s).is_multiple_of(3)).collect();
         let got = sort(&HostArray::Bool(one_d(bs.clone())), 0, true, true);
         let want = reference(&bs, true, |a: &bool, b: &bool| a.cmp(b));
         assert!(
