@@ -156,19 +156,26 @@ pub fn sort(x: &HostArray, axis: usize, descending: bool, arg: bool) -> HostArra
 /// best first by `order` (reversed when `largest`), ties to the lower position.
 fn select<T: Copy + Send + Sync + Default + 'static>(
     vals: &ArrayD<T>,
-    pos: &ArrayD<i64>,
+    pos: Positions<'_>,
     axis: usize,
     k: usize,
     largest: bool,
     order: fn(&T, &T) -> Ordering,
 ) -> (ArrayD<T>, ArrayD<i64>) {
     let (perm, v) = axis_last(vals, axis);
-    let (_, p) = axis_last(pos, axis);
+    let explicit = match pos {
+        Positions::Explicit(p) => Some(axis_last(p, axis).1),
+        Positions::Offset(_) => None,
+    };
+    let offset = match pos {
+        Positions::Offset(o) => o as i64,
+        Positions::Explicit(_) => 0,
+    };
     let mut pshape = v.shape().to_vec();
-    let (v, p) = (
-        v.as_slice().expect("standard layout"),
-        p.as_slice().expect("standard layout"),
-    );
+    let v = v.as_slice().expect("standard layout");
+    let p: Option<&[i64]> = explicit
+        .as_ref()
+        .map(|p| p.as_slice().expect("standard layout"));
     let len = vals.shape()[axis];
     let kk = k.min(len);
     let lanes = v.len().checked_div(len).unwrap_or(0);
@@ -185,25 +192,43 @@ fn select<T: Copy + Send + Sync + Default + 'static>(
         };
         ov.par_chunks_mut(kk)
             .zip(op.par_chunks_mut(kk))
-            .zip(v.par_chunks(len).zip(p.par_chunks(len)))
-            .for_each(|((ov, op), (lv, lp))| {
+            .zip(v.par_chunks(len).enumerate())
+            .for_each(|((ov, op), (lane, lv))| {
+                // The lane's positions: given, or the chunk's offset plus the index.
+                let at = |j: usize| match p {
+                    Some(p) => p[lane * len + j],
+                    None => offset + j as i64,
+                };
                 let c: Vec<(T, i64)> = if kk * 16 <= len {
                     // Few wanted from a long lane: one pass keeping the k best sorted; most
-                    // elements cost one comparison with the current k-th.
+                    // elements cost one comparison of values with the current k-th (with
+                    // implicit positions a later element never wins a tie).
                     let mut best: Vec<(T, i64)> = Vec::with_capacity(kk + 1);
-                    for e in lv.iter().copied().zip(lp.iter().copied()) {
+                    for (j, &x) in lv.iter().enumerate() {
                         if best.len() == kk {
+                            let worst = &best[kk - 1].0;
+                            let c = if largest {
+                                order(worst, &x)
+                            } else {
+                                order(&x, worst)
+                            };
+                            if c == Ordering::Greater || (c == Ordering::Equal && p.is_none()) {
+                                continue;
+                            }
+                            let e = (x, at(j));
                             if better(&e, &best[kk - 1]) != Ordering::Less {
                                 continue;
                             }
                             best.pop();
                         }
-                        let at = best.partition_point(|b| better(b, &e) == Ordering::Less);
-                        best.insert(at, e);
+                        let e = (x, at(j));
+                        let i = best.partition_point(|b| better(b, &e) == Ordering::Less);
+                        best.insert(i, e);
                     }
                     best
                 } else {
-                    let mut c: Vec<(T, i64)> = lv.iter().copied().zip(lp.iter().copied()).collect();
+                    let mut c: Vec<(T, i64)> =
+                        lv.iter().enumerate().map(|(j, &x)| (x, at(j))).collect();
                     if kk < len {
                         c.select_nth_unstable_by(kk - 1, better);
                         c.truncate(kk);
@@ -219,6 +244,16 @@ fn select<T: Copy + Send + Sync + Default + 'static>(
     }
     *pshape.last_mut().expect("an axis") = kk;
     (axis_back(ov, &pshape, &perm), axis_back(op, &pshape, &perm))
+}
+
+/// Where the positions of the elements `select` picks from come from.
+#[derive(Clone, Copy)]
+enum Positions<'a> {
+    /// One per element, as given (merged candidates).
+    Explicit(&'a ArrayD<i64>),
+    /// The chunk's offset plus the index along the axis (a chunk's own elements): nothing
+    /// to allocate or read.
+    Offset(usize),
 }
 
 /// Applies `f` to the typed values of `x` with their order; wraps the result values back.
@@ -270,10 +305,8 @@ pub fn topk_partial(
     largest: bool,
     offset: usize,
 ) -> Vec<HostArray> {
-    let shape = x.shape().to_vec();
-    let pos = ArrayD::from_shape_fn(IxDyn(&shape), |ix| (offset + ix[axis]) as i64);
     typed!(x, |a, ord, wrap| {
-        let (v, p) = select(a, &pos, axis, k, largest, ord);
+        let (v, p) = select(a, Positions::Offset(offset), axis, k, largest, ord);
         vec![wrap(v), HostArray::I64(p)]
     })
 }
@@ -313,7 +346,7 @@ pub fn topk_combine(
             .collect::<tessera_runtime::Result<Vec<_>>>()?;
         let vals = ndarray::concatenate(ndarray::Axis(axis), &vals)
             .map_err(|e| plan_err(format!("top-k candidates do not stack: {e}")))?;
-        let (v, p) = select(&vals, pos, axis, k, largest, ord);
+        let (v, p) = select(&vals, Positions::Explicit(pos), axis, k, largest, ord);
         Ok(vec![wrap(v), HostArray::I64(p)])
     }
     typed!(&parts[0][0], |a0, ord, wrap| {
