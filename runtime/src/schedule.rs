@@ -186,6 +186,18 @@ pub fn order(cg: &ChunkGraph, outputs: &[ChunkId], how: Order) -> Vec<ChunkId> {
         Order::DepthFirst => {
             let mut state = vec![0u8; n]; // 0 new, 1 open, 2 done
             let mut out = Vec::new();
+            // Field extractions run right after the node they read: a node split into many
+            // fields (a sample sort's segment, one field per bucket) is then read once while
+            // it is in memory, instead of being kept or reloaded for each consumer of a field.
+            let needed = needed_nodes(cg, outputs);
+            let mut fields: Vec<Vec<u32>> = vec![Vec::new(); n];
+            for (i, node) in cg.nodes.iter().enumerate() {
+                if needed[i] && matches!(node.op, crate::chunk::ChunkOp::Field { .. }) {
+                    if let [src] = node.inputs[..] {
+                        fields[src.0 as usize].push(i as u32);
+                    }
+                }
+            }
             for &o in outputs {
                 let mut stack = vec![(o, 0usize)];
                 while let Some((c, k)) = stack.pop() {
@@ -205,6 +217,12 @@ pub fn order(cg: &ChunkGraph, outputs: &[ChunkId], how: Order) -> Vec<ChunkId> {
                     } else {
                         state[i] = 2;
                         out.push(c);
+                        for &f in &fields[i] {
+                            if state[f as usize] == 0 {
+                                state[f as usize] = 2;
+                                out.push(ChunkId(f));
+                            }
+                        }
                     }
                 }
             }

@@ -304,6 +304,14 @@ pub fn sample_sort_under_tight_budgets(f: Factory) {
         m_stats.spills > 0,
         "1 MiB sorted within 256 KiB spills: {m_stats:?}"
     );
+    // Each segment is split once and its pieces leave memory once: what is read back from
+    // disk stays a small multiple of the data, not segments x buckets of reloads.
+    let read = m_stats.moved_over(Link::DiskToHost);
+    println!("sample sort: {read} bytes read back from disk for {data} bytes of data");
+    assert!(
+        read <= 4 * data,
+        "{read} bytes read back for {data} of data: {m_stats:?}"
+    );
     let _ = std::fs::remove_dir_all(root);
 }
 
