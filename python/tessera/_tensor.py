@@ -204,12 +204,13 @@ class Tensor:
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
+        # A data-dependent length is a number once its stage has run: len() needs one.
+        return self._t.shape[0]
 
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        for i in range(self.shape[0]):
+        for i in range(len(self)):
             yield self[i]
 
     def __repr__(self):

@@ -94,6 +94,9 @@ def test_nonzero_argwhere_and_masks(rng, shape, chunks):
     np.testing.assert_array_equal(np.asarray(ts.where(t > 0)[0]), np.where(x > 0)[0])
     m = t[t > 0]
     assert m.shape == (None,)
+    # len() needs a number: it runs the measuring stage, after which the shape is known.
+    k = t[t > 0]
+    assert len(k) == int((x > 0).sum()) and k.shape == (int((x > 0).sum()),)
     np.testing.assert_array_equal(np.asarray(m), x[x > 0])
     # Downstream ops on a data-dependent result.
     np.testing.assert_allclose(float((t[t > 0] * 2).sum()), float((x[x > 0] * 2).sum()))
