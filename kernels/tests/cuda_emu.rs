@@ -39,13 +39,15 @@
 
 mod common;
 
+use common::emu::{cxx, Scratch};
+
 use common::gpu_cases::{compare, host_values, input, tolerance};
 use common::{run_cpu, span};
 
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 use tessera_cpu::CpuBackend;
@@ -116,56 +118,6 @@ const CONFIGS: &[Config] = &[
         reduction: None,
     },
 ];
-
-/// A C++ compiler that runs, or why there is none.
-fn cxx() -> Result<String, String> {
-    for c in ["g++", "c++"] {
-        if let Ok(o) = Command::new(c).arg("--version").output() {
-            if o.status.success() {
-                return Ok(c.to_string());
-            }
-        }
-    }
-    Err("no C++ compiler (g++ or c++) runs here".into())
-}
-
-/// A private folder this test created (mode 0700); removes only the files it was told of.
-struct Scratch {
-    dir: PathBuf,
-    files: Vec<PathBuf>,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        use std::os::unix::fs::DirBuilderExt;
-        for _ in 0..16 {
-            let dir = std::env::temp_dir().join(format!(
-                "tessera-cuda-emu-{}-{:016x}",
-                std::process::id(),
-                rand::random::<u64>()
-            ));
-            // `create` fails where the path exists: the folder is new and ours.
-            if std::fs::DirBuilder::new().mode(0o700).create(&dir).is_ok() {
-                return Scratch { dir, files: vec![] };
-            }
-        }
-        panic!("cannot create a private temp folder");
-    }
-    fn path(&mut self, name: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        self.files.push(p.clone());
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for f in &self.files {
-            let _ = std::fs::remove_file(f);
-        }
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
 
 /// C element type of a buffer (the ABI's).
 fn cty(d: DType) -> &'static str {

@@ -7,9 +7,12 @@
 //! <reason>` and passes.
 #![cfg(unix)]
 
+mod common;
+
+use common::emu::{cxx, Scratch};
+
 use rand::{Rng, SeedableRng};
 use std::cmp::Ordering;
-use std::path::PathBuf;
 use std::process::Command;
 
 const SHIM: &str = include_str!("cuda_emu/shim.h");
@@ -23,51 +26,6 @@ const KERNELS: [(&str, &str, usize); 4] = [
     ("i32", "int", 4),
     ("i64", "long long", 8),
 ];
-
-fn cxx() -> Result<String, String> {
-    for c in ["g++", "c++"] {
-        if let Ok(o) = Command::new(c).arg("--version").output() {
-            if o.status.success() {
-                return Ok(c.to_string());
-            }
-        }
-    }
-    Err("no C++ compiler (g++ or c++) runs here".into())
-}
-
-/// A private folder this test created; removes only the files it wrote there.
-struct Scratch(PathBuf, Vec<PathBuf>);
-
-impl Scratch {
-    fn new() -> Scratch {
-        use std::os::unix::fs::DirBuilderExt;
-        for _ in 0..16 {
-            let dir = std::env::temp_dir().join(format!(
-                "tessera-sort-emu-{}-{:016x}",
-                std::process::id(),
-                rand::random::<u64>()
-            ));
-            if std::fs::DirBuilder::new().mode(0o700).create(&dir).is_ok() {
-                return Scratch(dir, vec![]);
-            }
-        }
-        panic!("cannot create a private temp folder");
-    }
-    fn path(&mut self, name: &str) -> PathBuf {
-        let p = self.0.join(name);
-        self.1.push(p.clone());
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for f in &self.1 {
-            let _ = std::fs::remove_file(f);
-        }
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
 
 /// numpy's order on the values as f64 (NaN last, all NaNs equal, -0.0 == 0.0).
 fn order(a: f64, b: f64) -> Ordering {
@@ -162,7 +120,7 @@ fn gpu_lane_sort_matches_a_stable_sort() {
             "-w",
         ])
         .arg("-I")
-        .arg(&scratch.0)
+        .arg(&scratch.dir)
         .arg("-o")
         .arg(&exe)
         .arg(&tu)

@@ -1,6 +1,8 @@
 //! Hand-built representative kernels shared by the kernel tests.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod emu;
 pub mod gpu_cases;
 
 use tessera_runtime::dtype::{Scalar, F64};
