@@ -15,3 +15,14 @@ ooc_suite!(cpu_ooc, |n| Some(
 conformance_suite!(cpu_two_devices, || Some(tessera::Session::new(
     std::sync::Arc::new(tessera::CpuBackend::with_devices(2))
 )));
+// The same suite through the remote executor's wire form (what the Ray executor sends): every
+// chunk task serialized, read back and run as on a worker, connected tasks merged into groups
+// of up to 64 KiB of work, user data read on the driver.
+conformance_suite!(cpu_remote, || {
+    let s = tessera::cpu_session();
+    s.set_remote(Some(std::sync::Arc::new(tessera::remote::Loopback::new(
+        s.backend().clone(),
+        64 << 10,
+    ))));
+    Some(s)
+});

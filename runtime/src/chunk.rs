@@ -16,12 +16,15 @@ pub struct ChunkId(pub u32);
 /// (e.g. mean and M2 for var, value and index for argmax).
 pub type ChunkData = Vec<HostArray>;
 
-/// What a chunk node computes.
-#[derive(Debug, Clone)]
+/// What a chunk node computes. Serializable (the wire form of a task for another executor,
+/// [`crate::remote`]) except the ops holding user data or sinks: `Constant`, `External` and
+/// `Write` run where the data is, and a `Fused` node's `bound` loads do not travel.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum ChunkOp {
     /// A box of user data.
     Constant {
         /// The whole constant.
+        #[serde(serialize_with = "refuse", deserialize_with = "refuse_de")]
         data: Arc<HostArray>,
         /// The box this chunk holds.
         region: Region,
@@ -29,6 +32,7 @@ pub enum ChunkOp {
     /// A box of data held outside Tessera, read when the chunk runs.
     External {
         /// The whole array.
+        #[serde(serialize_with = "refuse", deserialize_with = "refuse_de")]
         data: Arc<dyn crate::external::ExternalArray>,
         /// The box this chunk holds.
         region: Region,
@@ -177,12 +181,14 @@ pub enum ChunkOp {
         params: Box<KernelParams>,
         /// Loads served straight from user data, read in place: (load index, data). The node's
         /// inputs are the other loads, in order.
+        #[serde(skip)]
         bound: Vec<(usize, BoundData)>,
     },
     /// Writes its input, the box `region` of a result, to a sink (a file being written chunk
     /// by chunk); its own output is empty (shape `[0]`).
     Write {
         /// Where the result goes.
+        #[serde(serialize_with = "refuse", deserialize_with = "refuse_de")]
         sink: Arc<dyn crate::external::ChunkSink>,
         /// The box of the whole result its input holds.
         region: Region,
@@ -478,6 +484,21 @@ impl ChunkOp {
             ChunkOp::Fused { .. } => "fused",
         }
     }
+}
+
+/// Serializing user data or a sink inside a chunk op is refused: such nodes run where the data
+/// is (see [`crate::remote`]). A field attribute rather than a skipped variant: skipping
+/// variants would shift the variant indices of index-based formats.
+fn refuse<T, S: serde::Serializer>(_: &T, _: S) -> std::result::Result<S::Ok, S::Error> {
+    Err(serde::ser::Error::custom(
+        "user data and sinks do not travel in a chunk op; they run on the driver",
+    ))
+}
+
+fn refuse_de<'de, T, D: serde::Deserializer<'de>>(_: D) -> std::result::Result<T, D::Error> {
+    Err(serde::de::Error::custom(
+        "user data and sinks do not travel in a chunk op; they run on the driver",
+    ))
 }
 
 /// The inputs of a chunk node.

@@ -189,6 +189,15 @@ pub enum Error {
     /// results are dropped and the session stays usable.
     #[error("the run was cancelled")]
     Cancelled,
+    /// Another executor (Ray) could not finish the run: a chunk task failed or was lost past
+    /// its retries. Names the executor and the chunk task.
+    #[error("{executor} executor: {message}")]
+    Executor {
+        /// Which executor (`ray`).
+        executor: String,
+        /// What failed, naming the chunk task (its ops and shape).
+        message: String,
+    },
 }
 
 impl Error {

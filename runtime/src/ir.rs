@@ -29,7 +29,7 @@ use std::hash::{Hash, Hasher};
 pub type ValueId = u32;
 
 /// One input buffer of a kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct IrInput {
     /// Element dtype.
     pub dtype: DType,
@@ -38,7 +38,7 @@ pub struct IrInput {
 }
 
 /// What an instruction computes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum InstKind {
     /// Element of input buffer `i`.
     Load(u32),
@@ -64,7 +64,7 @@ pub enum InstKind {
 }
 
 /// An SSA instruction with its result dtype.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Inst {
     /// Operation.
     pub kind: InstKind,
@@ -73,7 +73,7 @@ pub struct Inst {
 }
 
 /// The reduction tail of a kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ReduceKind {
     /// sum, prod, mean, var/std partials, min, max, any, all.
     Reduce(ReduceOp),
@@ -82,7 +82,7 @@ pub enum ReduceKind {
 }
 
 /// A reduction over some axes of the index space.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct IrReduce {
     /// Which reduction.
     pub kind: ReduceKind,
@@ -91,7 +91,7 @@ pub struct IrReduce {
 }
 
 /// A fused kernel (structure only; per-chunk values are in `KernelParams`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KernelIr {
     /// Index space.
     pub shape: Vec<usize>,
@@ -106,7 +106,9 @@ pub struct KernelIr {
 }
 
 /// Key and base of one random source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct RandomParam {
     /// Philox key.
     pub seed: u64,
@@ -117,7 +119,7 @@ pub struct RandomParam {
 }
 
 /// Run-time values of one launch.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct KernelParams {
     /// One per `Random` param index.
     pub random: Vec<RandomParam>,

@@ -19,6 +19,7 @@ pub mod ir;
 pub mod linalg;
 pub mod op;
 pub mod philox;
+pub mod remote;
 pub mod schedule;
 pub mod session;
 pub mod storage;

@@ -10,6 +10,7 @@ use crate::exec::{self, lock, RunStats, Stages};
 use crate::fuse::fuse;
 use crate::graph::{checked_shape, Graph, Node};
 use crate::op::{Dist, Op};
+use crate::remote::RemoteExecutor;
 use crate::storage::MemoryConfig;
 use crate::tensor::Tensor;
 use crate::tile::Tiler;
@@ -59,6 +60,8 @@ pub(crate) struct Inner {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) config: Mutex<Config>,
     pub(crate) last_stats: Mutex<RunStats>,
+    /// Another executor every run goes to (Ray); `None`: this process runs them.
+    pub(crate) remote: Mutex<Option<Arc<dyn RemoteExecutor>>>,
 }
 
 /// A handle to a session; cheap to clone.
@@ -86,6 +89,7 @@ impl Session {
                 backend,
                 config: Mutex::new(config),
                 last_stats: Mutex::new(RunStats::default()),
+                remote: Mutex::new(None),
             }),
         }
     }
@@ -124,6 +128,16 @@ impl Session {
     /// run starts); see [`Config::host_limit`].
     pub fn set_host_limit(&self, bytes: Option<u64>) {
         lock(&self.inner.config).host_limit = bytes;
+    }
+    /// Sends every later run to another executor (`None`: back to this process). The graph
+    /// is tiled and fused here as before; the chunk tasks run there ([`crate::remote`]).
+    /// Memory budgets do not apply to such runs: the other executor manages its memory.
+    pub fn set_remote(&self, remote: Option<Arc<dyn RemoteExecutor>>) {
+        *lock(&self.inner.remote) = remote;
+    }
+    /// The executor runs go to, if not this process.
+    pub fn remote(&self) -> Option<Arc<dyn RemoteExecutor>> {
+        lock(&self.inner.remote).clone()
     }
     /// Current options.
     pub fn config(&self) -> Config {
@@ -503,6 +517,23 @@ impl Session {
         assembled: u64,
         stages: &mut Stages,
     ) -> Result<(HashMap<ChunkId, ChunkData>, RunStats)> {
+        if let Some(remote) = self.remote() {
+            let t_run = Instant::now();
+            let plan = Arc::new(crate::remote::RemotePlan::new(
+                cg,
+                outputs,
+                remote.group_bytes(),
+            )?);
+            let values = remote.run(plan.clone())?;
+            let out = plan.collect(values)?;
+            stages.run = t_run.elapsed().as_secs_f64();
+            let stats = RunStats {
+                tasks: plan.groups().len(),
+                per_op: plan.per_op(),
+                ..RunStats::default()
+            };
+            return Ok((out, stats));
+        }
         let t_size = Instant::now();
         let backend = self.inner.backend.as_ref();
         if self.config().memory.is_some_and(|m| m.devices == Some(0)) {
