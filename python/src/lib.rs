@@ -22,6 +22,7 @@ use tessera::{
 };
 
 mod interrupt;
+mod remote;
 mod shared;
 
 /// The extension's Rust allocations (chunk buffers, results) go through Tessera's host pool, as
@@ -109,6 +110,10 @@ fn to_py(e: Error) -> PyErr {
         }),
         Error::Cancelled => pyo3::exceptions::PyKeyboardInterrupt::new_err(msg),
         Error::IndexOutOfBounds { .. } => PyIndexError::new_err(msg),
+        // The driver's own exception (a kernel's LinAlgError stays one), else ExecutorError.
+        Error::Executor { .. } => {
+            remote::take_error().unwrap_or_else(|| remote::ExecutorError::new_err(msg))
+        }
         _ => PyRuntimeError::new_err(msg),
     }
 }
@@ -1041,6 +1046,7 @@ fn set_backend(name: &str) -> PyResult<String> {
         s.set_chunk_bytes(c.chunk_bytes).py()?;
         s.set_memory(c.memory);
         s.set_host_limit(c.host_limit);
+        s.set_remote(old.sess.remote());
     }
     *current() = Some(Current {
         sess: s,
@@ -1208,5 +1214,10 @@ fn _tessera(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kept_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(memory_budgeted, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_class::<remote::PyRemotePlan>()?;
+    m.add_function(wrap_pyfunction!(remote::set_remote, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::run_task, m)?)?;
+    m.add_function(wrap_pyfunction!(remote::clear_put_cache, m)?)?;
+    m.add("ExecutorError", m.py().get_type::<remote::ExecutorError>())?;
     Ok(())
 }

@@ -40,6 +40,7 @@ from ._api import Device, _device  # noqa: F401
 from ._api import abs, all, any, max, min, pow, round, sum  # noqa: F401,A004
 from ._io import load, save, fromfile, from_zarr, to_zarr  # noqa: F401
 from ._config import config, get_config, set_backend, backends, last_stats  # noqa: F401
+from ._config import set_executor, ExecutorError  # noqa: F401
 from ._info import __array_namespace_info__  # noqa: F401
 from . import random  # noqa: F401
 from . import linalg  # noqa: F401

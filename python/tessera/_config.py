@@ -1,4 +1,4 @@
-"""Options: the backend, chunk sizes, eager mode, fusion and memory budgets."""
+"""Options: the backend, the executor, chunk sizes, eager mode, fusion and memory budgets."""
 
 import contextlib
 
@@ -13,7 +13,40 @@ _KEYS = (
     "disk_budget",
     "spill_dir",
     "devices",
+    "executor",
 )
+
+ExecutorError = _raw.ExecutorError
+
+# The executor later runs go to: 'local' (this process) or 'ray'.
+_executor = {"name": "local"}
+
+
+def set_executor(name="local", address=None, **options):
+    """Where runs go: ``'local'`` (this process, the default) or ``'ray'``: the same tiled
+    and fused chunk graph runs as Ray tasks across the cluster at ``address`` (``None``:
+    Ray's default: a running local cluster, else a new one; ignored when Ray is already
+    initialized). Options of the Ray executor: ``group_bytes`` (work up to which connected
+    chunk tasks share one Ray task, default 4 MiB), ``num_cpus`` and ``num_gpus`` per task
+    (``num_gpus=None``: 1 where the cluster has GPUs), ``max_retries`` (default 3) and
+    ``gpu_backend`` ('auto', 'cuda' or 'wgpu'). Memory budgets do not apply to Ray runs: Ray
+    spills its object store. Returns the previous executor's name."""
+    prev = _executor["name"]
+    if name == "local":
+        if prev == "ray":
+            from . import _ray
+
+            _ray.stop()
+    elif name == "ray":
+        from . import _ray
+
+        _ray.start(address, **options)
+    else:
+        raise ValueError(f"executor must be 'local' or 'ray', got {name!r}")
+    if name == "local" and options:
+        raise TypeError(f"the local executor takes no options, got {sorted(options)}")
+    _executor["name"] = name
+    return prev
 
 
 def _bytes(v, key):
@@ -46,10 +79,13 @@ def get_config():
     """The current options as a dict (``chunk_size`` is the chunk byte budget)."""
     c = dict(_raw.get_config())
     c["chunk_size"] = c.pop("chunk_bytes")
+    c["executor"] = _executor["name"]
     return c
 
 
 def _apply(c):
+    if c["executor"] != _executor["name"]:
+        set_executor(c["executor"])
     _raw.set_config(
         bool(c["eager"]),
         bool(c["fusion"]),
@@ -66,8 +102,9 @@ class config(contextlib.ContextDecorator):
     """Sets options now; as a context manager, restores the previous ones on exit.
 
     ``ts.config(chunk_size='64MiB', eager=False, fusion=True, device_budget=None,
-    host_budget=None, disk_budget=None, spill_dir=None, devices=None)``; an option left out
-    keeps its value. ``chunk_size`` is the byte budget of automatically sized chunks."""
+    host_budget=None, disk_budget=None, spill_dir=None, devices=None, executor='local')``;
+    an option left out keeps its value. ``chunk_size`` is the byte budget of automatically
+    sized chunks; ``executor='ray'`` is ``set_executor('ray')`` with its defaults."""
 
     def __init__(self, **options):
         unknown = set(options) - set(_KEYS)
@@ -98,5 +135,12 @@ def backends():
 
 
 def last_stats():
-    """Statistics of the last run: tasks, peak bytes, tasks per op, chunks, seconds."""
-    return dict(_raw.last_stats())
+    """Statistics of the last run: tasks, peak bytes, tasks per op, chunks, seconds; under
+    the Ray executor also ``ray``: Ray tasks, puts, seconds, the time to the first task, the
+    nodes used and the bytes moved per link between nodes."""
+    s = dict(_raw.last_stats())
+    if _executor["name"] == "ray":
+        from . import _ray
+
+        s["ray"] = _ray.last_stats()
+    return s

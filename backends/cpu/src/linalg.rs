@@ -12,6 +12,19 @@ pub trait Real: faer::traits::RealField + Copy + num_traits::Float {}
 impl Real for f32 {}
 impl Real for f64 {}
 
+/// How many ways faer's factorizations split their work, whatever the thread count: faer's
+/// default (`Par::rayon(0)`, every thread of the pool) makes a QR's or an SVD's last bits
+/// depend on the pool's size, so a Ray worker running one thread per task, or another machine,
+/// would not give this machine's bits. A fixed split gives the same bits everywhere; the pool
+/// runs the pieces on the threads it has.
+pub const DENSE_SPLIT: usize = 8;
+
+/// Sets faer's global parallelism (read by its factorizations) to [`DENSE_SPLIT`], once.
+fn fixed_split() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| faer::set_global_parallelism(Par::rayon(DENSE_SPLIT)));
+}
+
 fn linalg_err(op: DenseOp, msg: &str) -> Error {
     Error::LinAlg {
         op: op.name().to_string(),
@@ -27,6 +40,7 @@ fn linalg_err(op: DenseOp, msg: &str) -> Error {
 /// (cholesky), non-finite input to SVD or eigh (numpy: "did not converge"); `Unsupported`
 /// for dtypes other than float32/float64.
 pub fn dense(op: DenseOp, ins: &[&HostArray], shape: &[usize]) -> Result<HostArray> {
+    fixed_split();
     match (ins[0], ins.get(1)) {
         (HostArray::F32(a), None) => Ok(HostArray::F32(run::<f32>(op, a, None, shape)?)),
         (HostArray::F32(a), Some(HostArray::F32(b))) => {
