@@ -169,6 +169,7 @@ def _run_plan(plan):
                 if uses[k] == 0 and k not in keep:
                     # Ray holds it for the tasks that read it; the driver needs it no more.
                     refs[k] = None
+        t_submitted = time.time()
         for g in tails:
             inputs = groups[g][0]
             args = ray.get([refs[k] for k in inputs])
@@ -190,6 +191,7 @@ def _run_plan(plan):
         "outputs": outputs,
         "metas": metas,
         "start": t_start,
+        "submitted": t_submitted,
         "end": time.time(),
         "puts": puts,
         "driver_node": ray.get_runtime_context().get_node_id(),
@@ -198,8 +200,9 @@ def _run_plan(plan):
 
 
 def last_stats():
-    """The last Ray run: tasks, puts, seconds, time from the run's start to its first task,
-    the nodes that ran tasks, and the bytes moved per link between nodes (as placed)."""
+    """The last Ray run: tasks, puts, seconds (and the driver's share submitting tasks), time
+    from the run's start to its first task, the nodes that ran tasks, and the bytes moved per
+    link between nodes (as placed)."""
     last = _state["last"]
     if last is None:
         return None
@@ -219,13 +222,18 @@ def last_stats():
             key = (where[g], driver)
             links[key] = links.get(key, 0) + groups[g][2]
     starts = [v[1] for v in info.values()]
+    busy = sum(v[2] - v[1] for v in info.values())
     return {
         "tasks": len(metas),
         "groups": len(groups),
         "chunk_nodes": sum(n for _, _, _, n in groups),
         "puts": last["puts"],
         "seconds": last["end"] - last["start"],
+        # The driver's own time to submit every task (and put user data).
+        "submit_seconds": last["submitted"] - last["start"],
         "first_task_after": (min(starts) - last["start"]) if starts else None,
+        # Seconds the tasks' bodies ran on the workers, summed (the rest is Ray and transfers).
+        "task_seconds": busy,
         "nodes": sorted({v[0] for v in info.values()}),
         "driver_node": driver,
         "bytes_by_link": links,

@@ -190,3 +190,31 @@ def test_executor_options_are_checked(cluster):
         assert ts.get_config()["executor"] == "ray"
         assert float(ts.asarray(np.arange(4.0)).sum()) == 6.0
     assert ts.get_config()["executor"] == "local"
+
+
+def test_memory_pressure_spills_in_ray(cluster):
+    """A job whose live chunks exceed every node's object store (200 MiB each): Ray spills
+    them to disk and the result is the local run's."""
+
+    def program():
+        with ts.config(chunk_size="16MiB"):
+            x = ts.random.default_rng(8).random(25_000_000)  # 200 MB of float64
+            y = ts.sort(x)
+            return np.asarray(y[::1000]), np.asarray((x * 2).sum())
+
+    want = program()
+    ts.set_executor("ray", group_bytes=0)
+    try:
+        got = program()
+        st = ts.last_stats()["ray"]
+    finally:
+        ts.set_executor("local")
+    for g, w in zip(got, want):
+        assert bits(g) == bits(w)
+    assert st["tasks"] > 10
+    # The raylets log each spill ("Spilled N MiB, M objects").
+    import glob
+
+    logs = glob.glob(f"{cluster.tmp}/session_*/logs/raylet*.out")
+    spilled = [ln for f in logs for ln in open(f, errors="replace") if "Spilled " in ln]
+    assert spilled, f"no spill in the raylets' logs ({len(logs)} logs)"
