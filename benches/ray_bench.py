@@ -132,6 +132,7 @@ def main():
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--chunks", default="10,100,1000,10000,100000")
     p.add_argument("--out", default="ray-bench.json")
+    p.add_argument("--skip", default="", help="comma-separated parts to skip: workloads,rates,failover")
     args = p.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     cluster, nodes, tmp = start(args.workers, args.cpus, int(args.store))
@@ -142,7 +143,10 @@ def main():
         failover_job(1000)
         ts.set_executor("local")
         # Workloads: local (this process, all cores) against Ray (the worker nodes).
+        skip = set(args.skip.split(","))
         for name, f in workloads(args.scale).items():
+            if "workloads" in skip:
+                break
             ts.set_executor("local")
             t_local, want = best(f, args.repeat)
             ts.set_executor("ray")
@@ -157,7 +161,7 @@ def main():
             )
             print(f"{name}: local {t_local:.3f} s, ray {t_ray:.3f} s ({t_ray / t_local:.2f}x), "
                   f"{st['ray']['tasks']} ray tasks, same bits: {same}", flush=True)
-        for n in [int(c) for c in args.chunks.split(",")]:
+        for n in [int(c) for c in args.chunks.split(",")] if "rates" not in skip else []:
             for gb in (0, 4 << 20):
                 secs, tasks, first, submit = task_rate(n, gb)
                 res["rates"].append(dict(chunks=n, group_bytes=gb, seconds=secs, ray_tasks=tasks,
@@ -167,18 +171,8 @@ def main():
                       f"({tasks / secs:.0f}/s; submitted in {submit:.2f} s), first task after "
                       f"{first:.3f} s", flush=True)
         # Failover: a job of several seconds with one worker node killed 1 s in.
-        ts.set_executor("ray")
-        t_plain, want = best(failover_job, 1)
-        pid = nodes[0].all_processes["raylet"][0].process.pid
-        killer = threading.Timer(1.0, lambda: os.kill(pid, signal.SIGKILL))
-        killer.start()
-        t_fail, got = best(failover_job, 1)
-        killer.join()
-        ts.set_executor("local")
-        same = got.tobytes() == want.tobytes()
-        res["failover"] = dict(plain_s=t_plain, killed_s=t_fail, same_bits=same)
-        print(f"failover: {t_plain:.2f} s without a fault, {t_fail:.2f} s with a node killed at "
-              f"1 s; same bits: {same}", flush=True)
+        if "failover" not in skip:
+            failover(res, nodes)
     finally:
         ts.set_executor("local")
         ray.shutdown()
@@ -186,6 +180,22 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     with open(args.out, "w") as fh:
         json.dump(res, fh, indent=1)
+
+
+def failover(res, nodes):
+    """The failover job, plain and with a worker node's raylet killed 1 s in."""
+    ts.set_executor("ray")
+    t_plain, want = best(failover_job, 1)
+    pid = nodes[0].all_processes["raylet"][0].process.pid
+    killer = threading.Timer(1.0, lambda: os.kill(pid, signal.SIGKILL))
+    killer.start()
+    t_fail, got = best(failover_job, 1)
+    killer.join()
+    ts.set_executor("local")
+    same = got.tobytes() == want.tobytes()
+    res["failover"] = dict(plain_s=t_plain, killed_s=t_fail, same_bits=same)
+    print(f"failover: {t_plain:.2f} s without a fault, {t_fail:.2f} s with a node killed at "
+          f"1 s; same bits: {same}", flush=True)
 
 
 if __name__ == "__main__":
