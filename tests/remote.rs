@@ -165,3 +165,39 @@ fn bad_specs_are_refused() {
     }
     let _ = HostArray::zeros(DType::F32, &[1]);
 }
+
+/// A task with a fused kernel is worth a GPU; one made only of host steps of the GPU backends
+/// (a sort's buckets, combines) is not.
+#[test]
+fn device_work_marks_gpu_tasks() {
+    let s = session();
+    let x = s
+        .random(3)
+        .rand(&[4000], DType::F64)
+        .with_chunks(&[500])
+        .unwrap();
+    let y = (&x * 2.0).sum(Axes::All, false).unwrap();
+    let p = plan_of(&s, &y, 0);
+    let fused: Vec<_> = p
+        .groups()
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| p.label(*g).starts_with("fused"))
+        .collect();
+    assert!(!fused.is_empty());
+    assert!(fused.iter().all(|(_, g)| g.device_work));
+    assert!(p
+        .groups()
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| p.label(*g).starts_with("reduce_"))
+        .all(|(_, g)| !g.device_work));
+    let sorted = x.sort(0, false).unwrap();
+    let p = plan_of(&s, &sorted, 0);
+    assert!(p
+        .groups()
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| p.label(*g).starts_with("bucket_sort"))
+        .all(|(_, g)| !g.device_work));
+}

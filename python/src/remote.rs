@@ -99,12 +99,21 @@ impl PyRemotePlan {
     fn __len__(&self) -> usize {
         self.plan.groups().len()
     }
-    /// Every group as `(inputs, on_driver, out_bytes, nodes)`, in topological order.
-    fn groups(&self) -> Vec<(Vec<usize>, bool, u64, usize)> {
+    /// Every group as `(inputs, on_driver, out_bytes, nodes, device_work)`, in topological
+    /// order (`device_work`: a task worth a GPU).
+    fn groups(&self) -> Vec<(Vec<usize>, bool, u64, usize, bool)> {
         self.plan
             .groups()
             .iter()
-            .map(|g| (g.inputs.clone(), g.on_driver, g.out_bytes, g.nodes.len()))
+            .map(|g| {
+                (
+                    g.inputs.clone(),
+                    g.on_driver,
+                    g.out_bytes,
+                    g.nodes.len(),
+                    g.device_work,
+                )
+            })
             .collect()
     }
     /// The groups whose values the run returns, in the order the callback returns them.

@@ -127,27 +127,28 @@ def _run_plan(plan):
     num_gpus = opts["num_gpus"]
     if num_gpus is None:
         num_gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-    task = _remote_task().options(
-        num_returns=2,
-        num_cpus=opts["num_cpus"],
-        num_gpus=num_gpus,
-        max_retries=int(opts["max_retries"]),
-        # rayon sizes its pool from RAYON_NUM_THREADS, not from Ray's OMP_NUM_THREADS.
-        runtime_env={"env_vars": {"RAYON_NUM_THREADS": str(max(1, int(opts["num_cpus"])))}},
-    )
-    backend = opts["gpu_backend"] if num_gpus else "cpu"
+    # rayon sizes its pool from RAYON_NUM_THREADS, not from Ray's OMP_NUM_THREADS.
+    env = {"env_vars": {"RAYON_NUM_THREADS": str(max(1, int(opts["num_cpus"])))}}
+    common = dict(num_returns=2, num_cpus=opts["num_cpus"], max_retries=int(opts["max_retries"]),
+                  runtime_env=env)
+    cpu_task = _remote_task().options(num_gpus=0, **common)
+    # A task with device work asks for a GPU where the cluster has them; one made only of
+    # steps the GPU backends run on the host (sorts, gathers, factorizations, combines) goes to
+    # any CPU, so CPU-only nodes of a mixed cluster get work too.
+    gpu_task = _remote_task().options(num_gpus=num_gpus, **common) if num_gpus else cpu_task
     uses = [0] * len(groups)
-    for inputs, _, _, _ in groups:
+    for inputs, _, _, _, _ in groups:
         for k in inputs:
             uses[k] += 1
     keep = set(outputs)
     refs = [None] * len(groups)
     local = {}
     metas = []
+    gpu_groups = set()
     tails = []
     puts = 0
     try:
-        for g, (inputs, on_driver, _, _) in enumerate(groups):
+        for g, (inputs, on_driver, _, _, device) in enumerate(groups):
             if on_driver:
                 if inputs:
                     # A write: runs when the value it writes arrives.
@@ -161,9 +162,14 @@ def _run_plan(plan):
                     puts += 1
                 refs[g] = ref
             else:
+                on_gpu = bool(num_gpus and device)
+                task = gpu_task if on_gpu else cpu_task
+                backend = opts["gpu_backend"] if on_gpu else "cpu"
                 ref, meta = task.remote(plan.spec(g), backend, *[refs[k] for k in inputs])
                 refs[g] = ref
                 metas.append((g, meta))
+                if on_gpu:
+                    gpu_groups.add(g)
             for k in inputs:
                 uses[k] -= 1
                 if uses[k] == 0 and k not in keep:
@@ -190,6 +196,7 @@ def _run_plan(plan):
         "groups": groups,
         "outputs": outputs,
         "metas": metas,
+        "gpu_groups": gpu_groups,
         "start": t_start,
         "submitted": t_submitted,
         "end": time.time(),
@@ -212,7 +219,7 @@ def last_stats():
     driver = last["driver_node"]
     where = {g: info[g][0] if g in info else driver for g in range(len(groups))}
     links = {}
-    for g, (inputs, on_driver, _, _) in enumerate(groups):
+    for g, (inputs, _, _, _, _) in enumerate(groups):
         for k in inputs:
             a, b = where[k], where[g]
             if a != b:
@@ -226,7 +233,11 @@ def last_stats():
     return {
         "tasks": len(metas),
         "groups": len(groups),
-        "chunk_nodes": sum(n for _, _, _, n in groups),
+        "chunk_nodes": sum(n for _, _, _, n, _ in groups),
+        "gpu_tasks": len(last["gpu_groups"]),
+        # Where the GPU tasks and the CPU tasks ran.
+        "gpu_task_nodes": sorted({info[g][0] for g in last["gpu_groups"]}),
+        "cpu_task_nodes": sorted({info[g][0] for g in info if g not in last["gpu_groups"]}),
         "puts": last["puts"],
         "seconds": last["end"] - last["start"],
         # The driver's own time to submit every task (and put user data).

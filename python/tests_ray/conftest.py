@@ -42,9 +42,11 @@ def _check_namespace():
 
 
 class LocalCluster:
-    """A head node (no CPUs: the driver only) and `workers` worker nodes of one CPU."""
+    """A head node (no CPUs: the driver only), `workers` worker nodes of one CPU, and
+    `gpu_workers` more that also declare one GPU to Ray (a resource only: this machine has
+    none, so their tasks run the backend "auto" finds, the CPU)."""
 
-    def __init__(self, workers):
+    def __init__(self, workers, gpu_workers=0):
         _check_namespace()
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self.tmp = tempfile.mkdtemp(prefix="tsray")
@@ -59,11 +61,13 @@ class LocalCluster:
             ),
         )
         self.workers = [self.add_worker() for _ in range(workers)]
+        self.gpu_workers = [self.add_worker(num_gpus=1) for _ in range(gpu_workers)]
         ray.init(address=self.cluster.address, _node_ip_address="127.0.0.1")
 
-    def add_worker(self):
+    def add_worker(self, num_gpus=0):
         return self.cluster.add_node(
             num_cpus=1,
+            num_gpus=num_gpus,
             node_ip_address="127.0.0.1",
             object_store_memory=200 * 1024 * 1024,
         )

@@ -431,6 +431,45 @@ impl BoundData {
 }
 
 impl ChunkOp {
+    /// True for the ops the GPU backends (wgpu, CUDA) run on the host (few values, index
+    /// functions in f64, or kernels not written for the GPU yet: sorts, top-k, scans, gathers,
+    /// factorizations, combines). A remote executor sends a task made only of these to a CPU
+    /// worker: a GPU would not run it.
+    pub fn gpu_host_step(&self) -> bool {
+        matches!(
+            self,
+            ChunkOp::Constant { .. }
+                | ChunkOp::External { .. }
+                | ChunkOp::Write { .. }
+                | ChunkOp::Arange { .. }
+                | ChunkOp::Linspace { .. }
+                | ChunkOp::Eye { .. }
+                | ChunkOp::Reshape
+                | ChunkOp::Dense(_)
+                | ChunkOp::Sort { .. }
+                | ChunkOp::TopKPartial { .. }
+                | ChunkOp::TopKCombine { .. }
+                | ChunkOp::TopKFinal { .. }
+                | ChunkOp::SearchSortedPartial { .. }
+                | ChunkOp::BinCountPartial { .. }
+                | ChunkOp::HistogramPartial { .. }
+                | ChunkOp::PartsSum
+                | ChunkOp::Scan { .. }
+                | ChunkOp::ScanTotal { .. }
+                | ChunkOp::Take { .. }
+                | ChunkOp::TakeAlong { .. }
+                | ChunkOp::Compact { .. }
+                | ChunkOp::BucketCount { .. }
+                | ChunkOp::Bucketize { .. }
+                | ChunkOp::Field { .. }
+                | ChunkOp::BucketSort { .. }
+                | ChunkOp::ReduceCombine { .. }
+                | ChunkOp::ReduceFinal { .. }
+                | ChunkOp::ArgCombine { .. }
+                | ChunkOp::ArgFinal { .. }
+        )
+    }
+
     /// Short name for stats.
     pub fn name(&self) -> &'static str {
         match self {

@@ -59,6 +59,9 @@ pub struct Group {
     pub out_bytes: u64,
     /// Bytes its nodes read and write.
     pub work_bytes: u64,
+    /// Some node of it runs on a GPU backend's device ([`ChunkOp::gpu_host_step`] is false):
+    /// a task worth a GPU. A task without device work goes to any CPU.
+    pub device_work: bool,
 }
 
 /// A chunk graph cut into groups for a remote executor.
@@ -312,12 +315,16 @@ impl RemotePlan {
                 index[m as usize] = usize::MAX;
             }
             index[i] = idx;
+            let device_work = nodes
+                .iter()
+                .any(|&m| !cg.nodes[m as usize].op.gpu_host_step());
             groups.push(Group {
                 nodes: nodes.into_iter().map(ChunkId).collect(),
                 inputs,
                 on_driver,
                 out_bytes: planned_bytes(&cg.nodes[i]),
                 work_bytes: gwork[g],
+                device_work,
             });
         }
         // A driver group that reads remote values (a write) must not feed a remote task: the
