@@ -138,3 +138,34 @@ fn op_matrix_wgsl_validates() {
     println!("{ok} kernels validated, {unsupported} unsupported in WGSL");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The library kernels of shaders/ that stand alone validate with naga (each entry point of the
+/// bitonic sort as `main`, as the wgpu backend compiles them; without FLOAT64: they are
+/// 32-bit only).
+#[test]
+fn library_shaders_validate_with_naga() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("reading shaders/{f}: {e}"))
+    };
+    let bitonic = read("sort_bitonic.wgsl");
+    let sources = [
+        ("copy.wgsl", read("copy.wgsl")),
+        ("reshape_gather.wgsl", read("reshape_gather.wgsl")),
+        ("sort_init.wgsl", read("sort_init.wgsl")),
+        (
+            "sort_bitonic.wgsl (local)",
+            bitonic.replace("fn bitonic_local(", "fn main("),
+        ),
+        (
+            "sort_bitonic.wgsl (step)",
+            bitonic.replace("fn bitonic_step(", "fn main("),
+        ),
+    ];
+    let caps = Capabilities::all() - Capabilities::FLOAT64;
+    let failures: Vec<String> = sources
+        .iter()
+        .filter_map(|(name, src)| validate(src, caps).err().map(|e| format!("{name}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

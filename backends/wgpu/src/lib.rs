@@ -11,7 +11,9 @@
 //!   one-op `KernelIr` and take the same path. Library kernels (`shaders/`): a strided copy
 //!   (transpose, broadcast, strided slices, assemble/concatenate; raw u32 words, so every dtype
 //!   including int64 moves bit-exactly), a reshape gather, a tiled GEMM with workgroup memory
-//!   (f32, f64 with SHADER_F64, i32, bool). Pipelines are cached by `KernelKey` / kernel name.
+//!   (f32, f64 with SHADER_F64, i32, bool), a stable bitonic lane sort of (key, position) pairs
+//!   in workgroup memory for float32/int32 `sort`/`argsort` lanes (`sort.rs`; the host gathers
+//!   the values by the positions). Pipelines are cached by `KernelKey` / kernel name.
 //! - Host steps: the reduction combine/final steps (a few values per output element), the
 //!   index-function sources (arange, linspace, eye; computed in f64, which a GPU may lack, and
 //!   returned as host arrays anyway), user constants, int64 fills and chunk-local reshapes (a
@@ -27,6 +29,7 @@
 mod data;
 mod gpu;
 mod ops;
+mod sort;
 
 /// The wgpu crate this backend is built on (for [`WgpuOptions::backends`]).
 pub use wgpu;
@@ -286,6 +289,17 @@ impl Backend for WgpuBackend {
         let all = || -> Vec<&HostArray> { inputs.iter().map(|d| &d[0]).collect() };
         let none = KernelParams::default();
         Ok(match &node.op {
+            // float32 and int32 lanes sort on the GPU (a bitonic network); the rest on the host.
+            ChunkOp::Sort {
+                axis,
+                descending,
+                arg,
+            } if matches!(x(0).dtype(), DType::F32 | DType::I32) => {
+                match sort::sort(gpu, x(0), *axis, *descending, *arg)? {
+                    Some(out) => one(out),
+                    None => self.host(node, inputs)?,
+                }
+            }
             // Host steps (see the crate docs).
             ChunkOp::Constant { .. }
             | ChunkOp::External { .. }
