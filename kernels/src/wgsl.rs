@@ -662,6 +662,11 @@ impl<'a> Gen<'a> {
                 IsNan => format!("{}({x})", self.need("isnan_T", Some(d))),
                 IsInf => format!("{}({x})", self.need("isinf_T", Some(d))),
                 IsFinite => format!("{}({x})", self.need("isfinite_T", Some(d))),
+                // Through floor and ceil, which keep the sign of a zero result (trunc(-0.5) is
+                // -0.0): Mesa's lavapipe (22.3) loses it in float64 trunc, and in `x * 0.0`.
+                Trunc if d == DType::F64 => {
+                    format!("select(ceil({x}), floor({x}), {x} >= 0.0{l})")
+                }
                 Trunc => format!("trunc({x})"),
                 Square => format!("({x} * {x})"),
                 Reciprocal => format!("(1.0{l} / {x})"),
