@@ -53,4 +53,7 @@ def test_num_gpus_zero_runs_everything_on_cpus(mixed):
     finally:
         ts.set_executor("local")
     assert st["gpu_tasks"] == 0
-    assert len(st["cpu_task_nodes"]) == 2
+    assert st["tasks"] > 0
+    # With no GPU asked for, the GPU node runs no task as a GPU task (where Ray places the
+    # CPU tasks, one node or both, is its choice).
+    assert not st["gpu_task_nodes"]
