@@ -29,7 +29,8 @@ def set_executor(name="local", address=None, **options):
     initialized). Options of the Ray executor: ``group_bytes`` (work up to which connected
     chunk tasks share one Ray task, default 4 MiB), ``num_cpus`` and ``num_gpus`` per task
     (``num_gpus=None``: 1 where the cluster has GPUs), ``max_retries`` (default 3) and
-    ``gpu_backend`` ('auto', 'cuda' or 'wgpu'). Memory budgets do not apply to Ray runs: Ray
+    ``gpu_backend`` ('auto', 'cuda' or 'wgpu') and ``scheduling`` ('DEFAULT', Ray's
+    hybrid policy, or 'SPREAD': round-robin over the nodes). Memory budgets do not apply to Ray runs: Ray
     spills its object store. Returns the previous executor's name."""
     prev = _executor["name"]
     if name == "local":

@@ -32,6 +32,9 @@ _DEFAULTS = {
     # The backend a task with a GPU uses ('auto': CUDA, else wgpu); tasks without one use
     # the CPU backend.
     "gpu_backend": "auto",
+    # Ray's scheduling strategy for the tasks: "DEFAULT" (Ray's hybrid policy: fill nodes
+    # near the inputs first, spread when they are busy) or "SPREAD" (round-robin over nodes).
+    "scheduling": "DEFAULT",
 }
 
 _state = {"options": dict(_DEFAULTS), "last": None, "task": None, "started": False}
@@ -71,7 +74,7 @@ def start(address=None, **options):
     """Sends later runs to Ray: joins the cluster at ``address`` (``None``: Ray's default, a
     running local cluster or a new one) unless Ray is already initialized, and sets the
     executor's options (``group_bytes``, ``num_cpus``, ``num_gpus``, ``max_retries``,
-    ``gpu_backend``)."""
+    ``gpu_backend``, ``scheduling``)."""
     ray = _ray()
     unknown = set(options) - set(_DEFAULTS)
     if unknown:
@@ -80,6 +83,9 @@ def start(address=None, **options):
     opts.update(options)
     if int(opts["group_bytes"]) < 0:
         raise ValueError(f"group_bytes must be at least 0, got {opts['group_bytes']}")
+    if str(opts["scheduling"]).upper() not in ("DEFAULT", "SPREAD"):
+        raise ValueError(f"scheduling must be 'DEFAULT' or 'SPREAD', got {opts['scheduling']!r}")
+    opts["scheduling"] = str(opts["scheduling"]).upper()
     if not ray.is_initialized():
         ray.init(address=address)
         _state["started"] = True
@@ -130,7 +136,7 @@ def _run_plan(plan):
     # rayon sizes its pool from RAYON_NUM_THREADS, not from Ray's OMP_NUM_THREADS.
     env = {"env_vars": {"RAYON_NUM_THREADS": str(max(1, int(opts["num_cpus"])))}}
     common = dict(num_returns=2, num_cpus=opts["num_cpus"], max_retries=int(opts["max_retries"]),
-                  runtime_env=env)
+                  runtime_env=env, scheduling_strategy=opts["scheduling"])
     cpu_task = _remote_task().options(num_gpus=0, **common)
     # A task with device work asks for a GPU where the cluster has them; one made only of
     # steps the GPU backends run on the host (sorts, gathers, factorizations, combines) goes to

@@ -101,7 +101,8 @@ def test_group_budgets_give_the_same_bits(cluster):
 
 
 def test_tasks_spread_and_stats(cluster):
-    ts.set_executor("ray", group_bytes=0)
+    # SPREAD: round-robin over the nodes (Ray's default policy may keep a quick job on one).
+    ts.set_executor("ray", group_bytes=0, scheduling="spread")
     try:
         with ts.config(chunk_size="64KiB"):
             x = ts.random.default_rng(5).random((2000, 500))
