@@ -213,6 +213,16 @@ pub enum ChunkOp {
         /// Global position of the chunk's first element along `axis`.
         offset: usize,
     },
+    /// The `k` nearest data rows of each query of a block, with their global positions (the
+    /// data block's first row is `offset`): inputs the data block (nb x d) and the query
+    /// block (mb x d); outputs the squared distances (mb x min(k, nb)) and the positions, as
+    /// `TopKPartial`'s. See [`crate::op::Op::Knn`].
+    KnnPartial {
+        /// How many neighbours.
+        k: usize,
+        /// The data block's first row in the whole data.
+        offset: usize,
+    },
     /// The `k` best of the candidates of several top-k partials (their lanes concatenated
     /// along `axis`), best first; ties go to the lower global position.
     TopKCombine {
@@ -448,6 +458,7 @@ impl ChunkOp {
                 | ChunkOp::Dense(_)
                 | ChunkOp::Sort { .. }
                 | ChunkOp::TopKPartial { .. }
+                | ChunkOp::KnnPartial { .. }
                 | ChunkOp::TopKCombine { .. }
                 | ChunkOp::TopKFinal { .. }
                 | ChunkOp::SearchSortedPartial { .. }
@@ -501,6 +512,7 @@ impl ChunkOp {
             ChunkOp::Dense(d) => d.name(),
             ChunkOp::Sort { arg: true, .. } => "argsort",
             ChunkOp::TopKPartial { .. } => "topk_partial",
+            ChunkOp::KnnPartial { .. } => "knn_partial",
             ChunkOp::TopKCombine { .. } => "topk_combine",
             ChunkOp::TopKFinal { .. } => "topk_final",
             ChunkOp::Sort { arg: false, .. } => "sort",
@@ -583,7 +595,7 @@ impl ChunkNode {
         }
         if matches!(
             self.op,
-            ChunkOp::TopKPartial { .. } | ChunkOp::TopKCombine { .. }
+            ChunkOp::TopKPartial { .. } | ChunkOp::KnnPartial { .. } | ChunkOp::TopKCombine { .. }
         ) {
             // The values and their int64 positions.
             return n * (self.dtype.size() + 8);

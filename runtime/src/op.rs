@@ -584,6 +584,18 @@ pub enum Op {
         /// The positions rather than the values.
         arg: bool,
     },
+    /// Brute-force k nearest neighbours: inputs the data (n x d) and the queries (m x d),
+    /// float32 or float64 of one dtype; per query the `k` smallest squared distances
+    /// `max(|y|^2 - 2 y.x + |x|^2, 0)`, nearest first (NaN last, ties to the lower data row),
+    /// or with `arg` their int64 data rows. One fused kernel per (query block, data block)
+    /// computes its distance panels in cache and keeps only the k best per query, so the
+    /// m x n distance matrix is never written; the blocks' candidates merge as top-k's do.
+    Knn {
+        /// How many neighbours.
+        k: usize,
+        /// The data rows rather than the distances.
+        arg: bool,
+    },
     /// Per segment of `seg` elements of a 1-D input, how many fall in each bucket that the
     /// sorted `pivots` cut (int64, one row per segment): the measuring stage of a sample sort.
     /// A pivot is (value bits, position): the value as f64 bits for floats, as i64 bits for
@@ -659,6 +671,7 @@ impl Op {
             Op::Sort { arg: true, .. } => "argsort".to_string(),
             Op::Sort { arg: false, .. } => "sort".to_string(),
             Op::TopK { .. } => "topk".to_string(),
+            Op::Knn { .. } => "knn".to_string(),
             Op::Scan { prod: false, .. } => "cumsum".to_string(),
             Op::Scan { prod: true, .. } => "cumprod".to_string(),
             Op::TakeAlong { .. } => "take_along_axis".to_string(),

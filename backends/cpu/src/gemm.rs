@@ -110,6 +110,23 @@ fn faer_gemm<T: faer::traits::RealField + Copy + num_traits::One>(
     );
 }
 
+/// `c = a @ b` through faer on the calling thread (for kernels that are parallel over their
+/// own panels).
+pub(crate) fn gemm_seq<T: faer::traits::RealField + Copy + num_traits::One>(
+    a: &ArrayView2<T>,
+    b: &ArrayView2<T>,
+    c: &mut ArrayViewMut2<T>,
+) {
+    faer::linalg::matmul::matmul(
+        faer_mut(c),
+        Accum::Replace,
+        faer_ref(a),
+        faer_ref(b),
+        T::one(),
+        Par::Seq,
+    );
+}
+
 /// `a a^T (+ acc)`: the symmetric product of one matrix (2-D chunks), its lower triangle
 /// computed by faer's triangular product and mirrored into the upper one.
 pub fn syrk(a: &HostArray, acc: Option<&HostArray>) -> Result<HostArray> {

@@ -8,6 +8,7 @@ mod fused;
 mod gather;
 mod gemm;
 pub mod jit;
+mod knn;
 pub mod linalg;
 mod memory;
 mod movement;
@@ -217,6 +218,7 @@ impl Backend for CpuBackend {
                 largest,
                 offset,
             } => sort::topk_partial(x(0), *axis, *k, *largest, *offset),
+            ChunkOp::KnnPartial { k, offset } => knn::knn_partial(x(0), x(1), *k, *offset)?,
             ChunkOp::TopKCombine { axis, k, largest } => {
                 sort::topk_combine(inputs, *axis, *k, *largest)?
             }

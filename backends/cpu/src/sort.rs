@@ -154,7 +154,7 @@ pub fn sort(x: &HostArray, axis: usize, descending: bool, arg: bool) -> HostArra
 
 /// The `k` best of every lane of `vals` along `axis` with their positions `pos` (same shape):
 /// best first by `order` (reversed when `largest`), ties to the lower position.
-fn select<T: Copy + Send + Sync + Default + 'static>(
+fn select<T: Copy + Send + Sync + Default + PartialOrd + 'static>(
     vals: &ArrayD<T>,
     pos: Positions<'_>,
     axis: usize,
@@ -204,7 +204,7 @@ fn select<T: Copy + Send + Sync + Default + 'static>(
                     // elements cost one comparison of values with the current k-th (with
                     // implicit positions a later element never wins a tie).
                     let mut best: Vec<(T, i64)> = Vec::with_capacity(kk + 1);
-                    for (j, &x) in lv.iter().enumerate() {
+                    let offer = |j: usize, x: T, best: &mut Vec<(T, i64)>| {
                         if best.len() == kk {
                             let worst = &best[kk - 1].0;
                             let c = if largest {
@@ -213,17 +213,39 @@ fn select<T: Copy + Send + Sync + Default + 'static>(
                                 order(&x, worst)
                             };
                             if c == Ordering::Greater || (c == Ordering::Equal && p.is_none()) {
-                                continue;
+                                return;
                             }
                             let e = (x, at(j));
                             if better(&e, &best[kk - 1]) != Ordering::Less {
-                                continue;
+                                return;
                             }
                             best.pop();
                         }
                         let e = (x, at(j));
                         let i = best.partition_point(|b| better(b, &e) == Ordering::Less);
                         best.insert(i, e);
+                    };
+                    for (b, run) in lv.chunks(16).enumerate() {
+                        // With implicit positions and the k-th best not NaN, a run with
+                        // nothing better (plain comparisons, vectorized; NaN is the largest
+                        // in `order`) is passed over whole.
+                        #[allow(clippy::eq_op)]
+                        if p.is_none() && best.len() == kk {
+                            let w = best[kk - 1].0;
+                            let any = if w != w {
+                                true
+                            } else if largest {
+                                run.iter().fold(false, |a, &y| a | (y > w) | (y != y))
+                            } else {
+                                run.iter().fold(false, |a, &y| a | (y < w))
+                            };
+                            if !any {
+                                continue;
+                            }
+                        }
+                        for (i, &x) in run.iter().enumerate() {
+                            offer(b * 16 + i, x, &mut best);
+                        }
                     }
                     best
                 } else {

@@ -249,6 +249,7 @@ impl CudaBackend {
             | ChunkOp::Dense(_)
             | ChunkOp::Sort { .. }
             | ChunkOp::TopKPartial { .. }
+            | ChunkOp::KnnPartial { .. }
             | ChunkOp::TopKCombine { .. }
             | ChunkOp::TopKFinal { .. }
             | ChunkOp::SearchSortedPartial { .. }

@@ -307,6 +307,7 @@ impl Backend for WgpuBackend {
             | ChunkOp::Dense(_)
             | ChunkOp::Sort { .. }
             | ChunkOp::TopKPartial { .. }
+            | ChunkOp::KnnPartial { .. }
             | ChunkOp::TopKCombine { .. }
             | ChunkOp::TopKFinal { .. }
             | ChunkOp::SearchSortedPartial { .. }

@@ -196,6 +196,19 @@ impl Tensor {
                 format!("k = {k} exceeds the {} rows of the data {sx:?}", sx[0]),
             ));
         }
+        let (nx, ny) = (self.tn()?.clone(), queries.tn()?.clone());
+        // Float data on a host backend: the fused kernel (distance panels made and reduced in
+        // cache). Device backends keep the GEMM on the device: the composition below.
+        if nx.dtype == ny.dtype
+            && matches!(nx.dtype, DType::F32 | DType::F64)
+            && !self.session().backend().device_resident()
+        {
+            let shape = vec![sy[0], k];
+            let op = |arg| Op::Knn { k, arg };
+            let v = self.record(op(false), &[self, queries], shape.clone(), nx.dtype)?;
+            let i = self.record(op(true), &[self, queries], shape, DType::I64)?;
+            return Ok((v, i));
+        }
         let xx = (self * self).sum(1, false)?;
         let yy = (queries * queries).sum(1, true)?;
         let cross = queries.matmul(&self.matrix_transpose()?)?;

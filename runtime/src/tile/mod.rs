@@ -558,6 +558,14 @@ impl<'g> Tiler<'g> {
                 largest,
                 arg,
             } => self.topk(&inputs[0], *axis, *k, *largest, *arg, in_dtypes[0]),
+            Op::Knn { k, arg } => self.knn(
+                &inputs[0],
+                &inputs[1],
+                in_shapes[0][1],
+                *k,
+                *arg,
+                in_dtypes[0],
+            ),
             Op::Scan { axis, prod } => self.scan(&inputs[0], *axis, *prod, dtype),
             Op::BucketCount {
                 seg,

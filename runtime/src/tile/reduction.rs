@@ -259,8 +259,29 @@ impl Tiler<'_> {
             key[axis] = 0;
             partials.entry(key).or_default().push((c, kk));
         }
+        let chunks = self.topk_merge(partials, &out_counts, axis, k, largest, arg, in_dtype);
+        let mut grid = t.grid.clone();
+        grid[axis] = vec![k];
+        Ok(Tiled { grid, chunks })
+    }
+
+    /// The merge trees of top-k partials: per output chunk (its grid index with `axis` at 0),
+    /// combines of up to `COMBINE_FAN_IN` candidate sets until one is left, then the field
+    /// wanted (values, or positions with `arg`). Tiled once per distinct top-k: a second
+    /// field of the same selection reuses the trees.
+    #[allow(clippy::too_many_arguments)]
+    fn topk_merge(
+        &mut self,
+        mut partials: HashMap<Vec<usize>, Vec<(ChunkId, usize)>>,
+        out_counts: &[usize],
+        axis: usize,
+        k: usize,
+        largest: bool,
+        arg: bool,
+        in_dtype: DType,
+    ) -> Vec<ChunkId> {
         let mut chunks = Vec::new();
-        for key in grid_indices(&out_counts) {
+        for key in grid_indices(out_counts) {
             let mut parts = partials
                 .remove(&key)
                 .expect("partials for every output chunk");
@@ -290,8 +311,48 @@ impl Tiler<'_> {
             let (field, dt) = if arg { (1, DType::I64) } else { (0, in_dtype) };
             chunks.push(self.push(ChunkOp::TopKFinal { field }, vec![root], shape.clone(), dt));
         }
-        let mut grid = t.grid.clone();
-        grid[axis] = vec![k];
-        Ok(Tiled { grid, chunks })
+        chunks
+    }
+
+    /// Brute-force k nearest neighbours (`Op::Knn`): the feature axis made whole, one fused
+    /// `KnnPartial` per (query row block, data row block), and per query block the blocks'
+    /// candidates merged as top-k's are (only `k` per query and block travel).
+    pub(super) fn knn(
+        &mut self,
+        x: &Tiled,
+        y: &Tiled,
+        d: usize,
+        k: usize,
+        arg: bool,
+        dtype: DType,
+    ) -> Result<Tiled> {
+        let pairs = x.grid[0].len().saturating_mul(y.grid[0].len());
+        self.reserve_grid(&[x.grid[0].clone(), y.grid[0].clone()], 3)?;
+        let x = self.rechunk(x, &[x.grid[0].clone(), vec![d]], dtype)?;
+        let y = self.rechunk(y, &[y.grid[0].clone(), vec![d]], dtype)?;
+        let mut partials: HashMap<Vec<usize>, Vec<(ChunkId, usize)>> =
+            HashMap::with_capacity(y.grid[0].len());
+        for (qi, &mrows) in y.grid[0].iter().enumerate() {
+            let mut offset = 0;
+            let mut parts = Vec::with_capacity(pairs / y.grid[0].len().max(1));
+            for (xi, &nrows) in x.grid[0].iter().enumerate() {
+                let kk = k.min(nrows);
+                let c = self.push(
+                    ChunkOp::KnnPartial { k, offset },
+                    vec![x.at(&[xi, 0]), y.at(&[qi, 0])],
+                    vec![mrows, kk],
+                    dtype,
+                );
+                parts.push((c, kk));
+                offset += nrows;
+            }
+            partials.insert(vec![qi, 0], parts);
+        }
+        let out_counts = [y.grid[0].len(), 1];
+        let chunks = self.topk_merge(partials, &out_counts, 1, k, false, arg, dtype);
+        Ok(Tiled {
+            grid: vec![y.grid[0].clone(), vec![k]],
+            chunks,
+        })
     }
 }
