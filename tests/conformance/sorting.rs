@@ -5,7 +5,7 @@
 use super::{values, Cx, Dom};
 use ndarray::{ArrayD, Axis};
 use std::cmp::Ordering;
-use tessera::{DType, Error, Result};
+use tessera::{DType, Error, Result, Tensor};
 
 use DType::{Bool, F32, F64, I32, I64};
 
@@ -297,6 +297,25 @@ pub fn knn_matches_brute_force(cx: &mut Cx) -> Result<()> {
             }
         }
     }
+    // The distances and the rows planned together share one selection: its partials (the
+    // fused kernels, or the distance tiles' top-k) are planned once, not once per field.
+    let (xh, yh) = (
+        cx.host(&[50, 4], Dom::Range(-1.0, 1.0), F32),
+        cx.host(&[9, 4], Dom::Range(-1.0, 1.0), F32),
+    );
+    let (xt, yt) = (cx.tensor(&xh, 0)?, cx.tensor(&yh, 1)?);
+    let (dist, idx) = xt.knn(&yt, 3)?;
+    let partials = |ts: &[&Tensor]| -> Result<usize> {
+        let (cg, _) = cx.s.plan(ts)?;
+        Ok(cg
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op.name(), "knn_partial" | "topk_partial" | "topk_combine"))
+            .count())
+    };
+    let one = partials(&[&dist])?;
+    assert!(one > 0, "{}: no selection planned", cx.tag());
+    assert_eq!(partials(&[&dist, &idx])?, one, "{}: both fields", cx.tag());
     let s = &cx.s;
     let x = s.full(&[4, 3], 1.0, F64);
     assert!(

@@ -58,6 +58,9 @@ pub struct Tiler<'g> {
     virt: HashMap<NodeId, fusion::Group>,
     /// One shared IR per distinct kernel structure.
     irs: FxHashSet<Arc<KernelIr>>,
+    /// The merged candidates (tree roots, one per output chunk) of each selection tiled so
+    /// far: the values and the positions of one top-k or kNN share them.
+    selections: HashMap<reduction::Selection, Vec<ChunkId>>,
 }
 
 /// Splits `len` into pieces of at most `size` (a zero-length axis is one empty piece).
@@ -221,6 +224,7 @@ impl<'g> Tiler<'g> {
             eligible: HashSet::new(),
             virt: HashMap::new(),
             irs: FxHashSet::default(),
+            selections: HashMap::new(),
         }
     }
 
@@ -557,15 +561,21 @@ impl<'g> Tiler<'g> {
                 k,
                 largest,
                 arg,
-            } => self.topk(&inputs[0], *axis, *k, *largest, *arg, in_dtypes[0]),
-            Op::Knn { k, arg } => self.knn(
-                &inputs[0],
-                &inputs[1],
-                in_shapes[0][1],
-                *k,
-                *arg,
-                in_dtypes[0],
-            ),
+            } => {
+                let how = (*axis, *k, *largest);
+                self.topk(&inputs[0], node.inputs[0], how, *arg, in_dtypes[0])
+            }
+            Op::Knn { k, arg } => {
+                let ins = ((node.inputs[0], node.inputs[1]), *k);
+                self.knn(
+                    &inputs[0],
+                    &inputs[1],
+                    in_shapes[0][1],
+                    ins,
+                    *arg,
+                    in_dtypes[0],
+                )
+            }
             Op::Scan { axis, prod } => self.scan(&inputs[0], *axis, *prod, dtype),
             Op::BucketCount {
                 seg,

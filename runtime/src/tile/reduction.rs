@@ -220,6 +220,15 @@ pub fn partial_dtype(op: ReduceOp, x: DType) -> DType {
     }
 }
 
+/// A selection whose merged candidates both of its fields share (see `Tiler::selections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Selection {
+    /// Top-k of a node: axis, k, largest.
+    TopK(NodeId, usize, usize, bool),
+    /// kNN of data and queries: k.
+    Knn(NodeId, NodeId, usize),
+}
+
 impl Tiler<'_> {
     /// Top-k along `axis`: the `k` best of each chunk (with global positions), merged up a
     /// tree per output chunk, so only `k` candidates per chunk and lane travel; the axis
@@ -227,12 +236,18 @@ impl Tiler<'_> {
     pub(super) fn topk(
         &mut self,
         t: &Tiled,
-        axis: usize,
-        k: usize,
-        largest: bool,
+        input: NodeId,
+        (axis, k, largest): (usize, usize, bool),
         arg: bool,
         in_dtype: DType,
     ) -> Result<Tiled> {
+        let sel = Selection::TopK(input, axis, k, largest);
+        let mut grid = t.grid.clone();
+        grid[axis] = vec![k];
+        if let Some(roots) = self.selections.get(&sel).cloned() {
+            let chunks = self.selection_fields(&roots, arg, in_dtype);
+            return Ok(Tiled { grid, chunks });
+        }
         self.reserve_grid(&t.grid, 3)?;
         let counts = t.counts();
         let starts = t.starts();
@@ -259,17 +274,15 @@ impl Tiler<'_> {
             key[axis] = 0;
             partials.entry(key).or_default().push((c, kk));
         }
-        let chunks = self.topk_merge(partials, &out_counts, axis, k, largest, arg, in_dtype);
-        let mut grid = t.grid.clone();
-        grid[axis] = vec![k];
+        let roots = self.topk_merge(partials, &out_counts, axis, k, largest, in_dtype);
+        self.selections.insert(sel, roots.clone());
+        let chunks = self.selection_fields(&roots, arg, in_dtype);
         Ok(Tiled { grid, chunks })
     }
 
     /// The merge trees of top-k partials: per output chunk (its grid index with `axis` at 0),
-    /// combines of up to `COMBINE_FAN_IN` candidate sets until one is left, then the field
-    /// wanted (values, or positions with `arg`). Tiled once per distinct top-k: a second
-    /// field of the same selection reuses the trees.
-    #[allow(clippy::too_many_arguments)]
+    /// combines of up to `COMBINE_FAN_IN` candidate sets until one is left: the roots, in the
+    /// output grid's order (two fields each: the values and the positions).
     fn topk_merge(
         &mut self,
         mut partials: HashMap<Vec<usize>, Vec<(ChunkId, usize)>>,
@@ -277,10 +290,9 @@ impl Tiler<'_> {
         axis: usize,
         k: usize,
         largest: bool,
-        arg: bool,
         in_dtype: DType,
     ) -> Vec<ChunkId> {
-        let mut chunks = Vec::new();
+        let mut roots = Vec::new();
         for key in grid_indices(out_counts) {
             let mut parts = partials
                 .remove(&key)
@@ -306,12 +318,21 @@ impl Tiler<'_> {
                 }
                 parts = next;
             }
-            let (root, kk) = parts[0];
-            shape[axis] = kk;
-            let (field, dt) = if arg { (1, DType::I64) } else { (0, in_dtype) };
-            chunks.push(self.push(ChunkOp::TopKFinal { field }, vec![root], shape.clone(), dt));
+            roots.push(parts[0].0);
         }
-        chunks
+        roots
+    }
+
+    /// One field of each merged selection: the values, or the int64 positions with `arg`.
+    fn selection_fields(&mut self, roots: &[ChunkId], arg: bool, in_dtype: DType) -> Vec<ChunkId> {
+        let (field, dt) = if arg { (1, DType::I64) } else { (0, in_dtype) };
+        roots
+            .iter()
+            .map(|&root| {
+                let shape = self.cg.node(root).shape.to_vec();
+                self.push(ChunkOp::TopKFinal { field }, vec![root], shape, dt)
+            })
+            .collect()
     }
 
     /// Brute-force k nearest neighbours (`Op::Knn`): the feature axis made whole, one fused
@@ -322,10 +343,16 @@ impl Tiler<'_> {
         x: &Tiled,
         y: &Tiled,
         d: usize,
-        k: usize,
+        (inputs, k): ((NodeId, NodeId), usize),
         arg: bool,
         dtype: DType,
     ) -> Result<Tiled> {
+        let sel = Selection::Knn(inputs.0, inputs.1, k);
+        let grid = vec![y.grid[0].clone(), vec![k]];
+        if let Some(roots) = self.selections.get(&sel).cloned() {
+            let chunks = self.selection_fields(&roots, arg, dtype);
+            return Ok(Tiled { grid, chunks });
+        }
         let pairs = x.grid[0].len().saturating_mul(y.grid[0].len());
         self.reserve_grid(&[x.grid[0].clone(), y.grid[0].clone()], 3)?;
         let x = self.rechunk(x, &[x.grid[0].clone(), vec![d]], dtype)?;
@@ -349,10 +376,9 @@ impl Tiler<'_> {
             partials.insert(vec![qi, 0], parts);
         }
         let out_counts = [y.grid[0].len(), 1];
-        let chunks = self.topk_merge(partials, &out_counts, 1, k, false, arg, dtype);
-        Ok(Tiled {
-            grid: vec![y.grid[0].clone(), vec![k]],
-            chunks,
-        })
+        let roots = self.topk_merge(partials, &out_counts, 1, k, false, dtype);
+        self.selections.insert(sel, roots.clone());
+        let chunks = self.selection_fields(&roots, arg, dtype);
+        Ok(Tiled { grid, chunks })
     }
 }
