@@ -35,7 +35,8 @@ class NearestNeighbors:
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         """(distances, indices) of the ``n_neighbors`` nearest fitted rows to each row of X,
-        nearest first; ties go to the lower row."""
+        nearest first; ties go to the lower row. Both are lazy: ``ts.execute(dist, ind)``
+        computes them in one run, the distances and the selection once."""
         if self._fit_X is None:
             raise ValueError("This NearestNeighbors instance is not fitted yet; call fit first")
         if X is None:
