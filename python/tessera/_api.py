@@ -52,6 +52,9 @@ def _from_numpy(a, chunk_size=None):
         _dtypes.dtype_name(a.dtype)  # raises TypeError naming the dtype
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))  # the same values in this machine's order
+    if not a.flags.aligned:
+        # The extension reads elements as typed values, which must be aligned: an aligned copy.
+        a = np.require(a, requirements="A")
     return Tensor(_raw.from_numpy(a, _chunk(chunk_size, a.ndim)))
 
 
