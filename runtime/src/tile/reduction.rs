@@ -353,7 +353,6 @@ impl Tiler<'_> {
             let chunks = self.selection_fields(&roots, arg, dtype);
             return Ok(Tiled { grid, chunks });
         }
-        let pairs = x.grid[0].len().saturating_mul(y.grid[0].len());
         self.reserve_grid(&[x.grid[0].clone(), y.grid[0].clone()], 3)?;
         let x = self.rechunk(x, &[x.grid[0].clone(), vec![d]], dtype)?;
         let y = self.rechunk(y, &[y.grid[0].clone(), vec![d]], dtype)?;
@@ -361,7 +360,7 @@ impl Tiler<'_> {
             HashMap::with_capacity(y.grid[0].len());
         for (qi, &mrows) in y.grid[0].iter().enumerate() {
             let mut offset = 0;
-            let mut parts = Vec::with_capacity(pairs / y.grid[0].len().max(1));
+            let mut parts = Vec::with_capacity(x.grid[0].len());
             for (xi, &nrows) in x.grid[0].iter().enumerate() {
                 let kk = k.min(nrows);
                 let c = self.push(
