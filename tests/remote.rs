@@ -4,7 +4,9 @@
 //! whole through the same path (`cpu_remote` in tests/cpu.rs).
 
 use std::sync::Arc;
-use tessera::remote::{run_task, Loopback, RemotePlan};
+use tessera::array::Region;
+use tessera::external::ExternalArray;
+use tessera::remote::{run_task, run_task_shared, ArgField, Loopback, RemotePlan};
 use tessera::{Axes, DType, Error, HostArray, Session};
 
 fn session() -> Session {
@@ -115,6 +117,81 @@ fn user_data_travels_as_boxes() {
         .unwrap();
     let got = (a * 2.0 + 1.0).execute().unwrap();
     assert_eq!(got, local);
+}
+
+/// Shared data (an object store's array) that fused kernels may only read in place: `read`
+/// fails, so a task that copies it fails.
+#[derive(Debug)]
+struct InPlaceOnly(HostArray);
+
+impl ExternalArray for InPlaceOnly {
+    fn shape(&self) -> &[usize] {
+        self.0.shape()
+    }
+    fn dtype(&self) -> DType {
+        self.0.dtype()
+    }
+    fn read(&self, _: &Region) -> tessera::Result<HostArray> {
+        Err(Error::InvalidArgument {
+            op: "test".into(),
+            msg: "copied instead of read in place".into(),
+        })
+    }
+    fn describe(&self) -> String {
+        "in-place-only test data".into()
+    }
+    fn flat(&self) -> Option<tessera::HostSlice<'_>> {
+        tessera::HostSlice::of(&self.0)
+    }
+}
+
+/// A worker reads a shared argument of a fused kernel in place (no copy: the data refuses to
+/// be copied) with the bits of the copied run; ops other than fused kernels read a copy.
+#[test]
+fn shared_arguments_are_read_in_place() {
+    let s = session();
+    let data: Vec<f32> = (0..60 * 80).map(|i| (i % 97) as f32 * 0.5 - 3.0).collect();
+    let a = s
+        .from_vec(data, &[60, 80])
+        .unwrap()
+        .with_chunks(&[20, 16])
+        .unwrap();
+    let backend = s.backend().clone();
+    for (name, y, fused) in [
+        ("a * 2 + 1", a.clone() * 2.0 + 1.0, true),
+        (
+            "sort(a)",
+            a.with_chunks(&[20, 80]).unwrap().sort(-1, false).unwrap(),
+            false,
+        ),
+    ] {
+        let p = plan_of(&s, &y, 0);
+        let mut tasks = 0;
+        for (g, grp) in p.groups().iter().enumerate() {
+            if grp.on_driver || grp.inputs.len() != 1 || !p.groups()[grp.inputs[0]].on_driver {
+                continue;
+            }
+            let arg = p.run_on_driver(grp.inputs[0], &[]).unwrap();
+            assert_eq!(arg.len(), 1, "{name}");
+            let spec = p.spec(g).unwrap();
+            let copied = run_task(&spec, backend.as_ref(), vec![arg.clone()]).unwrap();
+            let shared = vec![vec![ArgField::Shared(Arc::new(InPlaceOnly(
+                arg[0].clone(),
+            )))]];
+            match run_task_shared(&spec, backend.as_ref(), shared) {
+                Ok(v) => {
+                    assert!(fused, "{name}: read without a copy");
+                    assert_eq!(v, copied, "{name}: in place gives the copy's bits");
+                }
+                Err(e) => {
+                    assert!(!fused, "{name}: {e}");
+                    assert!(e.to_string().contains("copied instead"), "{name}: {e}");
+                }
+            }
+            tasks += 1;
+        }
+        assert!(tasks > 0, "{name}: tasks reading driver data");
+    }
 }
 
 /// A spec that is not one, or of another format version, is an error, never a panic.

@@ -793,7 +793,19 @@ fn from_numpy_shared(
 
 fn host_from_numpy(array: &Bound<'_, PyUntypedArray>) -> PyResult<HostArray> {
     fn owned<T: numpy::Element + Copy>(a: &Bound<'_, PyUntypedArray>) -> PyResult<ArrayD<T>> {
+        // Elements are read as `T`: a buffer not aligned for it (a view into a byte buffer,
+        // an object store's record) is first copied by numpy, which aligns what it allocates.
+        let align = std::mem::align_of::<T>();
         let a = a.cast::<PyArrayDyn<T>>()?;
+        let aligned = (a.data() as usize).is_multiple_of(align)
+            && a.strides().iter().all(|s| s % align as isize == 0);
+        let copy;
+        let a = if aligned {
+            a
+        } else {
+            copy = a.call_method0("copy")?.cast_into::<PyArrayDyn<T>>()?;
+            &copy
+        };
         let r = a.try_readonly().map_err(|e| {
             PyValueError::new_err(format!("the numpy array is being written elsewhere: {e}"))
         })?;

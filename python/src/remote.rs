@@ -5,6 +5,7 @@
 //! graph into groups. `_ray.py` submits one Ray task per remote group (its spec bytes and the
 //! object refs of its input groups) and runs the driver groups (user data, writes) here.
 
+use crate::shared::NumpyBuffer;
 use crate::{host_from_numpy, sess, to_py, PyRes};
 use numpy::{PyArrayDyn, PyUntypedArray};
 use pyo3::prelude::*;
@@ -13,7 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use tessera::array::Region;
 use tessera::chunk::{ChunkData, ChunkOp};
-use tessera::remote::{RemoteExecutor, RemotePlan};
+use tessera::external::ExternalArray;
+use tessera::remote::{ArgField, RemoteExecutor, RemotePlan};
 use tessera::{Error, HostArray, Session};
 
 pyo3::create_exception!(
@@ -46,6 +48,21 @@ fn chunk_of(fields: &Bound<'_, PyAny>) -> PyResult<ChunkData> {
     let mut out = Vec::new();
     for f in fields.try_iter()? {
         out.push(host_from_numpy(f?.cast::<PyUntypedArray>()?)?);
+    }
+    Ok(out)
+}
+
+/// A task argument's fields as a worker reads them: numpy arrays in memory in row-major order
+/// (the object store's, read-only) are read in place by fused kernels; others are copied.
+fn shared_of(fields: &Bound<'_, PyAny>) -> PyResult<Vec<ArgField>> {
+    let mut out = Vec::new();
+    for f in fields.try_iter()? {
+        let f = f?;
+        let a = f.cast::<PyUntypedArray>()?;
+        out.push(match NumpyBuffer::of(a) {
+            Some(b) if b.flat().is_some() => ArgField::Shared(Arc::new(b)),
+            _ => ArgField::Host(host_from_numpy(a)?),
+        });
     }
     Ok(out)
 }
@@ -260,10 +277,13 @@ pub(crate) fn run_task<'py>(
             }
         }
     };
-    let args: Vec<ChunkData> = args.iter().map(|a| chunk_of(&a)).collect::<PyResult<_>>()?;
+    let args: Vec<Vec<ArgField>> = args
+        .iter()
+        .map(|a| shared_of(&a))
+        .collect::<PyResult<_>>()?;
     let spec = spec.to_vec();
     let out = py
-        .detach(move || tessera::remote::run_task(&spec, session.backend().as_ref(), args))
+        .detach(move || tessera::remote::run_task_shared(&spec, session.backend().as_ref(), args))
         .py()?;
     chunk_to_py(py, out)
 }

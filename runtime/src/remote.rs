@@ -18,11 +18,12 @@
 //! exactly the bytes it reads. The kernels, their chunking and the order of every combine are
 //! those of the local run, so the results are bit-identical to it.
 
-use crate::array::Region;
+use crate::array::{HostArray, HostSlice, Region};
 use crate::backend::Backend;
 use crate::chunk::{BoundData, ChunkData, ChunkGraph, ChunkId, ChunkNode, ChunkOp};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::external::ExternalArray;
 use crate::ir::row_major_strides;
 use crate::schedule::planned_bytes;
 use serde::{Deserialize, Serialize};
@@ -515,6 +516,17 @@ impl RemotePlan {
     }
 }
 
+/// One field of a task's argument on a worker: an array the worker holds, or data it reads
+/// where it is (a numpy array in an object store's shared memory).
+#[derive(Debug, Clone)]
+pub enum ArgField {
+    /// An array of the worker's own.
+    Host(HostArray),
+    /// Data read where it is: a fused kernel reads it in place when it is in memory in
+    /// row-major order ([`ExternalArray::flat`]); any other op reads a copy.
+    Shared(Arc<dyn ExternalArray>),
+}
+
 /// Runs a task ([`RemotePlan::spec`] bytes) on `backend` with the values of its input groups;
 /// returns its sink's value. A worker's half of a remote run.
 ///
@@ -522,6 +534,24 @@ impl RemotePlan {
 /// A malformed spec or one of another version, the wrong number of arguments, or a kernel's
 /// error (a panic becomes `Error::Panic`).
 pub fn run_task(spec: &[u8], backend: &dyn Backend, args: Vec<ChunkData>) -> Result<ChunkData> {
+    let args = args
+        .into_iter()
+        .map(|a| a.into_iter().map(ArgField::Host).collect())
+        .collect();
+    run_task_shared(spec, backend, args)
+}
+
+/// [`run_task`] with arguments that may be read where they are: a fused kernel reads a
+/// shared argument in place (as it reads user data locally) instead of a copy; other ops
+/// read one copy of it, made once per task.
+///
+/// # Errors
+/// As [`run_task`]; a shared argument whose copy fails (its read's error).
+pub fn run_task_shared(
+    spec: &[u8],
+    backend: &dyn Backend,
+    args: Vec<Vec<ArgField>>,
+) -> Result<ChunkData> {
     let spec: TaskSpec =
         postcard::from_bytes(spec).map_err(|e| Error::Serde(format!("task spec: {e}")))?;
     if spec.version != SPEC_VERSION {
@@ -531,18 +561,60 @@ pub fn run_task(spec: &[u8], backend: &dyn Backend, args: Vec<ChunkData>) -> Res
             spec.version
         )));
     }
+    let nargs = args.len();
+    // Fused kernels with shared arguments bound in place, and the inputs each node still
+    // reads as chunks.
+    let bound: Vec<Option<(ChunkOp, Vec<WireInput>)>> = spec
+        .nodes
+        .iter()
+        .map(|w| bind_shared(&w.op, &w.inputs, &args))
+        .collect();
+    let mut needed = vec![false; nargs];
+    for (w, b) in spec.nodes.iter().zip(&bound) {
+        for inp in b.as_ref().map_or(&w.inputs[..], |b| &b.1[..]) {
+            if let WireInput::Arg(a) = *inp {
+                if let Some(n) = needed.get_mut(a as usize) {
+                    *n = true;
+                }
+            }
+        }
+    }
+    let held: Vec<Option<ChunkData>> = args
+        .into_iter()
+        .zip(&needed)
+        .map(|(fields, &n)| {
+            if !n {
+                return Ok(None);
+            }
+            fields
+                .into_iter()
+                .map(|f| match f {
+                    ArgField::Host(h) => Ok(h),
+                    ArgField::Shared(e) => {
+                        let all: Region = e.shape().iter().map(|&d| (0, d)).collect();
+                        e.read(&all)
+                    }
+                })
+                .collect::<Result<ChunkData>>()
+                .map(Some)
+        })
+        .collect::<Result<_>>()?;
     let mut values: Vec<Option<ChunkData>> = Vec::with_capacity(spec.nodes.len());
-    for (i, w) in spec.nodes.iter().enumerate() {
+    for (i, (w, b)) in spec.nodes.iter().zip(&bound).enumerate() {
+        let (op, inputs) = match b {
+            Some((op, inputs)) => (op.clone(), &inputs[..]),
+            None => (w.op.clone(), &w.inputs[..]),
+        };
         let node = ChunkNode {
-            op: w.op.clone(),
+            op,
             inputs: Default::default(),
             shape: w.shape.iter().copied().collect(),
             dtype: w.dtype,
         };
-        let mut ins: Vec<&ChunkData> = Vec::with_capacity(w.inputs.len());
-        for inp in &w.inputs {
+        let mut ins: Vec<&ChunkData> = Vec::with_capacity(inputs.len());
+        for inp in inputs {
             let v = match *inp {
-                WireInput::Arg(a) => args.get(a as usize),
+                WireInput::Arg(a) => held.get(a as usize).and_then(Option::as_ref),
                 WireInput::Local(l) if (l as usize) < i => values[l as usize].as_ref(),
                 WireInput::Local(_) => None,
             };
@@ -550,9 +622,8 @@ pub fn run_task(spec: &[u8], backend: &dyn Backend, args: Vec<ChunkData>) -> Res
                 Error::invalid(
                     "remote task",
                     format!(
-                        "node {i} ({}) reads a missing input ({} arguments given)",
+                        "node {i} ({}) reads a missing input ({nargs} arguments given)",
                         node.op.name(),
-                        args.len()
                     ),
                 )
             })?);
@@ -572,6 +643,79 @@ pub fn run_task(spec: &[u8], backend: &dyn Backend, args: Vec<ChunkData>) -> Res
         .pop()
         .flatten()
         .ok_or_else(|| Error::invalid("remote task", "a task without nodes"))
+}
+
+/// A fused kernel node whose arguments include shared data in memory: the op with those loads
+/// bound to the data (read in place, as user data is locally: an argument is the whole value
+/// of its input, so the load's offset and strides index it as they index the chunk) and the
+/// inputs it still reads as chunks. `None` for any other node (it runs as it came).
+fn bind_shared(
+    op: &ChunkOp,
+    inputs: &[WireInput],
+    args: &[Vec<ArgField>],
+) -> Option<(ChunkOp, Vec<WireInput>)> {
+    let ChunkOp::Fused { ir, params, bound } = op else {
+        return None;
+    };
+    let mut new_bound = bound.clone();
+    let mut rest = Vec::with_capacity(inputs.len());
+    let mut next = inputs.iter();
+    for (li, load) in ir.inputs.iter().enumerate() {
+        if bound.iter().any(|(b, _)| *b == li) {
+            continue;
+        }
+        // Fewer inputs than loads: left to the kernel's own error.
+        let &inp = next.next()?;
+        if let WireInput::Arg(a) = inp {
+            if let Some([ArgField::Shared(e)]) = args.get(a as usize).map(Vec::as_slice) {
+                if e.dtype() == load.dtype && e.flat().is_some() {
+                    new_bound.push((li, BoundData::External(e.clone())));
+                    continue;
+                }
+            }
+        }
+        rest.push(inp);
+    }
+    rest.extend(next);
+    if new_bound.len() == bound.len() {
+        return None;
+    }
+    Some((
+        ChunkOp::Fused {
+            ir: ir.clone(),
+            params: params.clone(),
+            bound: new_bound,
+        },
+        rest,
+    ))
+}
+
+/// A worker's own array offered as shared data (how [`Loopback`] hands arguments on, so that
+/// the in-place path of [`run_task_shared`] runs in every test through it).
+#[derive(Debug)]
+struct Held(HostArray);
+
+impl ExternalArray for Held {
+    fn shape(&self) -> &[usize] {
+        self.0.shape()
+    }
+    fn dtype(&self) -> DType {
+        self.0.dtype()
+    }
+    fn read(&self, region: &Region) -> Result<HostArray> {
+        crate::external::check_region("task argument", region, self.0.shape())?;
+        Ok(self.0.slice_region(region, None))
+    }
+    fn describe(&self) -> String {
+        format!(
+            "task argument of shape {:?} {}",
+            self.0.shape(),
+            self.0.dtype()
+        )
+    }
+    fn flat(&self) -> Option<HostSlice<'_>> {
+        HostSlice::of(&self.0)
+    }
 }
 
 /// An executor that runs a plan in this process through the wire form, one group after
@@ -623,8 +767,17 @@ impl RemoteExecutor for Loopback {
                     plan.run_on_driver(g, &args)?
                 } else {
                     let spec = plan.spec(g)?;
-                    let owned = args.into_iter().cloned().collect();
-                    run_task(&spec, self.backend.as_ref(), owned)?
+                    // Single-field arguments go as shared data (fused kernels read them in
+                    // place, as a Ray worker reads the object store's arrays); the fields of a
+                    // multi-field value as arrays of the task's own.
+                    let shared = args
+                        .into_iter()
+                        .map(|a| match a.as_slice() {
+                            [one] => vec![ArgField::Shared(Arc::new(Held(one.clone())))],
+                            _ => a.iter().cloned().map(ArgField::Host).collect(),
+                        })
+                        .collect();
+                    run_task_shared(&spec, self.backend.as_ref(), shared)?
                 }
             };
             values[g] = Some(value);
