@@ -57,3 +57,23 @@ def test_num_gpus_zero_runs_everything_on_cpus(mixed):
     # With no GPU asked for, the GPU node runs no task as a GPU task (where Ray places the
     # CPU tasks, one node or both, is its choice).
     assert not st["gpu_task_nodes"]
+
+
+def test_fractional_gpus_share_the_gpu_node(mixed):
+    """``num_gpus=0.25``: four chunk tasks may share one GPU; device work still goes only to
+    the node that has one, with the local run's bits."""
+
+    def program():
+        with ts.config(chunk_size="256KiB"):
+            return np.asarray((ts.random.default_rng(14).random(400_000) * 3 - 1).sum())
+
+    want = program()
+    ts.set_executor("ray", num_gpus=0.25, group_bytes=0)
+    try:
+        got = program()
+        st = ts.last_stats()["ray"]
+    finally:
+        ts.set_executor("local")
+    assert got.tobytes() == want.tobytes()
+    assert st["gpu_tasks"] > 0
+    assert st["gpu_task_nodes"] == [mixed.gpu_workers[0].node_id]
