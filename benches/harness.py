@@ -77,8 +77,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm", "svd", "knn", "sort",
-             "argsort", "topk"]
+WORKLOADS = ["limits", "add_mul", "add_mul_sum", "pi", "std_expr", "sgemm", "dgemm", "svd", "tsqr",
+             "knn",
+             "sort", "argsort", "topk"]
 BACKENDS = ["numpy", "cupy", "cupy-fused", "cupy-raw", "dask"]
 FUSED_WORKLOADS = {"add_mul", "add_mul_sum", "pi"}
 DEFAULT_SIZES = {
@@ -88,7 +89,9 @@ DEFAULT_SIZES = {
     "pi": [100_000_000],
     "std_expr": [2000],
     "sgemm": [2000],
+    "dgemm": [2000],
     "svd": [1_000_000],
+    "tsqr": [1_000_000],
     "knn": [20_000],
     "sort": [10_000_000],
     "argsort": [10_000_000],
@@ -502,19 +505,24 @@ def wl_std_expr(be, n, args):
                               flops=2.0 * n ** 3, note=note))]
 
 
-def wl_sgemm(be, n, args):
-    a = be.asarray(host_matrix(n, args.seed, 0))
-    b = be.asarray(host_matrix(n, args.seed, 1))
+def wl_dgemm(be, n, args):
+    return wl_sgemm(be, n, args, np.float64)
+
+
+def wl_sgemm(be, n, args, dtype=np.float32):
+    name = "sgemm" if dtype == np.float32 else "dgemm"
+    a = be.asarray(host_matrix(n, args.seed, 0).astype(dtype))
+    b = be.asarray(host_matrix(n, args.seed, 1).astype(dtype))
     note = "fresh output each run; value = f64 checksum of a @ b"
     if be.name == "dask":
         da_, db_ = be.wrap(a), be.wrap(b)
-        return [("sgemm", Case(run=lambda: be.compute(da_ @ db_), value=checksum(np),
+        return [(name, Case(run=lambda: be.compute(da_ @ db_), value=checksum(np),
                                flops=2.0 * n ** 3,
                                note=note + f"; dask blocks {be.block}x{be.block}, result assembled"))]
     if be.is_gpu:
         note += f"; CUPY_TF32={os.environ.get('CUPY_TF32')}"
-    return [("sgemm", Case(run=lambda: a @ b, value=checksum(be.xp), flops=2.0 * n ** 3,
-                           note=note))]
+    return [(name, Case(run=lambda: a @ b, value=checksum(be.xp), flops=2.0 * n ** 3,
+                        note=note))]
 
 
 def pattern_rect(rows, cols, a, b, c):
@@ -661,6 +669,23 @@ def wl_svd(be, n, args):
                               f"input once ({4 * SVD_COLS * n / GB:.2f} GB)"))]
 
 
+def wl_tsqr(be, n, args):
+    """The singular values alone of a tall-skinny matrix (Tessera: TSQR with R-only QRs, one
+    pass over the input); the value is the largest."""
+    xp = be.xp
+    a = be.asarray(np.random.default_rng(args.seed).random((n, SVD_COLS), dtype=np.float32))
+    if be.name == "dask":
+        da_ = be.wrap(a).rechunk((args.dask_chunk // SVD_COLS, SVD_COLS))
+        run = lambda: float(be.compute(be.da.linalg.tsqr(da_, compute_svd=True)[1][0]))
+        how = "dask.array.linalg.tsqr(compute_svd=True), row blocks"
+    else:
+        run = lambda: float(xp.linalg.svd(a, compute_uv=False)[0])
+        how = "LAPACK gesdd (values only) on the whole matrix" if not be.is_gpu else "cuSOLVER"
+    return [("tsqr", Case(run=run, nbytes=4.0 * SVD_COLS * n, flops=None,
+                          note=f"{how}; value = the largest singular value; GB/s counts the "
+                               f"input once ({4 * SVD_COLS * n / GB:.2f} GB)"))]
+
+
 def wl_limits(be, n, args):
     xp = be.xp
     src = xp.full(n, 1.0, dtype=xp.float32)
@@ -722,7 +747,9 @@ WORKLOAD_FUNCS = {
     "pi": wl_pi,
     "std_expr": wl_std_expr,
     "sgemm": wl_sgemm,
+    "dgemm": wl_dgemm,
     "svd": wl_svd,
+    "tsqr": wl_tsqr,
     "knn": wl_knn,
     "sort": wl_sort,
     "argsort": wl_argsort,

@@ -11,7 +11,7 @@ use std::time::Instant;
 /// Options of one bench run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Workloads (add_mul, add_mul_sum, pi, std_expr, sgemm, svd, knn, sort, argsort, topk).
+    /// Workloads (add_mul, add_mul_sum, pi, std_expr, sgemm, dgemm, svd, tsqr, knn, sort, argsort, topk).
     pub workloads: Vec<String>,
     /// Size overrides `workload=N`.
     pub sizes: Vec<(String, usize)>,
@@ -53,7 +53,7 @@ pub fn default_size(workload: &str, mem: u64) -> usize {
         // x and a fresh output: 8 bytes per element; keep them under a quarter of memory.
         "add_mul" | "add_mul_sum" => (gib << 30) / 32 / 4 * 4,
         "pi" => 100_000_000,
-        "std_expr" | "sgemm" => 4000,
+        "std_expr" | "sgemm" | "dgemm" => 4000,
         "knn" => 20_000,
         "sort" | "argsort" => 100_000_000,
         // The input, and the harness's int64 positions beside it: 12 bytes per element.
@@ -393,9 +393,16 @@ pub fn run_workload(
                 first,
             )
         }
-        "sgemm" => {
-            let a = materialize(s, &pattern_matrix(s, n, 0)?)?.with_chunks(&[matrix_block(n)])?;
-            let b = materialize(s, &pattern_matrix(s, n, 1)?)?.with_chunks(&[matrix_block(n)])?;
+        "sgemm" | "dgemm" => {
+            let dt = if workload == "sgemm" {
+                DType::F32
+            } else {
+                DType::F64
+            };
+            let a = materialize(s, &pattern_matrix(s, n, 0)?.astype(dt)?)?
+                .with_chunks(&[matrix_block(n)])?;
+            let b = materialize(s, &pattern_matrix(s, n, 1)?.astype(dt)?)?
+                .with_chunks(&[matrix_block(n)])?;
             let mut last = None;
             let (t, _, first) = time(warmup, repeat, || {
                 last = None;
@@ -410,7 +417,7 @@ pub fn run_workload(
                 first,
             )
         }
-        "svd" => {
+        "svd" | "tsqr" => {
             let cols = crate::workloads::SVD_COLS;
             let bytes = 4 * cols as u64 * n as u64;
             let a = s.random(7).rand(&[n, cols], DType::F32);
@@ -432,7 +439,13 @@ pub fn run_workload(
                 }
                 _ => materialize(s, &a)?,
             };
-            let (t, v, first) = time(warmup, repeat, || crate::workloads::svd_error(&a))?;
+            let (t, v, first) = time(warmup, repeat, || {
+                if workload == "svd" {
+                    crate::workloads::svd_error(&a)
+                } else {
+                    crate::workloads::largest_singular_value(&a)
+                }
+            })?;
             drop(a);
             drop(file);
             (t, v, Some(bytes as f64), None, first)

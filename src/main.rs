@@ -17,7 +17,7 @@ enum Cmd {
     Info,
     /// Benchmark the headline workloads against NumPy (and CuPy where present), same run.
     Bench {
-        /// Comma list of workloads: add_mul, add_mul_sum, pi, std_expr, sgemm, svd, knn, sort,
+        /// Comma list of workloads: add_mul, add_mul_sum, pi, std_expr, sgemm, dgemm, svd, tsqr, knn, sort,
         /// argsort, topk.
         #[arg(long, default_value = "add_mul,add_mul_sum,pi,std_expr,sgemm")]
         workloads: String,

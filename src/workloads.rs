@@ -40,6 +40,18 @@ pub fn svd_error(a: &Tensor) -> Result<f64> {
     (num / den).sqrt()?.item()
 }
 
+/// The `tsqr` workload over a tall-skinny `a`: its singular values alone (TSQR with R-only
+/// QRs: one pass over the input, no Q formed); returns the largest.
+///
+/// # Errors
+/// Graph or backend errors.
+pub fn largest_singular_value(a: &Tensor) -> Result<f64> {
+    a.svdvals()?
+        .max(Axes::All, false)?
+        .astype(DType::F64)?
+        .item()
+}
+
 /// `((x + 1) * 2).sum()` over `n` f32 uniform values.
 ///
 /// # Errors

@@ -610,6 +610,7 @@ impl PyTensor {
         };
         let v: Vec<tessera::Tensor> = match name {
             "qr" => t.qr(flag).map(|(q, r)| vec![q, r]),
+            "qr_r" => t.qr_r().map(|r| vec![r]),
             "svd" => t.svd(flag).map(|(u, s, vh)| vec![u, s, vh]),
             "svdvals" => t.svdvals().map(|x| vec![x]),
             "cholesky" => t.cholesky(flag).map(|x| vec![x]),

@@ -54,8 +54,10 @@ def cholesky(x, /, *, upper=False):
 def qr(x, /, mode="reduced"):
     if mode not in ("reduced", "complete", "r"):
         raise NotImplementedError(f"qr: mode={mode!r} is not supported (reduced, complete, r)")
+    if mode == "r":
+        return _k(x, "qr_r")[0]
     q, r = _k(x, "qr", flag=mode == "complete")
-    return r if mode == "r" else QRResult(q, r)
+    return QRResult(q, r)
 
 
 def svd(x, /, full_matrices=True, compute_uv=True, hermitian=False):

@@ -35,6 +35,13 @@ def test_qr_and_svd(dtype, shape):
         sgn = np.sign(np.diagonal(rw, axis1=-2, axis2=-1))[..., :k]
         sgn[sgn == 0] = 1
         np.testing.assert_allclose(rn[..., :k, :], rw[..., :k, :] * sgn[..., :, None], atol=tol(dtype, 20))
+    # mode="r": R alone (Q never formed), numpy's R with its diagonal made non-negative.
+    rr = np.asarray(ts.linalg.qr(t, mode="r"))
+    rw = np.linalg.qr(a.astype(np.float64), mode="r")
+    assert rr.shape == rw.shape and rr.dtype == dtype
+    sgn = np.sign(np.diagonal(rw, axis1=-2, axis2=-1))
+    sgn[sgn == 0] = 1
+    np.testing.assert_allclose(rr, rw * sgn[..., :, None], atol=tol(dtype, 20))
     u, s, vh = ts.linalg.svd(t, full_matrices=False)
     np.testing.assert_allclose(np.asarray(s), np.linalg.svd(a.astype(np.float64), compute_uv=False),
                                rtol=tol(dtype), atol=tol(dtype))

@@ -20,6 +20,9 @@ pub enum DenseOp {
         /// Complete (Q square) rather than reduced.
         complete: bool,
     },
+    /// The R factor of a reduced QR alone, `(k, n)`, diagonal non-negative (numpy's
+    /// `qr(mode="r")`): Q is never formed, half the work of [`DenseOp::Qr`] for a tall matrix.
+    QrR,
     /// SVD: packed `[U; S; Vt]`, singular values descending. Thin: U `(m, k)`, Vt `(k, n)`;
     /// full: U `(m, m)`, Vt `(n, n)`.
     Svd {
@@ -95,7 +98,7 @@ impl DenseOp {
     /// A short name for errors and stats (numpy's).
     pub fn name(self) -> &'static str {
         match self {
-            DenseOp::Qr { .. } => "qr",
+            DenseOp::Qr { .. } | DenseOp::QrR => "qr",
             DenseOp::Svd { .. } => "svd",
             DenseOp::SvdVals => "svdvals",
             DenseOp::Cholesky { .. } => "cholesky",
@@ -121,7 +124,7 @@ impl DenseOp {
     fn square(self) -> bool {
         !matches!(
             self,
-            DenseOp::Qr { .. } | DenseOp::Svd { .. } | DenseOp::SvdVals
+            DenseOp::Qr { .. } | DenseOp::QrR | DenseOp::Svd { .. } | DenseOp::SvdVals
         )
     }
 
@@ -139,6 +142,7 @@ impl DenseOp {
                 vec![m + 1 + vr, uc.max(n)]
             }
             DenseOp::SvdVals => vec![k],
+            DenseOp::QrR => vec![k, n],
             DenseOp::Cholesky { .. } | DenseOp::Inv => vec![n, n],
             DenseOp::Eigh => vec![n + 1, n],
             DenseOp::EigvalsH => vec![n],

@@ -184,6 +184,20 @@ pub fn qr_factors(cx: &mut Cx) -> Result<()> {
             let h = random_matrix(cx, &shape, dt);
             let a = values(&h);
             let t = cx.tensor(&h, 0)?;
+            // R alone (numpy's mode="r"; TSQR keeps only R factors): the reduced R (unique
+            // with its diagonal non-negative), to rounding.
+            let r_alone = get(&t.qr_r()?)?;
+            let r_reduced = get(&t.qr(false)?.1)?;
+            assert_eq!(r_alone.shape(), r_reduced.shape(), "qr_r {dt} {shape:?}");
+            let (m, n) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+            for (x, y) in mats(&r_alone).iter().zip(mats(&r_reduced).iter()) {
+                close(
+                    &format!("qr_r {dt} {shape:?}"),
+                    x,
+                    y,
+                    tol(dt, m.max(n), 4.0 * max_abs2(y)),
+                );
+            }
             for complete in [false, true] {
                 let (q, r) = t.qr(complete)?;
                 assert_eq!((q.dtype(), r.dtype()), (dt, dt));
@@ -673,6 +687,68 @@ pub fn linalg_errors(cx: &mut Cx) -> Result<()> {
         0.0,
     );
     let _ = &cx.rng();
+    Ok(())
+}
+
+/// R alone and the singular values of a tall matrix in row blocks under a small chunk budget:
+/// TSQR with R-only QRs at every node of its tree (no Q is formed: the plan has no full QR),
+/// equal within tolerance to the dense kernel on the whole matrix.
+pub fn tsqr_r_only(cx: &mut Cx) -> Result<()> {
+    let before = cx.s.config().chunk_bytes;
+    let r = tsqr_r_only_cases(cx);
+    cx.s.set_chunk_bytes(before)?;
+    r
+}
+
+fn tsqr_r_only_cases(cx: &mut Cx) -> Result<()> {
+    use tessera::chunk::ChunkOp;
+    use tessera::linalg::DenseOp;
+    let (m, n, blk) = (600usize, 5usize, 40usize);
+    for dt in [F32, F64] {
+        let h = random_matrix(cx, &[m, n], dt);
+        cx.s.set_chunk_bytes(16 << 20)?;
+        let whole = cx.s.from_host(h.clone());
+        let (r0, s0) = (
+            mats(&get(&whole.qr_r()?)?).remove(0),
+            values(&whole.svdvals()?.execute()?),
+        );
+        // 15 row blocks, each under the 1 KiB budget; the matrix is far over it.
+        cx.s.set_chunk_bytes(1 << 10)?;
+        let t = cx.s.from_host(h.clone()).with_chunks(&[blk, n])?;
+        let (rt, st) = (t.qr_r()?, t.svdvals()?);
+        for (what, x) in [("qr_r", &rt), ("svdvals", &st)] {
+            let (cg, _) = cx.s.plan(&[x])?;
+            let dense: Vec<DenseOp> = cg
+                .nodes
+                .iter()
+                .filter_map(|nd| match &nd.op {
+                    ChunkOp::Dense(op) => Some(*op),
+                    _ => None,
+                })
+                .collect();
+            let r_qrs = dense.iter().filter(|&&op| op == DenseOp::QrR).count();
+            assert!(
+                r_qrs > m / blk,
+                "{what} {dt}: {r_qrs} R-only QRs for {} row blocks ({dense:?})",
+                m / blk
+            );
+            assert!(
+                !dense.iter().any(|op| matches!(op, DenseOp::Qr { .. })),
+                "{what} {dt}: a QR forming Q in an R-only tree ({dense:?})"
+            );
+        }
+        let r = mats(&get(&rt)?).remove(0);
+        assert_eq!(r.dim(), (n, n), "qr_r {dt}: R shape");
+        let tl = tol(dt, m, 4.0) * max_abs2(&r0);
+        close(&format!("tsqr qr_r {dt}"), &r, &r0, tl);
+        let sv = values(&st.execute()?);
+        let (sv, s0): (Vec<f64>, Vec<f64>) =
+            (sv.iter().copied().collect(), s0.iter().copied().collect());
+        assert_eq!(sv.len(), n);
+        for (a, b) in sv.iter().zip(&s0) {
+            assert!((a - b).abs() <= tl, "tsqr svdvals {dt}: {sv:?} vs {s0:?}");
+        }
+    }
     Ok(())
 }
 

@@ -114,6 +114,7 @@ macro_rules! conformance_suite {
                 matmul_2d, matmul_batched, matmul_vector, matmul_int, dot, tensordot_axes,
                 tensordot_n, gram_matrix, qr_factors, svd_factors, eigh_factors, cholesky_solve_inv_det,
                 blocked_cholesky_and_triangular_solves,
+                tsqr_r_only,
                 linalg_composites,
                 // zero-size arrays, eager mode
                 zero_size_reductions, zero_size_movement, zero_size_elementwise, eager_matches_lazy,

@@ -92,6 +92,62 @@ fn run<T: Real>(
     })
 }
 
+/// The R factor (`min(m, n)` by `n`, upper triangular, diagonal of any sign) of `a`'s QR, its
+/// rows taken in blocks that stay in a core's cache: `R = qr([R; block]).R` block after block
+/// (a flat TSQR tree inside the kernel). A tall-skinny QR done at once is Householder
+/// reflections over columns as long as the matrix, each a pass over memory (`n` passes for
+/// `n` columns); blocks of a few hundred rows read the matrix once.
+fn tall_r<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::qr::no_pivoting::factor as qrf;
+    let (m, n) = (a.nrows(), a.ncols());
+    // Block rows: the stack (`rows + n` by `n`) within about 128 KiB.
+    let row_bytes = (n * std::mem::size_of::<T>()).max(1);
+    let rows = ((128 << 10) / row_bytes).saturating_sub(n).max(n).max(16);
+    if m <= rows + n {
+        return a.qr().thin_R().to_owned();
+    }
+    let mut stack = Mat::<T>::zeros(rows + n, n);
+    let bs = qrf::recommended_block_size::<T>(rows + n, n);
+    let mut coeff = Mat::<T>::zeros(bs, n);
+    let mut mem = MemBuffer::new(qrf::qr_in_place_scratch::<T>(
+        rows + n,
+        n,
+        bs,
+        Par::Seq,
+        Default::default(),
+    ));
+    let mut k = 0;
+    let mut r0 = 0;
+    while r0 < m {
+        let take = (m - r0).min(rows);
+        for j in 0..n {
+            for i in 0..take {
+                stack[(k + i, j)] = a[(r0 + i, j)];
+            }
+        }
+        let h = k + take;
+        let kk = h.min(n);
+        // Small and in cache: one thread (the chunks around it run in parallel).
+        qrf::qr_in_place(
+            stack.as_mut().subrows_mut(0, h),
+            coeff.as_mut().subcols_mut(0, kk),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        // R is the upper triangle of the top rows; the reflectors below it are dropped.
+        for j in 0..kk {
+            for i in j + 1..kk {
+                stack[(i, j)] = T::zero();
+            }
+        }
+        k = kk;
+        r0 += take;
+    }
+    stack.as_ref().subrows(0, k).to_owned()
+}
+
 /// Writes `src` at row `row0` of the row-major matrix `o` of `width` columns.
 fn put<T: Real>(o: &mut [T], width: usize, row0: usize, src: MatRef<'_, T>) {
     for i in 0..src.nrows() {
@@ -190,6 +246,19 @@ fn one<T: Real>(
             put(o, width, 0, q.as_ref());
             put(o, width, m, r.as_ref());
         }
+        DenseOp::QrR => {
+            if k > 0 {
+                let mut r = tall_r(a);
+                for i in 0..k {
+                    if r[(i, i)] < T::zero() {
+                        for j in 0..n {
+                            r[(i, j)] = -r[(i, j)];
+                        }
+                    }
+                }
+                put(o, width, 0, r.as_ref());
+            }
+        }
         DenseOp::Svd { full } => {
             if !finite(a) {
                 return Err(linalg_err(
@@ -213,6 +282,14 @@ fn one<T: Real>(
                     "SVD did not converge (the input is not finite)",
                 ));
             }
+            // A tall matrix's singular values are its R factor's.
+            let r;
+            let a = if m > 2 * n {
+                r = tall_r(a);
+                r.as_ref()
+            } else {
+                a
+            };
             let s = a
                 .singular_values()
                 .map_err(|e| linalg_err(op, &format!("SVD did not converge ({e:?})")))?;
@@ -314,4 +391,49 @@ fn one<T: Real>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache-blocked R of tall matrices (many blocks, a short last one) against the QR
+    /// done at once: equal up to the signs of R's rows, to rounding; upper triangular.
+    #[test]
+    fn tall_r_matches_the_direct_qr() {
+        fn check<T: Real + Into<f64>>(m: usize, n: usize, seed: u64) {
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let a = Mat::<T>::from_fn(m, n, |_, _| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                T::from((x >> 11) as f64 / (1u64 << 53) as f64 - 0.5).unwrap()
+            });
+            let blocked = tall_r(a.as_ref());
+            let direct = a.qr().thin_R().to_owned();
+            assert_eq!((blocked.nrows(), blocked.ncols()), (n, n));
+            let eps: f64 = T::epsilon().into();
+            let scale = (m as f64).sqrt();
+            for i in 0..n {
+                let s = if (blocked[(i, i)] < T::zero()) == (direct[(i, i)] < T::zero()) {
+                    1.0
+                } else {
+                    -1.0
+                };
+                for j in 0..n {
+                    let (b, d): (f64, f64) = (blocked[(i, j)].into(), direct[(i, j)].into());
+                    if j < i {
+                        assert_eq!(b, 0.0, "{m}x{n}: R below its diagonal");
+                    }
+                    assert!(
+                        (s * b - d).abs() <= 64.0 * eps * scale * (n as f64),
+                        "{m}x{n} R[{i},{j}]: {b} vs {d}"
+                    );
+                }
+            }
+        }
+        check::<f64>(40_000, 7, 1);
+        check::<f32>(9_001, 32, 2);
+        check::<f64>(5_000, 64, 3);
+    }
 }

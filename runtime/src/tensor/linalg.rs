@@ -201,6 +201,15 @@ impl Tensor {
         Ok((v.pop().expect("Q"), r))
     }
 
+    /// numpy's `linalg.qr(mode="r")`: R alone (`(.., k, n)`, diagonal non-negative), Q never
+    /// formed (half the work of [`Tensor::qr`] for a tall matrix; TSQR keeps only R factors).
+    ///
+    /// # Errors
+    /// Fewer than two axes.
+    pub fn qr_r(&self) -> Result<Tensor> {
+        self.dense(DenseOp::QrR, &[])
+    }
+
     /// numpy's `linalg.svd`: `(U, S, Vh)`, singular values descending; thin or full.
     ///
     /// # Errors

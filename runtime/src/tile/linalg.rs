@@ -143,8 +143,14 @@ impl Tiler<'_> {
     ) -> Result<Option<Tiled>> {
         let wanted = matches!(
             op,
-            DenseOp::Qr { complete: false } | DenseOp::Svd { full: false } | DenseOp::SvdVals
+            DenseOp::Qr { complete: false }
+                | DenseOp::QrR
+                | DenseOp::Svd { full: false }
+                | DenseOp::SvdVals
         );
+        // Only R is wanted (the singular values, or numpy's `mode="r"`): every QR of the tree
+        // is R-only, no Q is formed or kept.
+        let r_only = matches!(op, DenseOp::QrR | DenseOp::SvdVals);
         if !wanted || shape.len() != 2 || a.grid[0].len() < 2 || shape[0] < shape[1] {
             return Ok(None);
         }
@@ -156,7 +162,22 @@ impl Tiler<'_> {
             return Ok(None);
         }
         let a = self.rechunk(a, &[a.grid[0].clone(), vec![n]], in_dtype)?;
-        let qr = DenseOp::Qr { complete: false };
+        let qr = if r_only {
+            DenseOp::QrR
+        } else {
+            DenseOp::Qr { complete: false }
+        };
+        // Rows of Q in a node's packed output (none when R-only).
+        let q_rows = |rows: usize| if r_only { 0 } else { rows };
+        // A node's R: its whole chunk when R-only, else cut out of its packed QR (so that
+        // stacking R factors holds only them in memory, not the blocks' Q factors too).
+        let r_of = |t: &mut Self, c: TreeNode| {
+            if r_only {
+                c.packed
+            } else {
+                t.slice2(c.packed, (c.rows, c.rows + c.k), (0, n), dtype)
+            }
+        };
         // Leaves: one QR per row block.
         let mut leaves = Vec::with_capacity(a.chunks.len());
         for (i, &rows) in a.grid[0].iter().enumerate() {
@@ -164,7 +185,7 @@ impl Tiler<'_> {
             let packed = self.push(
                 ChunkOp::Dense(qr),
                 vec![a.at(&[i, 0])],
-                vec![rows + k, n],
+                vec![q_rows(rows) + k, n],
                 dtype,
             );
             leaves.push(TreeNode { packed, rows, k });
@@ -182,23 +203,32 @@ impl Tiler<'_> {
                 let mut pieces = Vec::with_capacity(group.len());
                 let mut ins = Vec::with_capacity(group.len());
                 let mut off = 0;
-                for c in group {
-                    // Each R cut out of its packed QR first, so that stacking them holds only
-                    // the small R factors in memory, not the blocks' Q factors too.
-                    ins.push(self.slice2(c.packed, (c.rows, c.rows + c.k), (0, n), dtype));
+                for &c in group {
+                    ins.push(r_of(self, c));
                     pieces.push((vec![(0, c.k), (0, n)], vec![off, 0]));
                     off += c.k;
                 }
                 let stacked = self.push(ChunkOp::Assemble { pieces }, ins, vec![rows, n], dtype);
                 let k = rows.min(n);
-                let packed = self.push(ChunkOp::Dense(qr), vec![stacked], vec![rows + k, n], dtype);
+                let packed = self.push(
+                    ChunkOp::Dense(qr),
+                    vec![stacked],
+                    vec![q_rows(rows) + k, n],
+                    dtype,
+                );
                 up.push(TreeNode { packed, rows, k });
             }
             levels.push(up);
         }
         let root = levels.last().expect("a level")[0];
         let k = root.k;
-        let r = self.slice2(root.packed, (root.rows, root.rows + k), (0, n), dtype);
+        let r = r_of(self, root);
+        if op == DenseOp::QrR {
+            return Ok(Some(Tiled {
+                grid: vec![vec![k], vec![n]],
+                chunks: vec![r],
+            }));
+        }
         if op == DenseOp::SvdVals {
             let s = self.push(ChunkOp::Dense(op), vec![r], vec![k], dtype);
             return Ok(Some(Tiled {
