@@ -82,12 +82,10 @@ impl FileArray {
         &self.path
     }
 
-    /// Reads the C-order box `region` of an array of `shape` stored from `self.offset`: one
-    /// positioned read per contiguous run.
-    fn read_bytes(&self, shape: &[usize], region: &Region) -> Result<Vec<u8>> {
+    /// Reads the C-order box `region` of an array of `shape` stored from `self.offset` into
+    /// `out` (the box's bytes): one positioned read per contiguous run.
+    fn read_into(&self, shape: &[usize], region: &Region, out: &mut [u8]) -> Result<()> {
         let es = self.dtype.size();
-        let n: usize = region.iter().map(|&(s, e)| e - s).product();
-        let mut out = vec![0u8; n * es];
         let mut pos = 0usize;
         for_each_run(shape, region, |first, run| {
             let at = self.offset + (first * es) as u64;
@@ -100,8 +98,45 @@ impl FileArray {
                     &e,
                 )
             })
-        })?;
-        Ok(out)
+        })
+    }
+
+    /// The C-order box `region` of an array of `shape`, read straight into the array that
+    /// holds it (swapped to this machine's byte order where the file's differs).
+    fn read_host(&self, shape: &[usize], region: &Region) -> Result<HostArray> {
+        use ndarray::{ArrayD, IxDyn};
+        let dims: Vec<usize> = region.iter().map(|&(s, e)| e - s).collect();
+        let n: usize = dims.iter().product();
+        fn read<T: bytemuck::Pod>(
+            f: &FileArray,
+            shape: &[usize],
+            region: &Region,
+            dims: &[usize],
+            n: usize,
+        ) -> Result<ArrayD<T>> {
+            // Cleared, not zero-allocated: a zeroed allocation bypasses the host pool and
+            // every chunk would fault in fresh pages; clearing a pooled block costs less.
+            let mut v: Vec<T> = Vec::with_capacity(n);
+            v.resize(n, T::zeroed());
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
+            f.read_into(shape, region, bytes)?;
+            if f.big_endian != cfg!(target_endian = "big") {
+                for c in bytes.chunks_exact_mut(std::mem::size_of::<T>()) {
+                    c.reverse();
+                }
+            }
+            Ok(ArrayD::from_shape_vec(IxDyn(dims), v).expect("box shape"))
+        }
+        Ok(match self.dtype {
+            DType::Bool => {
+                let b = read::<u8>(self, shape, region, &dims, n)?;
+                HostArray::Bool(b.mapv(|x| x != 0))
+            }
+            DType::I32 => HostArray::I32(read(self, shape, region, &dims, n)?),
+            DType::I64 => HostArray::I64(read(self, shape, region, &dims, n)?),
+            DType::F32 => HostArray::F32(read(self, shape, region, &dims, n)?),
+            DType::F64 => HostArray::F64(read(self, shape, region, &dims, n)?),
+        })
     }
 }
 
@@ -156,6 +191,7 @@ fn for_each_run(
     }
 }
 
+#[cfg(feature = "zarr")]
 fn typed<T: bytemuck::Pod, const N: usize>(
     bytes: &[u8],
     big: bool,
@@ -179,6 +215,8 @@ fn typed<T: bytemuck::Pod, const N: usize>(
         .collect()
 }
 
+/// An array of `shape` from its bytes in the file's byte order (`big`).
+#[cfg(feature = "zarr")]
 fn host_of(bytes: &[u8], dtype: DType, big: bool, shape: &[usize]) -> HostArray {
     use ndarray::{ArrayD, IxDyn};
     fn mk<T>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
@@ -237,17 +275,13 @@ impl ExternalArray for FileArray {
     fn read(&self, region: &Region) -> Result<HostArray> {
         check_region(self.kind, region, &self.shape)?;
         if !self.fortran {
-            let bytes = self.read_bytes(&self.shape, region)?;
-            let shape: Vec<usize> = region.iter().map(|&(s, e)| e - s).collect();
-            return Ok(host_of(&bytes, self.dtype, self.big_endian, &shape));
+            return self.read_host(&self.shape, region);
         }
         // Column-major data is the row-major data of the reversed shape.
         let rshape: Vec<usize> = self.shape.iter().rev().copied().collect();
         let rregion: Region = region.iter().rev().copied().collect();
-        let bytes = self.read_bytes(&rshape, &rregion)?;
-        let bshape: Vec<usize> = rregion.iter().map(|&(s, e)| e - s).collect();
-        let t = host_of(&bytes, self.dtype, self.big_endian, &bshape);
-        let back: Vec<usize> = (0..bshape.len()).rev().collect();
+        let t = self.read_host(&rshape, &rregion)?;
+        let back: Vec<usize> = (0..rshape.len()).rev().collect();
         let t = crate::with_array!(t, a => a.permuted_axes(back.clone()));
         let out_shape: Vec<usize> = region.iter().map(|&(s, e)| e - s).collect();
         Ok(t.reshape(&out_shape))
