@@ -8,6 +8,7 @@ Workloads (the size argument is N):
                inside the timed region in chunks of --pi-chunk points (memory stays bounded)
   std_expr     (a.dot(a.T) - a).std() with a an N x N f32 matrix
   sgemm        N x N f32 matrix product a @ b
+  dgemm        the same product in f64
   knn          brute-force 10 nearest neighbours of N queries among N data rows, 64 f32 each
                (patterns ((31i + 17j) % 97) / 97 and ((29i + 13j + 5) % 97) / 97, as `tessera
                bench` builds them); squared distances |y|^2 - 2 y.x + |x|^2, argpartition; the
@@ -22,6 +23,8 @@ Workloads (the size argument is N):
                untimed, as Tessera orders them). dask has no sort: sort/argsort absent there
   svd          U, S, Vt = svd(a) of an N x 32 f32 matrix uniform in [0, 1) (full_matrices=False),
                then the relative reconstruction error |U diag(S) Vt - a|_F / |a|_F (the value)
+  tsqr         the singular values alone of the same N x 32 matrix (values-only gesdd; dask:
+               tsqr(compute_svd=True)); the value is the largest
   limits       machine limits: copy bandwidth over N f32 (bytes read + written / time); on a GPU
                also pinned and pageable host<->device bandwidth and cuBLAS SGEMM GFLOP/s (TF32 off)
 
