@@ -73,7 +73,7 @@ static POOL: HostPool = HostPool {
 };
 
 /// Physical memory in bytes, read without allocating (this runs inside the allocator).
-fn physical_memory() -> usize {
+pub(crate) fn physical_memory() -> usize {
     #[cfg(unix)]
     {
         // SAFETY: sysconf takes no pointers and only reads system configuration.

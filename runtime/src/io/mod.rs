@@ -87,10 +87,13 @@ impl FileArray {
     fn read_into(&self, shape: &[usize], region: &Region, out: &mut [u8]) -> Result<()> {
         let es = self.dtype.size();
         let mut pos = 0usize;
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
         for_each_run(shape, region, |first, run| {
             let at = self.offset + (first * es) as u64;
             let buf = &mut out[pos..pos + run * es];
             pos += run * es;
+            lo = lo.min(at);
+            hi = hi.max(at + buf.len() as u64);
             self.file.read_exact_at(buf, at).map_err(|e| {
                 Error::file_io(
                     &self.path,
@@ -98,7 +101,42 @@ impl FileArray {
                     &e,
                 )
             })
-        })
+        })?;
+        if hi > lo && hi - lo >= 1 << 20 && self.streams() {
+            self.drop_cached(lo, hi - lo);
+        }
+        Ok(())
+    }
+
+    /// True for data larger than half the machine's memory: it cannot stay in the page cache,
+    /// so the pages of each chunk are dropped from it once read. Otherwise streaming it evicts
+    /// everything else and every read pays for reclaiming pages (measured: 47 s of system
+    /// time reading 25.6 GB on the CPU box).
+    fn streams(&self) -> bool {
+        let data = self
+            .shape
+            .iter()
+            .try_fold(self.dtype.size(), |a, &d| a.checked_mul(d));
+        data.is_none_or(|b| b > crate::hostpool::physical_memory() / 2)
+    }
+
+    /// Advises the kernel that bytes `at..at + len` of the file are not needed again.
+    fn drop_cached(&self, at: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let (Ok(at), Ok(len)) = (i64::try_from(at), i64::try_from(len)) else {
+                return;
+            };
+            // SAFETY: posix_fadvise takes no pointers; it only advises the kernel about the
+            // cached pages of this open file (clean pages, just read). Its result is advice
+            // taken or not: an error changes nothing that was read.
+            unsafe {
+                libc::posix_fadvise(self.file.as_raw_fd(), at, len, libc::POSIX_FADV_DONTNEED);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (at, len);
     }
 
     /// The C-order box `region` of an array of `shape`, read straight into the array that
