@@ -5,32 +5,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
-use tessera::array::Region;
 use tessera::external::ExternalArray;
-use tessera::remote::{run_task, run_task_shared, ArgField, RemotePlan};
-use tessera::{DType, HostArray, HostSlice};
-
-/// An array in shared memory, as a worker sees the object store's.
-#[derive(Debug)]
-struct Shared(HostArray);
-
-impl ExternalArray for Shared {
-    fn shape(&self) -> &[usize] {
-        self.0.shape()
-    }
-    fn dtype(&self) -> DType {
-        self.0.dtype()
-    }
-    fn read(&self, region: &Region) -> tessera::Result<HostArray> {
-        Ok(self.0.slice_region(region, None))
-    }
-    fn describe(&self) -> String {
-        "shared argument".into()
-    }
-    fn flat(&self) -> Option<HostSlice<'_>> {
-        HostSlice::of(&self.0)
-    }
-}
+use tessera::remote::{run_task, run_task_shared, ArgField, Held, RemotePlan};
+use tessera::DType;
 
 fn bench(c: &mut Criterion) {
     let n = std::env::var("TESSERA_BENCH_N")
@@ -51,7 +28,7 @@ fn bench(c: &mut Criterion) {
     let arg = plan.run_on_driver(plan.groups()[g].inputs[0], &[]).unwrap();
     let spec = plan.spec(g).unwrap();
     let backend = s.backend().clone();
-    let shared = Arc::new(Shared(arg[0].clone())) as Arc<dyn ExternalArray>;
+    let shared = Arc::new(Held(arg[0].clone())) as Arc<dyn ExternalArray>;
     let mut gr = c.benchmark_group("worker_task");
     gr.sample_size(20);
     gr.throughput(Throughput::Bytes(8 * n as u64));

@@ -85,17 +85,21 @@ fn groups_follow_the_work_budget() {
     }
 }
 
+/// A 60 x 80 f32 constant in a 3 x 5 grid of 20 x 16 chunks.
+fn grid_data(s: &Session) -> tessera::Tensor {
+    let data: Vec<f32> = (0..60 * 80).map(|i| (i % 97) as f32 * 0.5 - 3.0).collect();
+    s.from_vec(data, &[60, 80])
+        .unwrap()
+        .with_chunks(&[20, 16])
+        .unwrap()
+}
+
 /// A kernel that reads user data in place (a chunk of a 2-D constant, 2-D chunk grid) gets
 /// exactly its box on the driver, not the span of rows around it.
 #[test]
 fn user_data_travels_as_boxes() {
     let s = session();
-    let data: Vec<f32> = (0..60 * 80).map(|i| (i % 97) as f32 * 0.5 - 3.0).collect();
-    let a = s
-        .from_vec(data, &[60, 80])
-        .unwrap()
-        .with_chunks(&[20, 16])
-        .unwrap();
+    let a = grid_data(&s);
     let y = a * 2.0 + 1.0;
     let p = plan_of(&s, &y, 0);
     let boxes: Vec<_> = p.groups().iter().filter(|g| g.on_driver).collect();
@@ -109,12 +113,7 @@ fn user_data_travels_as_boxes() {
     let local = y.execute().unwrap();
     let r = session();
     remote(&r, 0);
-    let data: Vec<f32> = (0..60 * 80).map(|i| (i % 97) as f32 * 0.5 - 3.0).collect();
-    let a = r
-        .from_vec(data, &[60, 80])
-        .unwrap()
-        .with_chunks(&[20, 16])
-        .unwrap();
+    let a = grid_data(&r);
     let got = (a * 2.0 + 1.0).execute().unwrap();
     assert_eq!(got, local);
 }
@@ -150,12 +149,7 @@ impl ExternalArray for InPlaceOnly {
 #[test]
 fn shared_arguments_are_read_in_place() {
     let s = session();
-    let data: Vec<f32> = (0..60 * 80).map(|i| (i % 97) as f32 * 0.5 - 3.0).collect();
-    let a = s
-        .from_vec(data, &[60, 80])
-        .unwrap()
-        .with_chunks(&[20, 16])
-        .unwrap();
+    let a = grid_data(&s);
     let backend = s.backend().clone();
     for (name, y, fused) in [
         ("a * 2 + 1", a.clone() * 2.0 + 1.0, true),

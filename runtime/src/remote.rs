@@ -690,10 +690,11 @@ fn bind_shared(
     ))
 }
 
-/// A worker's own array offered as shared data (how [`Loopback`] hands arguments on, so that
-/// the in-place path of [`run_task_shared`] runs in every test through it).
+/// An array of the process's own offered as shared data, read in place by fused kernels
+/// (how [`Loopback`] hands arguments on, so that the in-place path of [`run_task_shared`]
+/// runs in every test through it).
 #[derive(Debug)]
-struct Held(HostArray);
+pub struct Held(pub HostArray);
 
 impl ExternalArray for Held {
     fn shape(&self) -> &[usize] {

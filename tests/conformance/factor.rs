@@ -694,8 +694,13 @@ pub fn linalg_errors(cx: &mut Cx) -> Result<()> {
 /// TSQR with R-only QRs at every node of its tree (no Q is formed: the plan has no full QR),
 /// equal within tolerance to the dense kernel on the whole matrix.
 pub fn tsqr_r_only(cx: &mut Cx) -> Result<()> {
+    restoring_chunk_bytes(cx, tsqr_r_only_cases)
+}
+
+/// Runs `cases`, which set their own chunk budgets, and restores the suite's afterwards.
+fn restoring_chunk_bytes(cx: &mut Cx, cases: fn(&mut Cx) -> Result<()>) -> Result<()> {
     let before = cx.s.config().chunk_bytes;
-    let r = tsqr_r_only_cases(cx);
+    let r = cases(cx);
     cx.s.set_chunk_bytes(before)?;
     r
 }
@@ -757,10 +762,7 @@ fn tsqr_r_only_cases(cx: &mut Cx) -> Result<()> {
 /// whole matrix: the plan's dense kernels see single blocks), and their results hold the
 /// defining properties in f64 and equal the dense kernel's within tolerance.
 pub fn blocked_cholesky_and_triangular_solves(cx: &mut Cx) -> Result<()> {
-    let before = cx.s.config().chunk_bytes;
-    let r = blocked_cases(cx);
-    cx.s.set_chunk_bytes(before)?;
-    r
+    restoring_chunk_bytes(cx, blocked_cases)
 }
 
 fn blocked_cases(cx: &mut Cx) -> Result<()> {
